@@ -1,0 +1,46 @@
+"""Sessions: `tests` (the test suite), `lint` (ruff). `bench` arrives with the harness.
+
+Virtualenvs are reused between runs, and the project is reinstalled only when pyproject.toml
+changed since the last install, so a second run starts in seconds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import nox
+
+nox.options.reuse_existing_virtualenvs = True
+nox.options.sessions = ["tests", "lint"]
+nox.options.error_on_missing_interpreters = True
+
+ROOT = Path(__file__).parent
+PYTHON = "3.11"
+
+
+def install_once(session: nox.Session, *requirements: str) -> None:
+    """pip install, skipped when the same requirements and pyproject.toml were installed."""
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes())
+    digest.update(" ".join(requirements).encode())
+    stamp = Path(session.virtualenv.location) / ".installed"
+    if stamp.exists() and stamp.read_text() == digest.hexdigest():
+        session.log("requirements unchanged since the last install: skipping pip")
+        return
+    session.install(*requirements)
+    stamp.write_text(digest.hexdigest())
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """Run the test suite: `nox -s tests -- [pytest args]`."""
+    install_once(session, "-e", ".[test]")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff check and ruff format --check."""
+    install_once(session, "ruff>=0.8")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")

@@ -1,0 +1,7 @@
+"""`python -m servers MODEL module:callable [options]`."""
+
+import sys
+
+from servers.cli import main
+
+sys.exit(main())

@@ -1,0 +1,133 @@
+"""The sans-IO request parser: any split of the stream, bodies, limits, errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from servers.parser import EXPECT_CONTINUE, Limits, ProtocolError, Request, RequestParser
+
+TWO_REQUESTS = (
+    b"GET /a%20b?x=1&y=2 HTTP/1.1\r\nHost: h\r\nX-Twice: 1\r\nX-Twice: 2\r\n\r\n"
+    b"POST /form HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+    b"3\r\nabc\r\n4\r\ndefg\r\n0\r\n\r\n"
+)
+
+
+def feed_all(parser: RequestParser, data: bytes, step: int | None = None) -> list:
+    step = step or len(data)
+    events = []
+    for start in range(0, len(data), step):
+        events += parser.feed(data[start : start + step])
+    return events
+
+
+@pytest.mark.parametrize("step", [1, 2, 7, 64, None])
+def test_pipelined_requests_in_any_split(step: int | None) -> None:
+    events = feed_all(RequestParser(), TWO_REQUESTS, step)
+    assert [type(e) for e in events] == [Request, Request]
+    first, second = events
+    assert (first.method, first.path, first.query) == ("GET", b"/a%20b", b"x=1&y=2")
+    assert first.headers == [(b"Host", b"h"), (b"X-Twice", b"1"), (b"X-Twice", b"2")]
+    assert first.http_version == "1.1" and first.keep_alive and first.body == b""
+    assert (second.method, second.body) == ("POST", b"abcdefg")
+
+
+def test_content_length_body() -> None:
+    data = b"PUT /x HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello"
+    [request] = feed_all(RequestParser(), data, 3)
+    assert request.body == b"hello"
+
+
+@pytest.mark.parametrize(
+    ("head", "keep_alive"),
+    [
+        (b"GET / HTTP/1.1\r\n", True),
+        (b"GET / HTTP/1.1\r\nConnection: close\r\n", False),
+        (b"GET / HTTP/1.0\r\n", False),
+        (b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n", True),
+    ],
+)
+def test_keep_alive_follows_version_and_connection(head: bytes, keep_alive: bool) -> None:
+    [request] = RequestParser().feed(head + b"Host: h\r\n\r\n")
+    assert request.keep_alive is keep_alive
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\x00\x01\x02garbage\r\n\r\n",
+        b"GET / HTTP/9.9\r\n\r\n",
+        b"GET / HTTP/1.1\r\nBad Header\r\n\r\n",
+        b"GET / HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
+        b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+    ],
+)
+def test_malformed_requests_are_400(data: bytes) -> None:
+    events = RequestParser().feed(data)
+    assert len(events) == 1 and isinstance(events[0], ProtocolError)
+    assert events[0].status == 400
+
+
+def test_error_comes_after_the_good_requests_and_ends_the_stream() -> None:
+    parser = RequestParser()
+    events = parser.feed(b"GET /ok HTTP/1.1\r\nHost: h\r\n\r\nNONSENSE\x00\r\n\r\n")
+    assert isinstance(events[0], Request) and isinstance(events[1], ProtocolError)
+    assert parser.feed(b"GET / HTTP/1.1\r\n\r\n") == []  # nothing more is trusted
+
+
+def test_declared_body_over_limit_is_413_before_the_body_arrives() -> None:
+    parser = RequestParser(Limits(max_body_bytes=100))
+    [error] = parser.feed(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 101\r\n\r\n")
+    assert error.status == 413
+
+
+def test_chunked_body_over_limit_is_413() -> None:
+    parser = RequestParser(Limits(max_body_bytes=10))
+    head = b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+    assert parser.feed(head + b"8\r\n12345678\r\n") == []
+    [error] = parser.feed(b"8\r\n12345678\r\n")
+    assert error.status == 413
+
+
+@pytest.mark.parametrize("step", [1, 1000, None])
+def test_headers_over_limit_are_431(step: int | None) -> None:
+    data = b"GET / HTTP/1.1\r\nHost: h\r\nX-Big: " + b"a" * 5000 + b"\r\n\r\n"
+    events = feed_all(RequestParser(Limits(max_header_bytes=4096)), data, step)
+    assert [e.status for e in events] == [431]
+
+
+def test_too_many_headers_is_431() -> None:
+    data = b"GET / HTTP/1.1\r\n" + b"".join(b"X-%d: v\r\n" % i for i in range(11)) + b"\r\n"
+    [error] = RequestParser(Limits(max_headers=10)).feed(data)
+    assert error.status == 431
+
+
+def test_long_target_is_414() -> None:
+    data = b"GET /" + b"a" * 100 + b" HTTP/1.1\r\n\r\n"
+    [error] = RequestParser(Limits(max_target_bytes=50)).feed(data)
+    assert error.status == 414
+
+
+def test_expect_continue_is_an_event_before_the_body() -> None:
+    parser = RequestParser()
+    head = b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n"
+    assert parser.feed(head) == [EXPECT_CONTINUE]
+    [request] = parser.feed(b"ok")
+    assert request.body == b"ok"
+
+
+def test_eof_mid_request_is_an_error_and_between_requests_is_not() -> None:
+    parser = RequestParser()
+    parser.feed(b"GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\n\r\nab")
+    assert [e.status for e in parser.feed_eof()] == [400]
+    idle = RequestParser()
+    idle.feed(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+    assert idle.feed_eof() == []
+
+
+def test_upgrade_is_served_as_plain_http_then_closed() -> None:
+    parser = RequestParser()
+    [request] = parser.feed(
+        b"GET /ws HTTP/1.1\r\nHost: h\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n\x81\x00"
+    )
+    assert request.path == b"/ws" and request.keep_alive is False

@@ -13,6 +13,8 @@ urlpatterns = [
     path("payload/", views.payload),
     path("async/hello/", views.async_hello),
     path("async/sleep/", views.async_sleep),
+    path("echo/", views.echo),
+    path("echo/<path:rest>", views.echo),
 ]
 
 # Plain-text error pages: cheaper than Django's HTML defaults and identical to the plain app's.

@@ -7,6 +7,7 @@ views answer exactly like helloworld.plain; only Django's own overhead is added.
 from __future__ import annotations
 
 import asyncio
+import json
 
 from django.http import HttpRequest, HttpResponse
 
@@ -74,6 +75,22 @@ async def async_sleep(request: HttpRequest) -> HttpResponse:
         return _text(str(exc).encode(), 400)
     await asyncio.sleep(ms / 1000)
     return _text(slept_message(ms))
+
+
+def echo(request: HttpRequest, rest: str = "") -> HttpResponse:
+    """Describe the request as Django saw it, so tests can check what the server passed on."""
+    seen = {
+        "method": request.method,
+        "path": request.path,
+        "query": request.META.get("QUERY_STRING", ""),
+        "content_type": request.content_type,
+        "body": request.body.decode("latin-1"),
+        "headers": dict(request.headers),
+    }
+    body = json.dumps(seen).encode()
+    response = HttpResponse(body, content_type="application/json")
+    response.headers["Content-Length"] = str(len(body))
+    return response
 
 
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

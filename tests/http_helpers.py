@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import io
+import re
 import socket
 import time
 from dataclasses import dataclass
@@ -52,6 +53,24 @@ def exchange(
             if pause:
                 time.sleep(pause)
         return read_to_eof(sock)
+
+
+def read_response(sock: socket.socket) -> bytes:
+    """Read one Content-Length framed response, without waiting for EOF."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        piece = sock.recv(65536)
+        if not piece:
+            return data
+        data += piece
+    head = data.partition(b"\r\n\r\n")[0]
+    length = int(re.search(rb"(?im)^content-length: *(\d+)", head).group(1))
+    while len(data) < len(head) + 4 + length:
+        piece = sock.recv(65536)
+        if not piece:
+            break
+        data += piece
+    return data
 
 
 def read_to_eof(sock: socket.socket) -> bytes:

@@ -1,0 +1,1 @@
+"""The harness: launch the servers, load them, watch them, store and draw the figures."""

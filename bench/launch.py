@@ -1,0 +1,192 @@
+"""Launch a server in its own process group, wait until it listens, stop and reap its whole tree.
+
+The teaching servers leak processes on purpose, so stopping one means more than killing its
+pid: the whole process group is signalled, and the orphans it leaves (zombies included) are
+re-parented to us, because we make ourselves a child subreaper, and reaped here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import re
+import resource
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import psutil
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+READY_LINE = re.compile(rb"serving .* on http://\[?([0-9a-fA-F.:]+)\]?:(\d+) ")
+_PR_SET_CHILD_SUBREAPER = 36
+
+
+class LaunchError(Exception):
+    """The server did not start; the message carries its own output."""
+
+
+def servers_command(model: str, app: str | None = None, *options: str) -> list[str]:
+    """The command line that runs one of our models on a free loopback port."""
+    command = [sys.executable, "-m", "servers", model]
+    if app:
+        command.append(app)
+    return [*command, "--host", "127.0.0.1", "--port", "0", *options]
+
+
+def become_subreaper() -> bool:
+    """Make orphaned descendants our children, so that we can reap them (Linux only)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+class ServerProcess:
+    """One server under test. Use as a context manager, or call start() and stop()."""
+
+    def __init__(
+        self,
+        command: Sequence[str],
+        *,
+        rlimits: dict[int, tuple[int, int]] | None = None,
+        cwd: Path = REPO_ROOT,
+        env: dict[str, str] | None = None,
+        log_dir: Path | None = None,
+    ) -> None:
+        self.command = list(command)
+        self.rlimits = rlimits or {}
+        self.cwd = cwd
+        self.env = env
+        self.log_dir = log_dir
+        self.popen: subprocess.Popen[bytes] | None = None
+        self.host = ""
+        self.port = 0
+        self._log = None
+
+    # starting -----------------------------------------------------------------------------
+
+    def start(self, timeout: float = 20.0) -> ServerProcess:
+        """Start the server and wait for its 'serving ... on http://host:port' line."""
+        become_subreaper()
+        self._log = tempfile.NamedTemporaryFile(  # noqa: SIM115 (kept open while it runs)
+            prefix="server-", suffix=".log", dir=self.log_dir, delete=False
+        )
+        self.popen = subprocess.Popen(
+            self.command,
+            cwd=self.cwd,
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: one signal reaches the whole tree
+            preexec_fn=self._apply_rlimits if self.rlimits else None,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            match = READY_LINE.search(self.output_bytes())
+            if match:
+                self.host, self.port = match.group(1).decode(), int(match.group(2))
+                return self
+            if self.popen.poll() is not None:
+                output = self.output()
+                self.stop()
+                raise LaunchError(
+                    f"{' '.join(self.command)} exited with {self.popen.returncode}:\n{output}"
+                )
+            time.sleep(0.02)
+        output = self.output()
+        self.stop()
+        raise LaunchError(f"{' '.join(self.command)} did not listen within {timeout} s:\n{output}")
+
+    def _apply_rlimits(self) -> None:
+        for which, limits in self.rlimits.items():
+            resource.setrlimit(which, limits)
+
+    @property
+    def pid(self) -> int:
+        assert self.popen is not None, "not started"
+        return self.popen.pid
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    def output_bytes(self) -> bytes:
+        """Everything the server printed so far."""
+        if self._log is None:
+            return b""
+        return Path(self._log.name).read_bytes()
+
+    def output(self) -> str:
+        return self.output_bytes().decode("utf-8", "replace")
+
+    def tree(self) -> list[psutil.Process]:
+        """The server's process and all its descendants (zombies included)."""
+        try:
+            main = psutil.Process(self.pid)
+            return [main, *main.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return []
+
+    # stopping -----------------------------------------------------------------------------
+
+    def stop(self, grace: float = 3.0) -> int | None:
+        """SIGTERM the process group, SIGKILL what is left after `grace`, reap everything."""
+        if self.popen is None:
+            return None
+        pgid = self.popen.pid  # start_new_session made it the group leader
+        if self.popen.poll() is None:
+            _signal_group(pgid, signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.popen.wait(grace)
+        _signal_group(pgid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.popen.wait(grace)
+        reap_group(pgid, timeout=grace)
+        if self._log is not None:
+            self._log.close()
+        return self.popen.returncode
+
+    def remove_log(self) -> None:
+        if self._log is not None:
+            Path(self._log.name).unlink(missing_ok=True)
+
+    def __enter__(self) -> ServerProcess:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+        self.remove_log()
+
+
+def _signal_group(pgid: int, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signum)
+
+
+def reap_group(pgid: int, timeout: float = 3.0) -> None:
+    """Wait until no process of group `pgid` is left, reaping those re-parented to us."""
+    deadline = time.monotonic() + timeout
+    while True:
+        for child in psutil.Process().children():
+            with contextlib.suppress(ProcessLookupError, ChildProcessError, psutil.Error):
+                if os.getpgid(child.pid) == pgid:
+                    os.waitpid(child.pid, os.WNOHANG)
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return  # the group is empty
+        except PermissionError:
+            return
+        if time.monotonic() > deadline:
+            _signal_group(pgid, signal.SIGKILL)
+            return
+        time.sleep(0.02)

@@ -1,0 +1,220 @@
+"""What every blocking-socket model shares: the listening socket, the accept loop, serving one
+connection through the protocol core, forking a child, and stopping cleanly.
+
+The models in `servers/models/` differ only in who serves each accepted connection and what
+happens to the children; everything here is the same for all of them.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import socket
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from servers.parser import ExpectContinue, Limits, ProtocolError, Request, RequestParser
+from servers.response import error_response
+from servers.wsgi import ServerInfo, WSGIApp, WSGIExchange
+
+# accept() errors that mean "out of a resource for now": back off and keep serving.
+RESOURCE_ERRORS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
+READ_SIZE = 64 * 1024
+
+
+@dataclass
+class Options:
+    """Command-line settings shared by the models."""
+
+    host: str = "127.0.0.1"
+    port: int = 8888
+    backlog: int = 128
+    sleep: float = 0.0
+    timeout: float = 30.0
+    max_requests: int | None = None
+    max_children: int = 1024
+    limits: Limits = field(default_factory=Limits)
+
+
+class Stop(Exception):
+    """Raised in the server's main process by SIGINT or SIGTERM."""
+
+
+def log(message: str) -> None:
+    """One line on stderr, tagged with the pid (children log too)."""
+    sys.stderr.write(f"servers[{os.getpid()}]: {message}\n")
+    sys.stderr.flush()
+
+
+def listen(host: str, port: int, backlog: int) -> socket.socket:
+    """A listening TCP socket with SO_REUSEADDR, as the seed's servers set."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind((host, port))
+    listener.listen(backlog)
+    return listener
+
+
+class Server:
+    """A listening socket, an application, and the bookkeeping the models need."""
+
+    def __init__(
+        self,
+        listener: socket.socket,
+        app: WSGIApp | None,
+        info: ServerInfo,
+        options: Options,
+    ) -> None:
+        self.listener = listener
+        self.app = app
+        self.info = info
+        self.options = options
+        self.pid = os.getpid()
+        self.accepted = 0
+        self.unreaped = 0  # children forked and not yet waited for (zombies included)
+        self._last_resource_log = 0.0
+
+    # the accept loop ----------------------------------------------------------------------
+
+    def connections(self) -> Iterator[tuple[socket.socket, tuple[str, int]]]:
+        """Accepted connections, until `--max-requests` is reached (if set)."""
+        limit = self.options.max_requests
+        backoff = 0.01
+        while limit is None or self.accepted < limit:
+            try:
+                conn, peer = self.listener.accept()
+            except OSError as exc:
+                if exc.errno not in RESOURCE_ERRORS:
+                    raise
+                self._log_resource_error(exc)
+                time.sleep(backoff)  # do not spin: wait for descriptors to free up
+                backoff = min(backoff * 2, 0.5)
+                continue
+            backoff = 0.01
+            self.accepted += 1
+            yield conn, peer[:2]
+        log(f"served --max-requests={limit} connections; exiting")
+
+    def _log_resource_error(self, exc: OSError) -> None:
+        now = time.monotonic()
+        if now - self._last_resource_log >= 1.0:
+            self._last_resource_log = now
+            name = errno.errorcode.get(exc.errno or 0, "?")
+            log(f"accept failed: {name} ({exc.strerror}); backing off")
+
+    # serving one connection ---------------------------------------------------------------
+
+    def requests(self, conn: socket.socket) -> Iterator[Request]:
+        """Requests read from `conn` as they complete; protocol errors are answered here."""
+        parser = RequestParser(self.options.limits)
+        while True:
+            data = conn.recv(READ_SIZE)
+            for event in parser.feed(data) if data else parser.feed_eof():
+                if isinstance(event, ExpectContinue):
+                    conn.sendall(event.data)
+                elif isinstance(event, ProtocolError):
+                    self.reject(conn, event)
+                    return
+                else:
+                    yield event
+            if not data:
+                return
+
+    def handle(self, conn: socket.socket, peer: tuple[str, int]) -> None:
+        """Serve one connection (keep-alive if the model allows it), then close it."""
+        conn.settimeout(self.options.timeout)
+        try:
+            for request in self.requests(conn):
+                if not self.respond(conn, request, peer):
+                    break
+        except (TimeoutError, ConnectionError):
+            pass  # the client was too slow or went away: nothing to answer
+        except OSError as exc:
+            log(f"connection from {peer[0]}:{peer[1]}: {exc}")
+        finally:
+            conn.close()
+
+    def respond(self, conn: socket.socket, request: Request, peer: tuple[str, int]) -> bool:
+        """Run the application for one request; True if the connection may serve another."""
+        assert self.app is not None
+        exchange = WSGIExchange(self.app, request, self.info, peer)
+        body = exchange.chunks()
+        try:
+            for data in body:
+                conn.sendall(data)
+        finally:
+            body.close()
+        return exchange.keep_alive
+
+    def reject(self, conn: socket.socket, error: ProtocolError) -> None:
+        """Answer a request we cannot serve, then let the client read it before we close."""
+        try:
+            software = self.info.software.encode("latin-1")
+            conn.sendall(error_response(error.status, error.reason, server=software))
+            conn.shutdown(socket.SHUT_WR)
+            # Drain what the client still sends (briefly, boundedly), so that closing does not
+            # reset the connection and destroy the answer before the client has read it.
+            conn.settimeout(0.2)
+            for _ in range(16):
+                if not conn.recv(READ_SIZE):
+                    break
+        except OSError:
+            pass
+
+    # fork-per-connection ------------------------------------------------------------------
+
+    def fork_child(self, conn: socket.socket, peer: tuple[str, int]) -> int | None:
+        """Fork a child that serves `conn` and exits; the parent gets its pid.
+
+        A safety bound, not part of any lesson: past `--max-children` unreaped children the
+        parent answers 503 itself instead of forking, so no model can fill the process table.
+        """
+        if self.unreaped >= self.options.max_children:
+            cap = self.options.max_children
+            self.reject(conn, ProtocolError(503, f"over --max-children={cap} unreaped children"))
+            return None
+        pid = os.fork()
+        if pid == 0:
+            self._run_child(conn, peer)  # never returns
+        self.unreaped += 1
+        return pid
+
+    def _run_child(self, conn: socket.socket, peer: tuple[str, int]) -> None:
+        code = 0
+        try:
+            for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD):
+                signal.signal(signum, signal.SIG_DFL)
+            self.listener.close()  # the child serves one client; the parent keeps listening
+            self.handle(conn, peer)
+            if self.options.sleep:
+                time.sleep(self.options.sleep)
+        except BaseException as exc:  # a child must never return into the parent's loop
+            log(f"child failed: {exc!r}")
+            code = 1
+        finally:
+            sys.stderr.flush()
+            os._exit(code)
+
+    def reaped(self, count: int = 1) -> None:
+        """A reaping model waited for `count` children."""
+        self.unreaped -= count
+
+    # stopping -----------------------------------------------------------------------------
+
+    def install_stop_handlers(self) -> None:
+        """SIGINT and SIGTERM stop the main process; a child that catches one just exits."""
+
+        def stop(signum: int, frame: object) -> None:
+            if os.getpid() != self.pid:
+                os._exit(0)
+            raise Stop(signal.Signals(signum).name)
+
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
+
+
+ServeFunction = Callable[[Server], None]

@@ -1,0 +1,206 @@
+"""The command line: `python -m servers MODEL module:callable [options]` and `--list`."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import ipaddress
+import os
+import sys
+from types import ModuleType
+
+from servers import __version__
+from servers.blocking import Options, Server, Stop, listen, log
+from servers.loader import AppLoadError, load_app
+from servers.models import MODELS
+from servers.parser import Limits
+from servers.wsgi import ServerInfo
+
+
+def model_module(name: str) -> ModuleType:
+    """The module of a model, by name."""
+    return importlib.import_module(f"servers.models.{name}")
+
+
+def describe(name: str) -> str:
+    """A model's one-line description: the first line of its docstring, less its name."""
+    first = (model_module(name).__doc__ or "").strip().splitlines()[0]
+    return first.split(":", 1)[1].strip() if ":" in first else first
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m servers",
+        description="Run one of the teaching web servers on a WSGI application.",
+        epilog="Example: python -m servers fork_reap helloworld.wsgi:application --port 8888",
+    )
+    parser.add_argument(
+        "model", nargs="?", choices=MODELS, metavar="MODEL", help="concurrency model (see --list)"
+    )
+    parser.add_argument(
+        "app",
+        nargs="?",
+        metavar="module:callable",
+        help="WSGI application to serve, e.g. helloworld.wsgi:application",
+    )
+    parser.add_argument("--list", action="store_true", help="list the models and exit")
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, loopback only)"
+    )
+    parser.add_argument(
+        "--port", type=_port, default=8888, help="port to bind; 0 picks a free one (default 8888)"
+    )
+    parser.add_argument(
+        "--backlog", type=_positive_int, default=128, help="listen() backlog (default 128)"
+    )
+    parser.add_argument(
+        "--sleep",
+        type=_non_negative_float,
+        default=0.0,
+        metavar="SECONDS",
+        help="sleep model: pause after each response; fork models: the child "
+        "pauses after serving, so children stay alive (default 0)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=_positive_float,
+        default=30.0,
+        metavar="SECONDS",
+        help="give up on a client that sends nothing for this long (default 30)",
+    )
+    parser.add_argument(
+        "--max-requests",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="exit after accepting N connections (a bound for leaking models)",
+    )
+    parser.add_argument(
+        "--max-children",
+        type=_positive_int,
+        default=1024,
+        metavar="N",
+        help="fork models: answer 503 instead of forking past N unreaped "
+        "children, a safety bound for the process table (default 1024)",
+    )
+    parser.add_argument(
+        "--max-body",
+        type=_positive_int,
+        default=Limits.max_body_bytes,
+        metavar="BYTES",
+        help="largest request body; larger gets 413",
+    )
+    parser.add_argument(
+        "--max-header-bytes",
+        type=_positive_int,
+        default=Limits.max_header_bytes,
+        metavar="BYTES",
+        help="largest header block; larger gets 431",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.list:
+        for name in MODELS:
+            print(f"{name:<10} {describe(name)}")
+        return 0
+    if args.model is None:
+        parser.error("a MODEL is required (see --list)")
+    module = model_module(args.model)
+    app = None
+    if module.NEEDS_APP:
+        if args.app is None:
+            parser.error(f"model {args.model} needs an application: MODEL module:callable")
+        try:
+            app = load_app(args.app)
+        except AppLoadError as exc:
+            print(f"python -m servers: error: {exc}", file=sys.stderr)
+            return 2
+    elif args.app is not None:
+        log(f"{args.model} answers every request with a fixed response; ignoring {args.app}")
+
+    if not _is_loopback(args.host):
+        log(f"WARNING: binding to {args.host}, reachable beyond this machine")
+    options = Options(
+        host=args.host,
+        port=args.port,
+        backlog=args.backlog,
+        sleep=args.sleep,
+        timeout=args.timeout,
+        max_requests=args.max_requests,
+        max_children=args.max_children,
+        limits=Limits(max_body_bytes=args.max_body, max_header_bytes=args.max_header_bytes),
+    )
+    try:
+        listener = listen(options.host, options.port, options.backlog)
+    except OSError as exc:
+        print(
+            f"python -m servers: error: cannot listen on {options.host}:{options.port}: "
+            f"{exc.strerror}",
+            file=sys.stderr,
+        )
+        return 1
+    host, port = listener.getsockname()[:2]
+    info = ServerInfo(
+        name=host,
+        port=port,
+        software=f"servers/{__version__} ({args.model})",
+        multithread=module.MULTITHREAD,
+        multiprocess=module.MULTIPROCESS,
+        keep_alive=module.KEEP_ALIVE,
+    )
+    server = Server(listener, app, info, options)
+    server.install_stop_handlers()
+    shown = f"[{host}]" if ":" in host else host
+    log(
+        f"{args.model} serving {args.app or 'a fixed response'} on http://{shown}:{port} "
+        f"(pid {os.getpid()})"
+    )
+    try:
+        module.serve(server)
+    except (Stop, KeyboardInterrupt) as exc:
+        log(f"stopping on {exc or 'SIGINT'}")
+    finally:
+        listener.close()
+    return 0
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive whole number, got {text}")
+    return value
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be 0 to 65535, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be zero or more, got {text}")
+    return value

@@ -1,0 +1,45 @@
+"""Load a WSGI application from `module:callable`, as the seed's wsgiserver did."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from typing import Any
+
+
+class AppLoadError(Exception):
+    """The application cannot be loaded; the message says why in one line."""
+
+
+def load_app(spec: str) -> Any:
+    """Import `module:callable` (callable may be dotted) with the current directory importable."""
+    module_name, sep, attr_path = spec.partition(":")
+    if not sep or not module_name or not attr_path:
+        raise AppLoadError(
+            f"expected module:callable (e.g. helloworld.wsgi:application), got {spec!r}"
+        )
+    cwd = os.getcwd()
+    if cwd not in sys.path:
+        sys.path.insert(0, cwd)
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and (module_name + ".").startswith(exc.name + "."):
+            raise AppLoadError(
+                f"no module named {exc.name!r} (looked in {cwd} and sys.path)"
+            ) from None
+        raise AppLoadError(f"importing {module_name!r} failed: {exc}") from None
+    except Exception as exc:
+        raise AppLoadError(
+            f"importing {module_name!r} failed: {type(exc).__name__}: {exc}"
+        ) from None
+    target: Any = module
+    for part in attr_path.split("."):
+        try:
+            target = getattr(target, part)
+        except AttributeError:
+            raise AppLoadError(f"{module_name!r} has no attribute {attr_path!r}") from None
+    if not callable(target):
+        raise AppLoadError(f"{spec} is a {type(target).__name__}, not a callable application")
+    return target

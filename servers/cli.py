@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import ipaddress
 import os
 import sys
 from types import ModuleType
@@ -12,6 +11,7 @@ from types import ModuleType
 from servers import __version__
 from servers.blocking import Options, Server, Stop, listen, log
 from servers.loader import AppLoadError, load_app
+from servers.loopback import is_loopback
 from servers.models import MODELS
 from servers.parser import Limits
 from servers.wsgi import ServerInfo
@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.app is not None:
         log(f"{args.model} answers every request with a fixed response; ignoring {args.app}")
 
-    if not _is_loopback(args.host):
+    if not (args.host == "localhost" or is_loopback(args.host)):
         log(f"WARNING: binding to {args.host}, reachable beyond this machine")
     options = Options(
         host=args.host,
@@ -167,15 +167,6 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         listener.close()
     return 0
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _positive_int(text: str) -> int:

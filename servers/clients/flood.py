@@ -41,8 +41,8 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from servers.clients._loopback import format_address, resolve_loopback
 from servers.clients.raw import build_request
+from servers.loopback import format_address, resolve_loopback
 
 __all__ = ["LIMITS", "flood", "format_report", "main"]
 

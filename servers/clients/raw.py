@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import TextIO
 from urllib.parse import quote, urlsplit
 
-from servers.clients._loopback import (
+from servers.loopback import (
     LoopbackError,
     format_address,
     resolve_loopback,

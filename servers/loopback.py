@@ -1,4 +1,5 @@
-"""Loopback-only guard shared by the clients, so that neither can aim traffic off this machine."""
+"""Loopback checks shared by the clients (which refuse any other target) and the servers
+(which warn when told to bind elsewhere)."""
 
 from __future__ import annotations
 

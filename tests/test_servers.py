@@ -28,6 +28,8 @@ def servers(model, launch_for_module) -> dict:
         "plain": launch_for_module(model, PLAIN),
         "django": launch_for_module(model, DJANGO),
         "validated": launch_for_module(model, "tests.apps:validated"),
+        "flask": launch_for_module(model, "helloworld.flask_app:app"),
+        "pyramid": launch_for_module(model, "helloworld.pyramid_app:app"),
     }
 
 
@@ -43,6 +45,12 @@ def test_get_hello(servers, app) -> None:
     status, headers, body = request(servers[app].port, "GET", "/hello/?x=1&y=%20z")
     assert (status, body) == (200, b"Hello, world!")
     assert headers["Content-Length"] == "13"
+
+
+@pytest.mark.parametrize("app", ["flask", "pyramid"])
+def test_any_framework_runs(servers, app) -> None:
+    status, _, body = request(servers[app].port, "GET", "/hello/?from=test")
+    assert (status, body) == (200, b"Hello, world!")
 
 
 def test_get_with_query_string(servers) -> None:
@@ -164,3 +172,15 @@ def test_client_that_disconnects_mid_request_does_not_stop_the_server(servers) -
         with socket.create_connection(("127.0.0.1", server.port)) as sock:
             sock.sendall(partial)
     assert request(server.port, "GET", "/hello/")[2] == b"Hello, world!"
+
+
+def test_basic_answers_its_fixed_response_and_rejects_garbage(launch_for_module) -> None:
+    server = launch_for_module("basic", None)
+    raw = exchange(server.port, b"GET /anything?x=1 HTTP/1.1\r\nHost: h\r\n\r\n")
+    answer = parse_response(raw)
+    assert (answer.status, answer.body, answer.rest) == (200, b"Hello, world!", b"")
+    assert answer.headers["Connection"] == "close" and "Date" in answer.headers
+    assert parse_response(exchange(server.port, b"\x16\x03\x01 not http\r\n\r\n")).status == 400
+    big = b"GET / HTTP/1.1\r\nX: " + b"a" * 70_000 + b"\r\n\r\n"
+    assert parse_response(exchange(server.port, big)).status == 431
+    assert parse_response(exchange(server.port, b"GET / HTTP/1.0\r\n\r\n")).status == 200

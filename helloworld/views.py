@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 
@@ -35,31 +36,28 @@ def hello(request: HttpRequest) -> HttpResponse:
     return _text(HELLO_BODY)
 
 
-def sleep(request: HttpRequest) -> HttpResponse:
-    """Block the worker for ?ms=N milliseconds (I/O-bound work)."""
+def _workload(request: HttpRequest, param: Param, work: Callable[[int], bytes]) -> HttpResponse:
+    """Read `param` with the shared rules (400 if invalid), then answer with `work(value)`."""
     try:
-        ms = _param(request, SLEEP_MS)
+        value = _param(request, param)
     except ParamError as exc:
         return _text(str(exc).encode(), 400)
-    return _text(sleep_body(ms))
+    return _text(work(value))
+
+
+def sleep(request: HttpRequest) -> HttpResponse:
+    """Block the worker for ?ms=N milliseconds (I/O-bound work)."""
+    return _workload(request, SLEEP_MS, sleep_body)
 
 
 def cpu(request: HttpRequest) -> HttpResponse:
     """Burn ?ms=N milliseconds of CPU (CPU-bound work, holds the GIL)."""
-    try:
-        ms = _param(request, CPU_MS)
-    except ParamError as exc:
-        return _text(str(exc).encode(), 400)
-    return _text(cpu_body(ms))
+    return _workload(request, CPU_MS, cpu_body)
 
 
 def payload(request: HttpRequest) -> HttpResponse:
     """Return ?kb=N KiB of bytes (response-size-bound work)."""
-    try:
-        kb = _param(request, PAYLOAD_KB)
-    except ParamError as exc:
-        return _text(str(exc).encode(), 400)
-    return _text(payload_body(kb))
+    return _workload(request, PAYLOAD_KB, payload_body)
 
 
 async def async_hello(request: HttpRequest) -> HttpResponse:

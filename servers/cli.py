@@ -6,6 +6,7 @@ import argparse
 import importlib
 import os
 import sys
+from collections.abc import Callable
 from types import ModuleType
 
 from servers import __version__
@@ -169,29 +170,22 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive whole number, got {text}")
-    return value
+def _number(convert: Callable[[str], float], ok: Callable[[float], bool], words: str):
+    """An argparse type: a number that must be `words`, with a one-line error otherwise."""
+
+    def parse(text: str) -> float:
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {words}, got {text!r}") from None
+        if not ok(value):
+            raise argparse.ArgumentTypeError(f"must be {words}, got {text}")
+        return value
+
+    return parse
 
 
-def _port(text: str) -> int:
-    value = int(text)
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"must be 0 to 65535, got {text}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    value = float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be zero or more, got {text}")
-    return value
+_positive_int = _number(int, lambda value: value > 0, "a positive whole number")
+_port = _number(int, lambda value: 0 <= value <= 65535, "a port number from 0 to 65535")
+_positive_float = _number(float, lambda value: value > 0, "a positive number")
+_non_negative_float = _number(float, lambda value: value >= 0, "zero or more")

@@ -184,3 +184,14 @@ def test_basic_answers_its_fixed_response_and_rejects_garbage(launch_for_module)
     big = b"GET / HTTP/1.1\r\nX: " + b"a" * 70_000 + b"\r\n\r\n"
     assert parse_response(exchange(server.port, big)).status == 431
     assert parse_response(exchange(server.port, b"GET / HTTP/1.0\r\n\r\n")).status == 200
+
+
+def test_expect_100_continue(servers) -> None:
+    with socket.create_connection(("127.0.0.1", servers["plain"].port), timeout=5) as sock:
+        sock.sendall(
+            b"POST /echo/ HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n"
+        )
+        assert sock.recv(100) == b"HTTP/1.1 100 Continue\r\n\r\n"  # before any body was sent
+        sock.sendall(b"body")
+        answer = parse_response(read_response(sock))
+    assert answer.status == 200 and json.loads(answer.body)["body"] == "body"

@@ -153,8 +153,9 @@ class Server:
     def reject(self, conn: socket.socket, error: ProtocolError) -> None:
         """Answer a request we cannot serve, then let the client read it before we close."""
         try:
-            software = self.info.software.encode("latin-1")
-            conn.sendall(error_response(error.status, error.reason, server=software))
+            conn.sendall(
+                error_response(error.status, error.reason, server=self.info.software_bytes)
+            )
             conn.shutdown(socket.SHUT_WR)
             # Drain what the client still sends (briefly, boundedly), so that closing does not
             # reset the connection and destroy the answer before the client has read it.

@@ -12,12 +12,12 @@ import io
 import sys
 import traceback
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from servers.parser import Request
-from servers.response import HOP_BY_HOP, LAST_CHUNK, NO_BODY_STATUSES, chunk, head
+from servers.response import HOP_BY_HOP, ResponseFramer
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -32,6 +32,10 @@ class ServerInfo:
     multithread: bool = False
     multiprocess: bool = False
     keep_alive: bool = True  # the teaching models answer one request per connection
+    software_bytes: bytes = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "software_bytes", self.software.encode("latin-1"))
 
 
 def build_environ(request: Request, server: ServerInfo, peer: tuple[str, int]) -> dict[str, Any]:
@@ -86,17 +90,22 @@ class WSGIExchange:
         self.app = app
         self.request = request
         self.environ = build_environ(request, server, peer)
-        self.keep_alive = request.keep_alive and server.keep_alive
+        self.framer = ResponseFramer(
+            http_version=request.http_version,
+            head_only=request.method == "HEAD",
+            keep_alive=request.keep_alive and server.keep_alive,
+            server=server.software_bytes,
+        )
         self.status_code = 0
-        self._server = server.software.encode("latin-1")
-        self._head_only = request.method == "HEAD"
-        self._status: str | None = None
-        self._headers: list[tuple[str, str]] = []
+        self._status: bytes | None = None
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._length: int | None = None  # declared by the application
+        self._has_server = False
         self._written: list[bytes] = []
-        self._headers_sent = False
-        self._length: int | None = None  # declared or known body length
-        self._mode = ""  # "length", "chunked", "close" or "none", fixed when the head is sent
-        self._sent = 0
+
+    @property
+    def keep_alive(self) -> bool:
+        return self.framer.keep_alive
 
     # the application's side ---------------------------------------------------------------
 
@@ -106,7 +115,7 @@ class WSGIExchange:
         """PEP 3333 start_response: may be called again only with exc_info, before any body."""
         if exc_info:
             try:
-                if self._headers_sent:
+                if self.framer.started:
                     raise exc_info[1].with_traceback(exc_info[2])
             finally:
                 exc_info = None
@@ -115,6 +124,7 @@ class WSGIExchange:
             raise AssertionError("start_response called a second time without exc_info")
         _check_status(status)
         length: int | None = None
+        has_server = False
         kept = []
         for name, value in headers:
             _check_header(name, value)
@@ -125,10 +135,13 @@ class WSGIExchange:
                 length = int(value)
             elif lowered in HOP_BY_HOP:
                 if lowered == "connection" and "close" in value.lower():
-                    self.keep_alive = False
+                    self.framer.keep_alive = False
                 continue
-            kept.append((name, value))
-        self._status, self._headers, self._length = status, kept, length
+            elif lowered == "server":
+                has_server = True
+            kept.append((name.encode("latin-1"), value.encode("latin-1")))
+        self._status, self._headers = status.encode("latin-1"), kept
+        self._length, self._has_server = length, has_server
         self.status_code = int(status[:3])
         return self._write
 
@@ -152,9 +165,9 @@ class WSGIExchange:
         try:
             yield from self._respond(result)
         except Exception:
-            if self._headers_sent:
+            if self.framer.started:
                 self._log_exception()
-                self.keep_alive = False  # the client got part of an answer: cut it short
+                self.framer.keep_alive = False  # the client got part of an answer: cut it short
             else:
                 yield self._internal_error()
         finally:
@@ -164,7 +177,7 @@ class WSGIExchange:
                     close()
                 except Exception:
                     self._log_exception()
-                    self.keep_alive = False
+                    self.framer.keep_alive = False
 
     def _respond(self, result: Iterable[bytes]) -> Iterator[bytes]:
         single = _length_of(result) == 1 and not self._written
@@ -173,78 +186,45 @@ class WSGIExchange:
                 raise AssertionError("the application returned a body before start_response")
             if not isinstance(data, bytes):
                 raise TypeError(f"the application yielded {type(data).__name__}, not bytes")
-            if single and self._length is None:
-                self._length = len(data)
             if self._written:
                 yield self._frame(b"".join(self._written))
                 self._written.clear()
-            if data:
+            if single:  # the whole body is at hand: its length is known
+                yield self._frame(data, len(data))
+            elif data:
                 yield self._frame(data)
         if self._status is None:
             raise AssertionError("the application returned without calling start_response")
         if self._written:
             yield self._frame(b"".join(self._written))
             self._written.clear()
-        end = self._finish()
+        if not self.framer.started:
+            yield self._frame(b"", 0)  # nothing came: the length is known after all
+        end = self.framer.end()
         if end:
             yield end
 
-    def _frame(self, data: bytes) -> bytes:
+    def _frame(self, data: bytes, length: int | None = None) -> bytes:
         """Body bytes as they go on the wire, preceded by the head the first time."""
-        out = b"" if self._headers_sent else self._head()
-        if self._mode == "length":
-            room = self._length - self._sent  # type: ignore[operator]
-            if len(data) > room:
-                data = data[:room]  # more than declared: send what was promised, then close
-                self.keep_alive = False
-        elif self._mode == "none":
-            data = b""
-        self._sent += len(data)
-        if self._head_only:
-            return out
-        if self._mode == "chunked":
-            return out + chunk(data)
-        return out + data
-
-    def _finish(self) -> bytes:
-        if not self._headers_sent:
-            if self._length is None:
-                self._length = 0  # nothing came: the length is known after all
-            return self._head()
-        if self._mode == "chunked":
-            return b"" if self._head_only else LAST_CHUNK
-        if self._mode == "length" and self._sent < self._length and not self._head_only:  # type: ignore[operator]
-            self.keep_alive = False  # fewer bytes than declared: only a close can say so
-        return b""
-
-    def _head(self) -> bytes:
-        headers = self._headers
-        if self.status_code in NO_BODY_STATUSES:
-            self._mode = "none"
-        elif self._length is not None:
-            self._mode = "length"
-            if not any(name.lower() == "content-length" for name, _ in headers):
-                headers = [*headers, ("Content-Length", str(self._length))]
-        elif self.request.http_version == "1.1":
-            self._mode = "chunked"
-            headers = [*headers, ("Transfer-Encoding", "chunked")]
-        else:
-            self._mode = "close"
-            self.keep_alive = False
-        self._headers_sent = True
-        return head(
+        framer = self.framer
+        if framer.started:
+            return framer.body(data)
+        declared = self._length
+        head = framer.head(
             self._status,  # type: ignore[arg-type]
-            headers,
-            server=b"" if _has_header(headers, "server") else self._server,
-            keep_alive=self.keep_alive,
-            http10=self.request.http_version == "1.0",
+            self.status_code,
+            self._headers,
+            declared if declared is not None else length,
+            has_length_header=declared is not None,
+            has_server_header=self._has_server,
         )
+        return head + framer.body(data)
 
     def _internal_error(self) -> bytes:
         """A 500 with no detail for the client; the traceback goes to wsgi.errors."""
         self._log_exception()
-        self.keep_alive = False
-        self._status, self._length, self._written = None, None, []
+        self.framer.keep_alive = False
+        self._status, self._written = None, []
         body = b"500 Internal Server Error\n"
         self.start_response(
             "500 Internal Server Error",
@@ -265,10 +245,6 @@ def _length_of(result: Iterable[bytes]) -> int | None:
         return len(result)  # type: ignore[arg-type]
     except TypeError:
         return None
-
-
-def _has_header(headers: list[tuple[str, str]], name: str) -> bool:
-    return any(key.lower() == name for key, _ in headers)
 
 
 def _check_status(status: str) -> None:

@@ -33,9 +33,15 @@ class Options:
     port: int = 8888
     backlog: int = 128
     sleep: float = 0.0
-    timeout: float = 30.0
+    header_timeout: float = 10.0  # a request (line, headers, body) must arrive within this
+    keepalive_timeout: float = 5.0  # an idle keep-alive connection is closed after this
     max_requests: int | None = None
     max_children: int = 1024
+    threads: int = 0  # threaded: pool size (0: a thread per connection); asyncio: WSGI pool
+    workers: int = 2  # prefork
+    loop: str = "asyncio"  # asyncio, prefork: "asyncio" or "uvloop"
+    interface: str = "wsgi"  # "wsgi" or "asgi", resolved from --interface auto
+    grace: float = 10.0  # asyncio, prefork: how long in-flight requests may finish on SIGTERM
     limits: Limits = field(default_factory=Limits)
 
 
@@ -109,10 +115,23 @@ class Server:
     # serving one connection ---------------------------------------------------------------
 
     def requests(self, conn: socket.socket) -> Iterator[Request]:
-        """Requests read from `conn` as they complete; protocol errors are answered here."""
-        parser = RequestParser(self.options.limits)
+        """Requests read from `conn` as they complete; protocol errors are answered here.
+
+        A request must arrive whole within --header-timeout of its first byte (or of the
+        connection), and an idle keep-alive connection ends after --keepalive-timeout.
+        """
+        options = self.options
+        parser = RequestParser(options.limits)
+        deadline = time.monotonic() + options.header_timeout
         while True:
-            data = conn.recv(READ_SIZE)
+            conn.settimeout(max(deadline - time.monotonic(), 0.001))
+            was_idle = not parser.in_request
+            try:
+                data = conn.recv(READ_SIZE)
+            except TimeoutError:
+                if parser.in_request:
+                    self.reject(conn, ProtocolError(408, "request not received in time"))
+                return
             for event in parser.feed(data) if data else parser.feed_eof():
                 if isinstance(event, ExpectContinue):
                     conn.sendall(event.data)
@@ -123,16 +142,19 @@ class Server:
                     yield event
             if not data:
                 return
+            if not parser.in_request:
+                deadline = time.monotonic() + options.keepalive_timeout
+            elif was_idle:
+                deadline = time.monotonic() + options.header_timeout
 
     def handle(self, conn: socket.socket, peer: tuple[str, int]) -> None:
         """Serve one connection (keep-alive if the model allows it), then close it."""
-        conn.settimeout(self.options.timeout)
         try:
             for request in self.requests(conn):
                 if not self.respond(conn, request, peer):
                     break
-        except (TimeoutError, ConnectionError):
-            pass  # the client was too slow or went away: nothing to answer
+        except ConnectionError:
+            pass  # the client went away: nothing to answer
         except OSError as exc:
             log(f"connection from {peer[0]}:{peer[1]}: {exc}")
         finally:

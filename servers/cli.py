@@ -10,6 +10,7 @@ from collections.abc import Callable
 from types import ModuleType
 
 from servers import __version__
+from servers.asgi import is_asgi
 from servers.blocking import Options, Server, Stop, listen, log
 from servers.loader import AppLoadError, load_app
 from servers.loopback import is_loopback
@@ -63,11 +64,54 @@ def build_parser() -> argparse.ArgumentParser:
         "pauses after serving, so children stay alive (default 0)",
     )
     parser.add_argument(
-        "--timeout",
+        "--header-timeout",
         type=_positive_float,
-        default=30.0,
+        default=10.0,
         metavar="SECONDS",
-        help="give up on a client that sends nothing for this long (default 30)",
+        help="a request must arrive whole within this many seconds of its first byte, or of "
+        "the connection; a slow one gets 408 (default 10)",
+    )
+    parser.add_argument(
+        "--keepalive-timeout",
+        type=_positive_float,
+        default=5.0,
+        metavar="SECONDS",
+        help="close a keep-alive connection idle for this long (default 5)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=_non_negative_int,
+        default=0,
+        metavar="N",
+        help="threaded: a pool of N threads instead of one per connection; asyncio, prefork: "
+        "run WSGI views in a pool of N threads instead of inline on the loop (default 0)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=2,
+        metavar="N",
+        help="prefork: number of worker processes (default 2)",
+    )
+    parser.add_argument(
+        "--loop",
+        choices=("asyncio", "uvloop"),
+        default="asyncio",
+        help="asyncio, prefork: the event loop (default asyncio, the stock loop)",
+    )
+    parser.add_argument(
+        "--interface",
+        choices=("auto", "wsgi", "asgi"),
+        default="auto",
+        help="asyncio, prefork: how to call the app; auto takes ASGI for a coroutine "
+        "function (default auto)",
+    )
+    parser.add_argument(
+        "--grace",
+        type=_non_negative_float,
+        default=10.0,
+        metavar="SECONDS",
+        help="asyncio, prefork: on SIGTERM, how long requests in flight may finish (default 10)",
     )
     parser.add_argument(
         "--max-requests",
@@ -123,6 +167,16 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     elif args.app is not None:
         log(f"{args.model} answers every request with a fixed response; ignoring {args.app}")
+    interface = args.interface
+    if interface == "auto":
+        interface = "asgi" if app is not None and is_asgi(app) else "wsgi"
+    if interface == "asgi" and not getattr(module, "SPEAKS_ASGI", False):
+        print(
+            f"python -m servers: error: {args.app} is an ASGI application; model "
+            f"{args.model} serves WSGI only (use asyncio or prefork)",
+            file=sys.stderr,
+        )
+        return 2
 
     if not (args.host == "localhost" or is_loopback(args.host)):
         log(f"WARNING: binding to {args.host}, reachable beyond this machine")
@@ -131,9 +185,15 @@ def main(argv: list[str] | None = None) -> int:
         port=args.port,
         backlog=args.backlog,
         sleep=args.sleep,
-        timeout=args.timeout,
+        header_timeout=args.header_timeout,
+        keepalive_timeout=args.keepalive_timeout,
         max_requests=args.max_requests,
         max_children=args.max_children,
+        threads=args.threads,
+        workers=args.workers,
+        loop=args.loop,
+        interface=interface,
+        grace=args.grace,
         limits=Limits(max_body_bytes=args.max_body, max_header_bytes=args.max_header_bytes),
     )
     try:
@@ -150,17 +210,24 @@ def main(argv: list[str] | None = None) -> int:
         name=host,
         port=port,
         software=f"servers/{__version__} ({args.model})",
-        multithread=module.MULTITHREAD,
+        multithread=module.MULTITHREAD or bool(args.threads),
         multiprocess=module.MULTIPROCESS,
         keep_alive=module.KEEP_ALIVE,
     )
     server = Server(listener, app, info, options)
     server.install_stop_handlers()
     shown = f"[{host}]" if ":" in host else host
-    log(
-        f"{args.model} serving {args.app or 'a fixed response'} on http://{shown}:{port} "
-        f"(pid {os.getpid()})"
+    details = []
+    if getattr(module, "SPEAKS_ASGI", False):
+        details += [interface.upper(), f"{args.loop} loop"]
+    if args.threads:
+        details.append(f"{args.threads} threads")
+    if args.model == "prefork":
+        details.append(f"{args.workers} workers")
+    described = f"{args.app or 'a fixed response'}" + (
+        f" ({', '.join(details)})" if details else ""
     )
+    log(f"{args.model} serving {described} on http://{shown}:{port} (pid {os.getpid()})")
     try:
         module.serve(server)
     except (Stop, KeyboardInterrupt) as exc:
@@ -188,4 +255,5 @@ def _number(convert: Callable[[str], float], ok: Callable[[float], bool], words:
 _positive_int = _number(int, lambda value: value > 0, "a positive whole number")
 _port = _number(int, lambda value: 0 <= value <= 65535, "a port number from 0 to 65535")
 _positive_float = _number(float, lambda value: value > 0, "a positive number")
+_non_negative_int = _number(int, lambda value: value >= 0, "zero or a positive whole number")
 _non_negative_float = _number(float, lambda value: value >= 0, "zero or more")

@@ -83,6 +83,11 @@ class RequestParser:
         self._body: list[bytes] = []
         self._body_size = 0
 
+    @property
+    def in_request(self) -> bool:
+        """True between the first byte of a request and its end."""
+        return self._in_headers or self._in_body
+
     def feed(self, data: bytes) -> list[Event]:
         """Parse `data`; return the events it completed (maybe none: more bytes are needed)."""
         if self._failed:
@@ -109,7 +114,7 @@ class RequestParser:
 
     def feed_eof(self) -> list[Event]:
         """The client closed its side: a request cut short is an error, nothing else is."""
-        if self._failed or not (self._in_headers or self._in_body):
+        if self._failed or not self.in_request:
             return []
         self._failed = True
         return [ProtocolError(400, "connection closed in the middle of a request")]

@@ -7,3 +7,47 @@ from helloworld.plain import app as plain_app
 # The plain app wrapped in wsgiref's validator: any PEP 3333 violation by the server (or the app)
 # raises inside it, and the server then answers 500 instead of 200.
 validated = validator(plain_app)
+
+
+async def lifespan_app(scope, receive, send):
+    """An ASGI app that supports the lifespan protocol and shares state with requests."""
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                scope["state"]["greeting"] = b"started by lifespan"
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+    body = scope["state"]["greeting"]
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"text/plain")],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+async def streaming_app(scope, receive, send):
+    """An ASGI app that streams its body in parts, awaiting between them."""
+    import asyncio
+
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    for part in (b"one,", b"two,", b"three"):
+        await asyncio.sleep(0.01)
+        await send({"type": "http.response.body", "body": part, "more_body": True})
+    await send({"type": "http.response.body", "body": b""})
+
+
+def flags(environ, start_response):
+    """Answers [wsgi.multithread, wsgi.multiprocess], to check each model says the truth."""
+    import json
+
+    body = json.dumps([environ["wsgi.multithread"], environ["wsgi.multiprocess"]]).encode()
+    start_response(
+        "200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+    )
+    return [body]

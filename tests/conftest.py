@@ -13,7 +13,10 @@ from bench.launch import ServerProcess, become_subreaper, servers_command
 
 PLAIN = "helloworld.plain:app"
 DJANGO = "helloworld.wsgi:application"
-APP_MODELS = ("iterative", "sleep", "fork", "fork_leak", "fork_wait", "fork_reap")
+TEACHING_MODELS = ("iterative", "sleep", "fork", "fork_leak", "fork_wait", "fork_reap")
+KEEP_ALIVE_MODELS = ("threaded", "asyncio", "prefork")
+APP_MODELS = TEACHING_MODELS + KEEP_ALIVE_MODELS
+ASGI_MODELS = ("asyncio", "prefork")
 
 Launch = Callable[..., ServerProcess]
 
@@ -36,7 +39,10 @@ def no_process_left_behind() -> Iterator[None]:
     assert not left, f"processes left behind by the tests: {left}"
 
 
-def _launcher(log_dir) -> tuple[Launch, list[ServerProcess]]:
+@contextlib.contextmanager
+def launcher(log_dir) -> Iterator[Launch]:
+    """A function that starts servers; all of them are stopped and reaped on exit, whatever
+    happened."""
     started: list[ServerProcess] = []
 
     def launch(
@@ -51,26 +57,15 @@ def _launcher(log_dir) -> tuple[Launch, list[ServerProcess]]:
         started.append(server)
         return server.start()
 
-    return launch, started
+    try:
+        yield launch
+    finally:
+        for server in started:
+            server.stop()
 
 
 @pytest.fixture
 def launch(tmp_path) -> Iterator[Launch]:
-    """Start servers for one test; all are stopped and reaped after it, whatever happened."""
-    start, started = _launcher(tmp_path)
-    try:
+    """Start servers for one test."""
+    with launcher(tmp_path) as start:
         yield start
-    finally:
-        for server in started:
-            server.stop()
-
-
-@pytest.fixture(scope="module")
-def launch_for_module(tmp_path_factory) -> Iterator[Launch]:
-    """The same, for servers shared by the tests of one module."""
-    start, started = _launcher(tmp_path_factory.mktemp("servers"))
-    try:
-        yield start
-    finally:
-        for server in started:
-            server.stop()

@@ -73,6 +73,37 @@ def read_response(sock: socket.socket) -> bytes:
     return data
 
 
+def read_responses(sock: socket.socket, count: int) -> list[Parsed]:
+    """Read `count` responses in a row from one connection (pipelining)."""
+    stream = sock.makefile("rb")
+    responses = []
+    for _ in range(count):
+        response = http.client.HTTPResponse(_FileSocket(stream))  # type: ignore[arg-type]
+        response.begin()
+        body = response.read()
+        responses.append(Parsed(response.status, response.headers, body, response.version, b""))
+    return responses
+
+
+class _FileSocket:
+    """Hands http.client one shared buffered stream, which it must not close."""
+
+    def __init__(self, stream) -> None:
+        self._stream = stream
+
+    def makefile(self, mode: str):
+        stream = self._stream
+
+        class Unclosable:
+            def __getattr__(self, name):
+                return getattr(stream, name)
+
+            def close(self) -> None:
+                pass
+
+        return Unclosable()
+
+
 def read_to_eof(sock: socket.socket) -> bytes:
     chunks = []
     while True:

@@ -18,7 +18,6 @@ BODY = b"Hello, world!"
 def serve(server: Server) -> None:
     for conn, _peer in server.connections():
         with conn:
-            conn.settimeout(server.options.timeout)
             try:
                 if next(server.requests(conn), None) is not None:
                     conn.sendall(

@@ -1,0 +1,239 @@
+"""threaded, asyncio and prefork: keep-alive, pipelining, timeouts, blocking vs awaiting views,
+graceful stops, and the prefork supervisor's care of its workers."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import threading
+import time
+
+import psutil
+import pytest
+
+from tests.conftest import DJANGO, KEEP_ALIVE_MODELS, PLAIN, Launch
+from tests.http_helpers import (
+    parse_response,
+    read_response,
+    read_responses,
+    read_to_eof,
+    request,
+)
+
+ASGI_DJANGO = "helloworld.asgi:application"
+LOOP_VARIANTS = [
+    ("asyncio", "--loop", "asyncio"),
+    ("asyncio", "--loop", "uvloop"),
+    ("threaded",),
+    ("prefork", "--loop", "uvloop"),
+]
+
+
+def variant_id(variant: tuple[str, ...]) -> str:
+    return "-".join(part for part in variant if not part.startswith("--"))
+
+
+@pytest.fixture(params=LOOP_VARIANTS, ids=variant_id)
+def variant(request) -> tuple[str, ...]:
+    return request.param
+
+
+def start(launch: Launch, variant: tuple[str, ...], app: str = PLAIN, *options: str):
+    model, *model_options = variant
+    return launch(model, app, *model_options, *options)
+
+
+def test_keep_alive_serves_many_requests_on_one_connection(launch, variant) -> None:
+    server = start(launch, variant)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        for index in range(5):
+            sock.sendall(f"GET /echo/?n={index} HTTP/1.1\r\nHost: h\r\n\r\n".encode())
+            assert f'"QUERY_STRING": "n={index}"'.encode() in read_response(sock)
+        sock.sendall(b"GET /hello/ HTTP/1.0\r\n\r\n")  # 1.0 without keep-alive: closed after
+        assert read_to_eof(sock).endswith(b"Hello, world!")
+
+
+def test_three_pipelined_requests_get_three_answers_in_order(launch, variant) -> None:
+    server = start(launch, variant)
+    pipelined = b"".join(
+        f"GET /echo/?n={n} HTTP/1.1\r\nHost: h\r\n{'Connection: close' if n == 3 else 'X: y'}"
+        f"\r\n\r\n".encode()
+        for n in (1, 2, 3)
+    )
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        sock.sendall(pipelined)  # one write
+        data = read_to_eof(sock)
+    order = []
+    while data:
+        response = parse_response(data)
+        order.append(response.body.split(b'"QUERY_STRING": "')[1][:3])
+        data = response.rest
+    assert order == [b"n=1", b"n=2", b"n=3"]
+
+
+def test_slow_headers_are_cut_off(launch, variant) -> None:
+    server = start(launch, variant, PLAIN, "--header-timeout", "1")
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(b"GET /hello/ HTTP/1.1\r\n")
+        started = time.monotonic()
+        answer = b""
+        try:
+            for byte in b"X-Slow: one byte at a time\r\n":  # 0.2 s a byte: ~6 s if let be
+                sock.sendall(bytes([byte]))
+                time.sleep(0.2)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        answer = read_to_eof(sock)
+        assert time.monotonic() - started < 5.5  # cut off before the headers could finish
+    assert parse_response(answer).status == 408
+
+
+def test_idle_keep_alive_connection_is_closed(launch, variant) -> None:
+    server = start(launch, variant, PLAIN, "--keepalive-timeout", "1")
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(b"GET /hello/ HTTP/1.1\r\nHost: h\r\n\r\n")
+        assert read_response(sock).endswith(b"Hello, world!")
+        started = time.monotonic()
+        assert sock.recv(1) == b""  # EOF: the server closed the idle connection
+        assert time.monotonic() - started >= 0.9
+
+
+def finish_order(port: int, slow: str, fast: str) -> list[str]:
+    """Send `slow`, then 0.2 s later `fast`; return the paths in the order they finished."""
+    finished: list[str] = []
+
+    def get(path: str) -> None:
+        assert request(port, "GET", path, timeout=20)[0] == 200
+        finished.append(path)
+
+    threads = [threading.Thread(target=get, args=(slow,))]
+    threads[0].start()
+    time.sleep(0.2)
+    threads.append(threading.Thread(target=get, args=(fast,)))
+    threads[1].start()
+    for thread in threads:
+        thread.join(timeout=30)
+    return finished
+
+
+def test_inline_wsgi_blocking_view_stalls_every_client(launch) -> None:
+    server = launch("asyncio", DJANGO)
+    assert finish_order(server.port, "/sleep/?ms=1000", "/hello/") == [
+        "/sleep/?ms=1000",
+        "/hello/",
+    ]
+
+
+def test_wsgi_in_a_thread_pool_does_not_stall(launch) -> None:
+    server = launch("asyncio", DJANGO, "--threads", "4")
+    assert finish_order(server.port, "/sleep/?ms=1000", "/hello/") == [
+        "/hello/",
+        "/sleep/?ms=1000",
+    ]
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_asgi_awaiting_view_does_not_stall(launch, loop) -> None:
+    server = launch("asyncio", ASGI_DJANGO, "--loop", loop)
+    assert "ASGI" in server.output()
+    assert finish_order(server.port, "/async/sleep/?ms=1000", "/async/hello/") == [
+        "/async/hello/",
+        "/async/sleep/?ms=1000",
+    ]
+
+
+def test_asgi_lifespan_state_reaches_requests(launch) -> None:
+    server = launch("asyncio", "tests.apps:lifespan_app")
+    assert request(server.port, "GET", "/")[2] == b"started by lifespan"
+
+
+def test_asgi_streamed_body_is_chunked(launch) -> None:
+    server = launch("asyncio", "tests.apps:streaming_app", "--loop", "uvloop")
+    status, headers, body = request(server.port, "GET", "/")
+    assert (status, body, headers["Transfer-Encoding"]) == (200, b"one,two,three", "chunked")
+
+
+def test_asgi_app_refused_by_a_wsgi_only_model(launch) -> None:
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "servers", "threaded", ASGI_DJANGO, "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2 and "serves WSGI only" in result.stderr
+
+
+@pytest.mark.parametrize("model", ["asyncio", "prefork"])
+def test_sigterm_lets_the_request_in_flight_finish(launch, model) -> None:
+    server = launch(model, ASGI_DJANGO, "--grace", "5")
+    answer: list[bytes] = []
+    client = threading.Thread(
+        target=lambda: answer.append(request(server.port, "GET", "/async/sleep/?ms=800")[2])
+    )
+    client.start()
+    time.sleep(0.3)
+    os.kill(server.pid, signal.SIGTERM)
+    client.join(timeout=10)
+    assert answer == [b"slept 800 ms"]
+    assert server.popen.wait(timeout=10) == 0
+    assert not server.tree()
+
+
+def test_large_responses_survive_a_slow_reader(launch, variant) -> None:
+    server = start(launch, variant)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(b"GET /payload/?kb=4096 HTTP/1.1\r\nHost: h\r\n\r\n" * 2)
+        time.sleep(0.5)  # the server's write buffer fills; it must pause, not fail or drop
+        first, second = read_responses(sock, 2)
+    assert first.body == second.body == b"x" * 4096 * 1024
+
+
+def workers_of(server) -> list[psutil.Process]:
+    return [p for p in psutil.Process(server.pid).children() if p.status() != "zombie"]
+
+
+def test_prefork_replaces_a_killed_worker_and_leaves_no_zombie(launch) -> None:
+    server = launch("prefork", PLAIN, "--workers", "2")
+    deadline = time.monotonic() + 10
+    while len(workers_of(server)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    before = {p.pid for p in workers_of(server)}
+    victim = min(before)
+    os.kill(victim, signal.SIGKILL)
+    while time.monotonic() < deadline:
+        now = {p.pid for p in psutil.Process(server.pid).children()}
+        if victim not in now and len(now) == 2:
+            break
+        time.sleep(0.05)
+    children = psutil.Process(server.pid).children()
+    assert victim not in {p.pid for p in children}  # reaped, not a zombie
+    assert len(children) == 2 and all(p.status() != "zombie" for p in children)
+    assert f"worker {victim} died (killed by SIGKILL)" in server.output()
+    for _ in range(4):
+        assert request(server.port, "GET", "/hello/")[2] == b"Hello, world!"
+
+
+def test_prefork_sigterm_leaves_no_process(launch) -> None:
+    server = launch("prefork", PLAIN, "--workers", "3")
+    assert request(server.port, "GET", "/hello/")[0] == 200
+    pids = [p.pid for p in server.tree()]
+    assert len(pids) == 4
+    os.kill(server.pid, signal.SIGTERM)
+    assert server.popen.wait(timeout=15) == 0
+    assert not any(
+        psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie" for pid in pids
+    )
+
+
+@pytest.mark.parametrize("model", KEEP_ALIVE_MODELS)
+def test_environ_says_how_the_app_is_run(launch, model) -> None:
+    import json
+
+    server = launch(model, "tests.apps:flags")
+    flags = json.loads(request(server.port, "GET", "/")[2])
+    expected = {"threaded": [True, False], "asyncio": [False, False], "prefork": [False, True]}
+    assert flags == expected[model]

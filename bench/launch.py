@@ -13,6 +13,7 @@ import os
 import re
 import resource
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -59,9 +60,13 @@ class ServerProcess:
         cwd: Path = REPO_ROOT,
         env: dict[str, str] | None = None,
         log_dir: Path | None = None,
+        port: int | None = None,
+        cpus: set[int] | None = None,
     ) -> None:
         self.command = list(command)
         self.rlimits = rlimits or {}
+        self.cpus = cpus
+        self.known_port = port  # a server that is not ours: ready when this port accepts
         self.cwd = cwd
         self.env = env
         self.log_dir = log_dir
@@ -86,12 +91,15 @@ class ServerProcess:
             stdout=self._log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group: one signal reaches the whole tree
-            preexec_fn=self._apply_rlimits if self.rlimits else None,
+            preexec_fn=self._prepare_child if self.rlimits or self.cpus else None,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            match = READY_LINE.search(self.output_bytes())
-            if match:
+            if self.known_port is not None:
+                if _accepts("127.0.0.1", self.known_port):
+                    self.host, self.port = "127.0.0.1", self.known_port
+                    return self
+            elif match := READY_LINE.search(self.output_bytes()):
                 self.host, self.port = match.group(1).decode(), int(match.group(2))
                 return self
             if self.popen.poll() is not None:
@@ -105,9 +113,11 @@ class ServerProcess:
         self.stop()
         raise LaunchError(f"{' '.join(self.command)} did not listen within {timeout} s:\n{output}")
 
-    def _apply_rlimits(self) -> None:
+    def _prepare_child(self) -> None:
         for which, limits in self.rlimits.items():
             resource.setrlimit(which, limits)
+        if self.cpus:
+            os.sched_setaffinity(0, self.cpus)
 
     @property
     def pid(self) -> int:
@@ -165,6 +175,21 @@ class ServerProcess:
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
         self.remove_log()
+
+
+def free_port() -> int:
+    """A loopback port free right now, for servers that cannot be told to pick their own."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _accepts(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.2):
+            return True
+    except OSError:
+        return False
 
 
 def _signal_group(pgid: int, signum: int) -> None:

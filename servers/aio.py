@@ -25,7 +25,7 @@ from servers.asgi import ASGIResponse, build_scope
 from servers.blocking import Options, Server, log
 from servers.parser import ExpectContinue, ProtocolError, Request, RequestParser
 from servers.response import error_response
-from servers.wsgi import ServerInfo, WSGIExchange
+from servers.wsgi import ServerInfo, WSGIExchange, connection_environ
 
 MAX_PIPELINED = 32  # requests queued on one connection before reading pauses
 SWEEP_SECONDS = 1.0  # how often deadlines are checked
@@ -69,6 +69,7 @@ class HTTPProtocol(asyncio.Protocol):
         self.drain_waiter: asyncio.Future[None] | None = None
         self.deadline = 0.0  # loop time at which the connection times out; 0: none
         self.eof = False  # the client half-closed: answer what it sent, then close
+        self.environ: dict[str, Any] | None = None  # WSGI: the per-connection environ
 
     # asyncio callbacks --------------------------------------------------------------------
 
@@ -84,6 +85,8 @@ class HTTPProtocol(asyncio.Protocol):
             return
         state.connections.add(self)
         self.deadline = self.loop.time() + state.options.header_timeout
+        if not state.asgi:
+            self.environ = connection_environ(state.info, self.peer)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.state.connections.discard(self)
@@ -105,7 +108,8 @@ class HTTPProtocol(asyncio.Protocol):
             self.deadline = self.loop.time() + self.state.options.header_timeout
         if not self.busy:
             self.process()
-        self._update_reading()
+        if self.pending or not self.reading:
+            self._update_reading()
 
     def eof_received(self) -> bool | None:
         self.eof = True
@@ -163,10 +167,12 @@ class HTTPProtocol(asyncio.Protocol):
         options = state.options
         timeout = options.header_timeout if self.parser.in_request else options.keepalive_timeout
         self.deadline = self.loop.time() + timeout
-        self._update_reading()
+        if not self.reading:
+            self._update_reading()
 
     def run_wsgi_inline(self, request: Request) -> bool:
-        exchange = WSGIExchange(self.state.app, request, self.state.info, self.peer)  # type: ignore[arg-type]
+        state = self.state
+        exchange = WSGIExchange(state.app, request, state.info, self.peer, self.environ)  # type: ignore[arg-type]
         write = self.transport.write  # type: ignore[union-attr]
         for data in exchange.chunks():
             write(data)
@@ -175,7 +181,8 @@ class HTTPProtocol(asyncio.Protocol):
     def run_wsgi_in_thread(self, request: Request) -> None:
         self.busy = True
         self.deadline = 0.0
-        exchange = WSGIExchange(self.state.app, request, self.state.info, self.peer)  # type: ignore[arg-type]
+        state = self.state
+        exchange = WSGIExchange(state.app, request, state.info, self.peer, self.environ)  # type: ignore[arg-type]
         future = self.loop.run_in_executor(self.state.executor, _collect, exchange)
         future.add_done_callback(lambda done: self._wsgi_thread_done(exchange, done))
 

@@ -7,7 +7,6 @@ turns `http.response.start` / `http.response.body` messages into bytes, framed b
 
 from __future__ import annotations
 
-import inspect
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import unquote
@@ -21,14 +20,6 @@ STATUS_LINES = {
     status.value: b"%d %s" % (status.value, status.phrase.encode()) for status in HTTPStatus
 }
 _HOP_BY_HOP = frozenset(name.encode() for name in HOP_BY_HOP)
-
-
-def is_asgi(app: Any) -> bool:
-    """An ASGI 3 application is a coroutine function (or an object whose __call__ is one)."""
-    if inspect.iscoroutinefunction(app):
-        return True
-    call = getattr(app, "__call__", None)  # noqa: B004 (we want the method, not callable())
-    return inspect.iscoroutinefunction(call)
 
 
 def build_scope(

@@ -8,6 +8,7 @@ happens to the children; everything here is the same for all of them.
 from __future__ import annotations
 
 import errno
+import gc
 import os
 import signal
 import socket
@@ -15,10 +16,11 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from servers.parser import ExpectContinue, Limits, ProtocolError, Request, RequestParser
 from servers.response import error_response
-from servers.wsgi import ServerInfo, WSGIApp, WSGIExchange
+from servers.wsgi import ServerInfo, WSGIApp, WSGIExchange, connection_environ
 
 # accept() errors that mean "out of a resource for now": back off and keep serving.
 RESOURCE_ERRORS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
@@ -149,9 +151,10 @@ class Server:
 
     def handle(self, conn: socket.socket, peer: tuple[str, int]) -> None:
         """Serve one connection (keep-alive if the model allows it), then close it."""
+        environ = connection_environ(self.info, peer) if self.app is not None else None
         try:
             for request in self.requests(conn):
-                if not self.respond(conn, request, peer):
+                if not self.respond(conn, request, peer, environ):
                     break
         except ConnectionError:
             pass  # the client went away: nothing to answer
@@ -160,10 +163,16 @@ class Server:
         finally:
             conn.close()
 
-    def respond(self, conn: socket.socket, request: Request, peer: tuple[str, int]) -> bool:
+    def respond(
+        self,
+        conn: socket.socket,
+        request: Request,
+        peer: tuple[str, int],
+        environ: dict[str, Any] | None = None,
+    ) -> bool:
         """Run the application for one request; True if the connection may serve another."""
         assert self.app is not None
-        exchange = WSGIExchange(self.app, request, self.info, peer)
+        exchange = WSGIExchange(self.app, request, self.info, peer, environ)
         body = exchange.chunks()
         try:
             for data in body:
@@ -200,8 +209,13 @@ class Server:
             cap = self.options.max_children
             self.reject(conn, ProtocolError(503, f"over --max-children={cap} unreaped children"))
             return None
+        # Copy-on-write: a garbage collection in the child would touch, and so copy, every page
+        # of the heap. Frozen objects are never collected, and the short-lived child collects
+        # nothing at all (what production pre-fork servers do too).
+        gc.freeze()
         pid = os.fork()
         if pid == 0:
+            gc.disable()
             self._run_child(conn, peer)  # never returns
         self.unreaped += 1
         return pid

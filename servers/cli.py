@@ -10,10 +10,8 @@ from collections.abc import Callable
 from types import ModuleType
 
 from servers import __version__
-from servers.asgi import is_asgi
 from servers.blocking import Options, Server, Stop, listen, log
-from servers.loader import AppLoadError, load_app
-from servers.loopback import is_loopback
+from servers.loader import AppLoadError, is_asgi, load_app
 from servers.models import MODELS
 from servers.parser import Limits
 from servers.wsgi import ServerInfo
@@ -178,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
 
-    if not (args.host == "localhost" or is_loopback(args.host)):
+    if args.host not in ("127.0.0.1", "::1", "localhost") and not _is_loopback(args.host):
         log(f"WARNING: binding to {args.host}, reachable beyond this machine")
     options = Options(
         host=args.host,
@@ -235,6 +233,12 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         listener.close()
     return 0
+
+
+def _is_loopback(host: str) -> bool:
+    from servers.loopback import is_loopback  # ipaddress is a large import for a rare case
+
+    return is_loopback(host)
 
 
 def _number(convert: Callable[[str], float], ok: Callable[[float], bool], words: str):

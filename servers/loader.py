@@ -43,3 +43,16 @@ def load_app(spec: str) -> Any:
     if not callable(target):
         raise AppLoadError(f"{spec} is a {type(target).__name__}, not a callable application")
     return target
+
+
+_CO_COROUTINE = 0x80  # inspect.CO_COROUTINE, without importing inspect into every server
+
+
+def is_asgi(app: Any) -> bool:
+    """An ASGI 3 application is a coroutine function, or an object whose __call__ is one."""
+    for candidate in (app, getattr(app, "__call__", None)):  # noqa: B004 (the method itself)
+        function = getattr(candidate, "__func__", candidate)  # bound method -> function
+        code = getattr(function, "__code__", None)
+        if code is not None and code.co_flags & _CO_COROUTINE:
+            return True
+    return False

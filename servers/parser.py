@@ -41,7 +41,7 @@ class ExpectContinue:
 EXPECT_CONTINUE = ExpectContinue()
 
 
-@dataclass
+@dataclass(slots=True)
 class Request:
     """One complete request, body included."""
 
@@ -78,7 +78,7 @@ class RequestParser:
         self._reset_message()
 
     def _reset_message(self) -> None:
-        self._target = bytearray()
+        self._target = b""
         self._headers: list[tuple[bytes, bytes]] = []
         self._body: list[bytes] = []
         self._body_size = 0
@@ -147,15 +147,16 @@ class RequestParser:
         self._reset_message()
 
     def on_url(self, url: bytes) -> None:
-        self._target += url
-        self._count_header_bytes(len(url))
-        if len(self._target) > self.limits.max_target_bytes:
+        target = self._target = self._target + url if self._target else url
+        self._header_bytes += len(url)
+        if len(target) > self.limits.max_target_bytes:
             raise ProtocolError(414, "request target too long")
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._headers.append((name, value))
+        headers = self._headers
+        headers.append((name, value))
         self._count_header_bytes(len(name) + len(value) + 4)
-        if len(self._headers) > self.limits.max_headers:
+        if len(headers) > self.limits.max_headers:
             raise ProtocolError(431, "too many request header fields")
 
     def on_headers_complete(self) -> None:
@@ -183,24 +184,34 @@ class RequestParser:
     def on_message_complete(self) -> None:
         self._in_body = False
         parser = self._parser
-        target = bytes(self._target)
-        try:
-            url = httptools.parse_url(target)
-        except httptools.HttpParserInvalidURLError:
-            raise ProtocolError(400, "malformed request target") from None
+        target = self._target
+        if target[:1] == b"/" and b"#" not in target:  # origin-form, the usual case
+            path, _, query = target.partition(b"?")
+        else:
+            try:
+                url = httptools.parse_url(target)
+            except httptools.HttpParserInvalidURLError:
+                raise ProtocolError(400, "malformed request target") from None
+            path, query = url.path or b"/", url.query or b""
+        raw_method = parser.get_method()
+        method = _METHODS.get(raw_method) or raw_method.decode("ascii")
+        body = self._body
         self._events.append(
             Request(
-                method=parser.get_method().decode("ascii"),
-                target=target,
-                path=url.path or b"/",
-                query=url.query or b"",
-                http_version=parser.get_http_version(),
-                headers=self._headers,
-                body=b"".join(self._body),
-                keep_alive=parser.should_keep_alive(),
+                method,
+                target,
+                path,
+                query,
+                parser.get_http_version(),
+                self._headers,
+                (body[0] if len(body) == 1 else b"".join(body)) if body else b"",
+                parser.should_keep_alive(),
             )
         )
         self._reset_message()
+
+
+_METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH")}
 
 
 def _callback_error(exc: Exception) -> ProtocolError:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from email.utils import formatdate
 from http import HTTPStatus
 
 CRLF = b"\r\n"
@@ -29,12 +28,26 @@ HOP_BY_HOP = frozenset(
 _date_cache: tuple[int, bytes] = (0, b"")
 
 
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def http_date(seconds: float) -> str:
+    """RFC 7231 IMF-fixdate, e.g. 'Tue, 24 Nov 2026 01:34:11 GMT' (email.utils would do, but
+    costs the fork models a large import)."""
+    t = time.gmtime(seconds)
+    return (
+        f"{_DAYS[t.tm_wday]}, {t.tm_mday:02d} {_MONTHS[t.tm_mon - 1]} {t.tm_year} "
+        f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} GMT"
+    )
+
+
 def date_header() -> bytes:
-    """The Date header line (RFC 7231 IMF-fixdate), formatted once per second."""
+    """The Date header line, formatted once per second."""
     global _date_cache
     now = int(time.time())
     if _date_cache[0] != now:
-        _date_cache = (now, b"Date: " + formatdate(now, usegmt=True).encode("ascii") + CRLF)
+        _date_cache = (now, b"Date: " + http_date(now).encode("ascii") + CRLF)
     return _date_cache[1]
 
 

@@ -38,35 +38,65 @@ class ServerInfo:
         object.__setattr__(self, "software_bytes", self.software.encode("latin-1"))
 
 
-def build_environ(request: Request, server: ServerInfo, peer: tuple[str, int]) -> dict[str, Any]:
-    """A complete PEP 3333 environ; strings are latin-1 decoded bytes, as the PEP says."""
-    environ: dict[str, Any] = {
-        "REQUEST_METHOD": request.method,
+def connection_environ(server: ServerInfo, peer: tuple[str, int]) -> dict[str, Any]:
+    """The part of the environ that is the same for every request of one connection."""
+    return {
         "SCRIPT_NAME": "",
-        "PATH_INFO": unquote_to_bytes(request.path).decode("latin-1"),
-        "QUERY_STRING": request.query.decode("latin-1"),
         "SERVER_NAME": server.name,
         "SERVER_PORT": str(server.port),
-        "SERVER_PROTOCOL": "HTTP/" + request.http_version,
         "SERVER_SOFTWARE": server.software,
         "REMOTE_ADDR": peer[0],
         "REMOTE_PORT": str(peer[1]),
         "wsgi.version": (1, 0),
         "wsgi.url_scheme": "http",
-        "wsgi.input": io.BytesIO(request.body),
         "wsgi.input_terminated": True,
         "wsgi.errors": sys.stderr,
         "wsgi.multithread": server.multithread,
         "wsgi.multiprocess": server.multiprocess,
         "wsgi.run_once": False,
     }
-    for raw_name, raw_value in request.headers:
+
+
+# Header name -> environ key (None: dropped), learnt as names are seen; bounded, so that a client
+# sending endless new names cannot grow it.
+_ENVIRON_KEYS: dict[bytes, str | None] = {}
+_CACHE_LIMIT = 4096
+
+
+def _environ_key(raw_name: bytes) -> str | None:
+    key = _ENVIRON_KEYS.get(raw_name)
+    if key is None and raw_name not in _ENVIRON_KEYS:
         name = raw_name.decode("latin-1")
         if "_" in name:
-            continue  # Foo_Bar and Foo-Bar would collide in the environ: drop, as nginx does
-        key = name.upper().replace("-", "_")
-        if key not in ("CONTENT_TYPE", "CONTENT_LENGTH"):
-            key = "HTTP_" + key
+            key = None  # Foo_Bar and Foo-Bar would collide in the environ: drop, as nginx does
+        else:
+            key = name.upper().replace("-", "_")
+            if key not in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+                key = "HTTP_" + key
+        if len(_ENVIRON_KEYS) < _CACHE_LIMIT:
+            _ENVIRON_KEYS[raw_name] = key
+    return key
+
+
+def build_environ(
+    request: Request, server: ServerInfo, peer: tuple[str, int], base: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """A complete PEP 3333 environ; strings are latin-1 decoded bytes, as the PEP says.
+
+    `base` is `connection_environ(server, peer)`, computed once per connection by drivers that
+    serve many requests on one.
+    """
+    environ = (base or connection_environ(server, peer)).copy()
+    path = request.path
+    environ["REQUEST_METHOD"] = request.method
+    environ["PATH_INFO"] = (unquote_to_bytes(path) if b"%" in path else path).decode("latin-1")
+    environ["QUERY_STRING"] = request.query.decode("latin-1")
+    environ["SERVER_PROTOCOL"] = "HTTP/" + request.http_version
+    environ["wsgi.input"] = io.BytesIO(request.body)
+    for raw_name, raw_value in request.headers:
+        key = _environ_key(raw_name)
+        if key is None:
+            continue
         value = raw_value.decode("latin-1")
         if key in environ:
             separator = "; " if key == "HTTP_COOKIE" else ","
@@ -84,12 +114,30 @@ class WSGIExchange:
     Closing the generator early (the client went away) still calls the iterable's `close()`.
     """
 
+    __slots__ = (
+        "_has_server",
+        "_headers",
+        "_length",
+        "_status",
+        "_written",
+        "app",
+        "environ",
+        "framer",
+        "request",
+        "status_code",
+    )
+
     def __init__(
-        self, app: WSGIApp, request: Request, server: ServerInfo, peer: tuple[str, int]
+        self,
+        app: WSGIApp,
+        request: Request,
+        server: ServerInfo,
+        peer: tuple[str, int],
+        base: dict[str, Any] | None = None,
     ) -> None:
         self.app = app
         self.request = request
-        self.environ = build_environ(request, server, peer)
+        self.environ = build_environ(request, server, peer, base)
         self.framer = ResponseFramer(
             http_version=request.http_version,
             head_only=request.method == "HEAD",
@@ -122,27 +170,29 @@ class WSGIExchange:
             self._written.clear()
         elif self._status is not None:
             raise AssertionError("start_response called a second time without exc_info")
-        _check_status(status)
+        status_bytes, status_code = _status_info(status)
         length: int | None = None
         has_server = False
         kept = []
         for name, value in headers:
-            _check_header(name, value)
-            lowered = name.lower()
-            if lowered == "content-length":
+            kind, name_bytes = _header_info(name)
+            if not isinstance(value, str) or "\n" in value or "\r" in value:
+                raise AssertionError(f"invalid value for header {name!r}: {value!r}")
+            if kind is _PLAIN:
+                kept.append((name_bytes, value.encode("latin-1")))
+            elif kind is _LENGTH:
                 if not value.strip().isdigit():
                     raise AssertionError(f"invalid Content-Length {value!r}")
                 length = int(value)
-            elif lowered in HOP_BY_HOP:
-                if lowered == "connection" and "close" in value.lower():
-                    self.framer.keep_alive = False
-                continue
-            elif lowered == "server":
+                kept.append((name_bytes, value.encode("latin-1")))
+            elif kind is _SERVER:
                 has_server = True
-            kept.append((name.encode("latin-1"), value.encode("latin-1")))
-        self._status, self._headers = status.encode("latin-1"), kept
+                kept.append((name_bytes, value.encode("latin-1")))
+            elif kind is _CONNECTION and "close" in value.lower():
+                self.framer.keep_alive = False  # other hop-by-hop headers are the server's
+        self._status, self._headers = status_bytes, kept
         self._length, self._has_server = length, has_server
-        self.status_code = int(status[:3])
+        self.status_code = status_code
         return self._write
 
     def _write(self, data: bytes) -> None:
@@ -161,6 +211,15 @@ class WSGIExchange:
             result = self.app(self.environ, self.start_response)
         except Exception:
             yield self._internal_error()
+            return
+        if (
+            type(result) is list
+            and len(result) == 1
+            and type(result[0]) is bytes
+            and self._status is not None
+            and not self._written
+        ):  # the usual answer, a whole body in a list: one piece of bytes to send
+            yield self._frame(result[0], len(result[0])) + self.framer.end()
             return
         try:
             yield from self._respond(result)
@@ -247,15 +306,48 @@ def _length_of(result: Iterable[bytes]) -> int | None:
         return None
 
 
-def _check_status(status: str) -> None:
-    if not isinstance(status, str) or len(status) < 4 or not status[:3].isdigit():
-        raise AssertionError(f"invalid status {status!r}: expected e.g. '200 OK'")
-    if status[3] != " " or "\r" in status or "\n" in status:
-        raise AssertionError(f"invalid status {status!r}: expected e.g. '200 OK'")
+_PLAIN, _LENGTH, _SERVER, _CONNECTION, _HOP = "plain", "length", "server", "connection", "hop"
+_HEADER_INFO: dict[str, tuple[str, bytes]] = {}
+_STATUS_INFO: dict[str, tuple[bytes, int]] = {}
 
 
-def _check_header(name: str, value: str) -> None:
-    if not isinstance(name, str) or not isinstance(value, str):
-        raise AssertionError(f"header {name!r}: name and value must be str")
-    if any(c in name for c in ":\r\n \t") or "\r" in value or "\n" in value:
-        raise AssertionError(f"invalid header {name!r}: {value!r}")
+def _header_info(name: str) -> tuple[str, bytes]:
+    """What a response header name is to the server, and its bytes; checked once per name."""
+    info = _HEADER_INFO.get(name)
+    if info is None:
+        if not isinstance(name, str) or not name or any(c in name for c in ":\r\n \t"):
+            raise AssertionError(f"invalid header name {name!r}")
+        lowered = name.lower()
+        if lowered == "content-length":
+            kind = _LENGTH
+        elif lowered == "server":
+            kind = _SERVER
+        elif lowered == "connection":
+            kind = _CONNECTION
+        elif lowered in HOP_BY_HOP:
+            kind = _HOP
+        else:
+            kind = _PLAIN
+        info = (kind, name.encode("latin-1"))
+        if len(_HEADER_INFO) < _CACHE_LIMIT:
+            _HEADER_INFO[name] = info
+    return info
+
+
+def _status_info(status: str) -> tuple[bytes, int]:
+    """A status line's bytes and code; checked once per distinct status."""
+    info = _STATUS_INFO.get(status)
+    if info is None:
+        if (
+            not isinstance(status, str)
+            or len(status) < 4
+            or not status[:3].isdigit()
+            or status[3] != " "
+            or "\r" in status
+            or "\n" in status
+        ):
+            raise AssertionError(f"invalid status {status!r}: expected e.g. '200 OK'")
+        info = (status.encode("latin-1"), int(status[:3]))
+        if len(_STATUS_INFO) < _CACHE_LIMIT:
+            _STATUS_INFO[status] = info
+    return info

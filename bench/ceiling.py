@@ -1,0 +1,488 @@
+"""Ceiling benchmark: our fastest models against the servers people use instead, loaded by wrk.
+
+locust tops out near 10,000 requests/s per core, below what the fast servers do, so this
+comparison uses wrk (C, one thread, 50 keep-alive connections). Each server runs pinned to its
+own CPU and wrk to another; the contenders of every pairing run alternately (A B A B ...) for
+several rounds, and the table gives medians and each pairing's ratio (ours / peer).
+
+    python -m bench.ceiling [--duration 5] [--rounds 3] [--only NAME ...] [--out DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from bench.launch import REPO_ROOT, LaunchError, ServerProcess, free_port, servers_command
+
+PLAIN_WSGI = "helloworld.plain:app"
+PLAIN_ASGI = "helloworld.plain_asgi:app"
+PY = sys.executable
+console = Console(stderr=True)
+
+
+@dataclass(frozen=True)
+class Contender:
+    """One server as the benchmark starts it. `{port}` in a peer's command is filled in."""
+
+    label: str
+    command: tuple[str, ...]
+    ours: bool
+    new_connection: bool = False  # a new connection per request (wrk sends Connection: close)
+
+
+@dataclass(frozen=True)
+class Pairing:
+    name: str
+    ours: Contender
+    peers: tuple[Contender, ...]
+    target: float  # the ratio ours / peer we aim for
+    note: str = ""
+
+
+def _ours(label: str, model: str, app: str, *options: str, new_connection: bool = False):
+    return Contender(label, tuple(servers_command(model, app, *options)), True, new_connection)
+
+
+def _uvicorn(loop: str, http: str) -> Contender:
+    return Contender(
+        f"uvicorn --loop {loop} --http {http}",
+        (
+            PY,
+            "-m",
+            "uvicorn",
+            PLAIN_ASGI,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "{port}",
+            "--loop",
+            loop,
+            "--http",
+            http,
+            "--no-access-log",
+            "--log-level",
+            "warning",
+            "--lifespan",
+            "off",
+        ),
+        False,
+    )
+
+
+def _gunicorn(label: str, *options: str) -> Contender:
+    return Contender(
+        label,
+        (
+            PY,
+            "-m",
+            "gunicorn",
+            *options,
+            "-b",
+            "127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+            PLAIN_WSGI,
+        ),
+        False,
+    )
+
+
+def pairings() -> list[Pairing]:
+    """The comparisons, each on the same app with the same process and thread counts."""
+    uvicorn_fast = _uvicorn("uvloop", "httptools")
+    return [
+        Pairing(
+            "asyncio uvloop, ASGI",
+            _ours("asyncio --loop uvloop (ASGI)", "asyncio", PLAIN_ASGI, "--loop", "uvloop"),
+            (uvicorn_fast,),
+            1.5,
+        ),
+        Pairing(
+            "asyncio uvloop, WSGI inline",
+            _ours("asyncio --loop uvloop (WSGI)", "asyncio", PLAIN_WSGI, "--loop", "uvloop"),
+            (uvicorn_fast,),
+            1.5,
+            "uvicorn serves the ASGI twin of the app",
+        ),
+        Pairing(
+            "asyncio stock loop, ASGI",
+            _ours("asyncio --loop asyncio (ASGI)", "asyncio", PLAIN_ASGI),
+            (_uvicorn("asyncio", "h11"),),
+            2.0,
+        ),
+        Pairing(
+            "prefork 2 workers, WSGI",
+            _ours(
+                "prefork --workers 2", "prefork", PLAIN_WSGI, "--workers", "2", "--loop", "uvloop"
+            ),
+            (_gunicorn("gunicorn -k sync -w 2", "-k", "sync", "-w", "2"),),
+            1.3,
+            "gunicorn's sync worker closes the connection after every response",
+        ),
+        Pairing(
+            "threaded, WSGI",
+            _ours("threaded (a thread per connection)", "threaded", PLAIN_WSGI),
+            (
+                _gunicorn(
+                    "gunicorn -k gthread -w 1 --threads 8",
+                    "-k",
+                    "gthread",
+                    "-w",
+                    "1",
+                    "--threads",
+                    "8",
+                ),
+                Contender(
+                    "waitress --threads=8",
+                    (PY, "-m", "waitress", "--listen=127.0.0.1:{port}", "--threads=8", PLAIN_WSGI),
+                    False,
+                ),
+            ),
+            1.0,
+            "ours runs 50 threads for wrk's 50 connections; the peers 8",
+        ),
+        Pairing(
+            "fork_reap, new connection per request",
+            _ours("fork_reap", "fork_reap", PLAIN_WSGI, "--backlog", "1024", new_connection=True),
+            (
+                Contender(
+                    "20-line fork server, fixed response",
+                    (PY, "-m", "bench.peers.fork_fixed", "{port}"),
+                    False,
+                    True,
+                ),
+            ),
+            0.9,
+        ),
+    ]
+
+
+@dataclass
+class Run:
+    label: str
+    round: int
+    requests_per_s: float = 0.0
+    p50_ms: float = 0.0
+    p99_ms: float = 0.0
+    requests: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+    failure: str = ""
+
+
+# wrk --------------------------------------------------------------------------------------------
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def _ms(text: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()  # type: ignore[union-attr]
+    return float(number) * _UNITS[unit]
+
+
+def parse_wrk(output: str) -> dict:
+    """requests/s, p50, p99, requests and errors from wrk --latency output."""
+
+    def find(pattern: str) -> re.Match[str]:
+        match = re.search(pattern, output)
+        if match is None:
+            raise ValueError(f"wrk output without {pattern!r}:\n{output}")
+        return match
+
+    errors = {}
+    socket_errors = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), "
+        r"timeout (\d+)",
+        output,
+    )
+    if socket_errors:
+        for name, count in zip(
+            ("connect", "read", "write", "timeout"), socket_errors.groups(), strict=True
+        ):
+            if int(count):
+                errors[name] = int(count)
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    if non_2xx:
+        errors["non-2xx"] = int(non_2xx.group(1))
+    return {
+        "requests_per_s": float(find(r"Requests/sec:\s+([\d.]+)").group(1)),
+        "p50_ms": _ms(find(r"\s50%\s+([\d.]+\w+)").group(1)),
+        "p99_ms": _ms(find(r"\s99%\s+([\d.]+\w+)").group(1)),
+        "requests": int(find(r"(\d+) requests in").group(1)),
+        "errors": errors,
+    }
+
+
+def run_wrk(
+    url: str, seconds: float, connections: int, new_connection: bool, cpus: set[int] | None
+) -> dict:
+    command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "2s"]
+    if new_connection:
+        command += ["-H", "Connection: close"]
+    result = subprocess.run(
+        [*command, url],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 30,
+        preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
+    )
+    if result.returncode != 0:
+        said = (result.stderr.strip() or result.stdout.strip()).splitlines()[:1]
+        raise RuntimeError(f"wrk failed ({result.returncode}): {' '.join(said)}")
+    return parse_wrk(result.stdout)
+
+
+# one run ----------------------------------------------------------------------------------------
+
+
+def cpu_plan() -> tuple[set[int] | None, set[int] | None]:
+    """(server CPUs, wrk CPUs): apart when the machine has two or more."""
+    available = sorted(os.sched_getaffinity(0))
+    if len(available) < 2:
+        return None, None
+    return {available[0]}, {available[1]}
+
+
+def measure(contender: Contender, round_number: int, args: argparse.Namespace) -> Run:
+    run = Run(contender.label, round_number)
+    server_cpus, wrk_cpus = cpu_plan()
+    port = None if contender.ours else free_port()
+    command = [part.replace("{port}", str(port)) for part in contender.command]
+    try:
+        with ServerProcess(command, port=port, cpus=server_cpus, cwd=REPO_ROOT) as server:
+            url = f"{server.url}/hello/"
+            with urllib.request.urlopen(url, timeout=5) as answer:  # verify before timing
+                body = answer.read()
+            if body != b"Hello, world!":
+                raise RuntimeError(f"wrong answer from {url}: {body[:60]!r}")
+            if args.warmup:
+                run_wrk(url, args.warmup, args.connections, contender.new_connection, wrk_cpus)
+            figures = run_wrk(
+                url, args.duration, args.connections, contender.new_connection, wrk_cpus
+            )
+    except (LaunchError, RuntimeError, ValueError, OSError, subprocess.SubprocessError) as exc:
+        run.failure = str(exc).splitlines()[0][:300]
+        return run
+    for key, value in figures.items():
+        setattr(run, key, value)
+    return run
+
+
+# the table ----------------------------------------------------------------------------------------
+
+
+def median(runs: list[Run], label: str, key: str) -> float | None:
+    values = [getattr(r, key) for r in runs if r.label == label and not r.failure]
+    return statistics.median(values) if values else None
+
+
+def summary(runs: list[Run], chosen: list[Pairing]) -> list[dict]:
+    rows = []
+    for pairing in chosen:
+        ours = median(runs, pairing.ours.label, "requests_per_s")
+        for peer in pairing.peers:
+            theirs = median(runs, peer.label, "requests_per_s")
+            ratio = ours / theirs if ours and theirs else None
+            rows.append(
+                {
+                    "pairing": pairing.name,
+                    "ours": pairing.ours.label,
+                    "peer": peer.label,
+                    "ours_rps": ours,
+                    "peer_rps": theirs,
+                    "ours_p50_ms": median(runs, pairing.ours.label, "p50_ms"),
+                    "ours_p99_ms": median(runs, pairing.ours.label, "p99_ms"),
+                    "peer_p50_ms": median(runs, peer.label, "p50_ms"),
+                    "peer_p99_ms": median(runs, peer.label, "p99_ms"),
+                    "ratio": ratio,
+                    "target": pairing.target,
+                    "met": ratio is not None and ratio >= pairing.target,
+                    "note": pairing.note,
+                }
+            )
+    return rows
+
+
+def _fmt(value: float | None, digits: int = 0) -> str:
+    return "failed" if value is None else f"{value:,.{digits}f}"
+
+
+def render(rows: list[dict]) -> Table:
+    table = Table(title="Ceiling: wrk -t1 -c50, keep-alive, medians over the rounds")
+    for column in (
+        "pairing",
+        "ours",
+        "req/s",
+        "p50 / p99 ms",
+        "peer",
+        "req/s",
+        "p50 / p99 ms",
+        "ratio",
+        "target",
+    ):
+        table.add_column(
+            column, justify="right" if column not in ("pairing", "ours", "peer") else "left"
+        )
+    for row in rows:
+        ratio = "failed" if row["ratio"] is None else f"{row['ratio']:.2f}"
+        table.add_row(
+            row["pairing"],
+            row["ours"],
+            _fmt(row["ours_rps"]),
+            f"{_fmt(row['ours_p50_ms'], 2)} / {_fmt(row['ours_p99_ms'], 2)}",
+            row["peer"],
+            _fmt(row["peer_rps"]),
+            f"{_fmt(row['peer_p50_ms'], 2)} / {_fmt(row['peer_p99_ms'], 2)}",
+            f"[{'green' if row['met'] else 'red'}]{ratio}[/]",
+            f"≥ {row['target']}",
+        )
+    return table
+
+
+def markdown(rows: list[dict]) -> str:
+    lines = [
+        "| pairing | ours | req/s | p50 / p99 ms | peer | req/s | p50 / p99 ms | ratio | target |",
+        "|---|---|---:|---:|---|---:|---:|---:|---:|",
+    ]
+    for row in rows:
+        ratio = "failed" if row["ratio"] is None else f"{row['ratio']:.2f}"
+        lines.append(
+            f"| {row['pairing']} | {row['ours']} | {_fmt(row['ours_rps'])} | "
+            f"{_fmt(row['ours_p50_ms'], 2)} / {_fmt(row['ours_p99_ms'], 2)} | {row['peer']} | "
+            f"{_fmt(row['peer_rps'])} | {_fmt(row['peer_p50_ms'], 2)} / "
+            f"{_fmt(row['peer_p99_ms'], 2)} | {ratio} | ≥ {row['target']} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def write_json(path: Path, document: dict) -> None:
+    """Atomically: an interrupted run leaves the last complete file, never half of one."""
+    partial = path.with_suffix(".partial")
+    partial.write_text(json.dumps(document, indent=2))
+    partial.replace(path)
+
+
+# command line -----------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    names = [p.name for p in pairings()]
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.ceiling",
+        description="Compare our fastest models with uvicorn, gunicorn and waitress under wrk.",
+    )
+    parser.add_argument("--duration", type=int, default=5, help="seconds measured per run")
+    parser.add_argument(
+        "--warmup", type=int, default=1, help="seconds of warm-up per run (0: none)"
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="A B A B rounds (default 3)")
+    parser.add_argument("--connections", type=int, default=50, help="wrk connections")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        metavar="NAME",
+        choices=names,
+        help=f"run only these pairings: {'; '.join(names)}",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="folder for ceiling.json and ceiling.md (default results/ceiling-TIME)",
+    )
+    args = parser.parse_args(argv)
+    if (
+        args.duration <= 0
+        or args.warmup < 0
+        or args.rounds < 1
+        or not 1 <= args.connections <= 1000
+    ):
+        parser.error("--duration > 0, --warmup >= 0, --rounds >= 1, 1 <= --connections <= 1000")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if shutil.which("wrk") is None:
+        console.print(
+            "[red]wrk is not installed.[/] On Debian: apt-get install wrk "
+            "(nox -s ceiling installs it when run as root)."
+        )
+        return 2
+    chosen = [p for p in pairings() if not args.only or p.name in args.only]
+    out = args.out or REPO_ROOT / "results" / time.strftime("ceiling-%Y%m%d-%H%M%S")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / ".write-test").write_text("")
+        (out / ".write-test").unlink()
+    except OSError as exc:
+        console.print(f"[red]cannot write results to {out}: {exc.strerror}[/]")
+        return 2
+    contenders = [c for p in chosen for c in (p.ours, *p.peers)]
+    runs: list[Run] = []
+    server_cpus, wrk_cpus = cpu_plan()
+    document = {
+        "settings": {
+            "duration_s": args.duration,
+            "warmup_s": args.warmup,
+            "rounds": args.rounds,
+            "connections": args.connections,
+            "wrk_threads": 1,
+            "server_cpus": sorted(server_cpus or []),
+            "wrk_cpus": sorted(wrk_cpus or []),
+            "cpu_count": os.cpu_count(),
+            "python": sys.version.split()[0],
+        },
+        "pairings": [asdict(p) for p in chosen],
+        "runs": [],
+        "summary": [],
+    }
+    total = len(contenders) * args.rounds
+    started = time.monotonic()
+    try:
+        for round_number in range(1, args.rounds + 1):
+            for contender in contenders:
+                done = len(runs) + 1
+                console.print(
+                    f"[{done}/{total}] round {round_number}: {contender.label} ...", end=" "
+                )
+                run = measure(contender, round_number, args)
+                runs.append(run)
+                if run.failure:
+                    console.print(f"[red]failed[/]: {run.failure}")
+                else:
+                    extra = f", errors {run.errors}" if run.errors else ""
+                    console.print(
+                        f"{run.requests_per_s:,.0f} req/s, p50 {run.p50_ms:.2f} ms, "
+                        f"p99 {run.p99_ms:.2f} ms{extra}"
+                    )
+                document["runs"] = [asdict(r) for r in runs]
+                document["summary"] = summary(runs, chosen)
+                write_json(out / "ceiling.json", document)
+    except KeyboardInterrupt:
+        console.print("\n[yellow]interrupted: keeping the runs completed so far[/]")
+    rows = summary(runs, chosen)
+    (out / "ceiling.md").write_text(markdown(rows))
+    Console(width=200).print(render(rows))
+    console.print(
+        f"{len(runs)} runs in {time.monotonic() - started:.0f} s; "
+        f"stored in {out / 'ceiling.json'} and ceiling.md"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Reference servers that are not ours, for comparisons."""

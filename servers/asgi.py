@@ -35,7 +35,7 @@ def build_scope(
         "scheme": "http",
         "method": request.method,
         "root_path": "",
-        "path": unquote(request.path.decode("latin-1")),
+        "path": unquote(path) if "%" in (path := request.path.decode("latin-1")) else path,
         "raw_path": request.path,
         "query_string": request.query,
         "headers": [(name.lower(), value) for name, value in request.headers],

@@ -140,13 +140,13 @@ class RequestParser:
 
     # httptools callbacks ------------------------------------------------------------------
 
-    def on_message_begin(self) -> None:
-        self._begun += 1
-        self._in_headers = True
-        self._header_bytes = 0
-        self._reset_message()
+    # No on_message_begin: one callback fewer per request; a request begins with its target.
 
     def on_url(self, url: bytes) -> None:
+        if not self._in_headers:  # the first piece of a new request's target
+            self._begun += 1
+            self._in_headers = True
+            self._header_bytes = 0
         target = self._target = self._target + url if self._target else url
         self._header_bytes += len(url)
         if len(target) > self.limits.max_target_bytes:
@@ -208,7 +208,7 @@ class RequestParser:
                 parser.should_keep_alive(),
             )
         )
-        self._reset_message()
+        self._reset_message()  # ready for the next request on the connection
 
 
 _METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH")}

@@ -1,4 +1,6 @@
-"""Sessions: `tests` (the test suite), `lint` (ruff). `bench` arrives with the harness.
+"""Sessions: `tests` (the test suite), `lint` (ruff), `ceiling` (wrk against uvicorn, gunicorn
+and waitress) and `scale` (idle connections held, memory per connection). `bench` arrives with
+the harness.
 
 Virtualenvs are reused between runs, and the project is reinstalled only when pyproject.toml
 changed since the last install, so a second run starts in seconds.
@@ -7,6 +9,8 @@ changed since the last install, so a second run starts in seconds.
 from __future__ import annotations
 
 import hashlib
+import os
+import shutil
 from pathlib import Path
 
 import nox
@@ -44,3 +48,32 @@ def lint(session: nox.Session) -> None:
     install_once(session, "ruff>=0.8")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+
+
+def ensure_wrk(session: nox.Session) -> None:
+    """wrk comes from Debian; install it when we may (root), else say how."""
+    if shutil.which("wrk"):
+        return
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        session.log("wrk is missing: installing Debian's wrk")
+        session.run("apt-get", "update", "-qq", external=True)
+        session.run("apt-get", "install", "-y", "-qq", "wrk", external=True)
+    else:
+        session.error("wrk is not installed: run `sudo apt-get install wrk`, then try again")
+
+
+@nox.session(python=PYTHON)
+def ceiling(session: nox.Session) -> None:
+    """Our fastest models against uvicorn, gunicorn and waitress under wrk:
+    `nox -s ceiling -- [--duration 5] [--rounds 3] [--only NAME ...]`."""
+    ensure_wrk(session)
+    install_once(session, "-e", ".[peers]")
+    session.run("python", "-m", "bench.ceiling", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def scale(session: nox.Session) -> None:
+    """Idle keep-alive connections held by asyncio, threaded and prefork, and RSS per
+    connection: `nox -s scale -- [--counts 100,1000,10000]`."""
+    install_once(session, "-e", ".")
+    session.run("python", "-m", "bench.scale", *session.posargs)

@@ -171,25 +171,9 @@ class WSGIExchange:
         elif self._status is not None:
             raise AssertionError("start_response called a second time without exc_info")
         status_bytes, status_code = _status_info(status)
-        length: int | None = None
-        has_server = False
-        kept = []
-        for name, value in headers:
-            kind, name_bytes = _header_info(name)
-            if not isinstance(value, str) or "\n" in value or "\r" in value:
-                raise AssertionError(f"invalid value for header {name!r}: {value!r}")
-            if kind is _PLAIN:
-                kept.append((name_bytes, value.encode("latin-1")))
-            elif kind is _LENGTH:
-                if not value.strip().isdigit():
-                    raise AssertionError(f"invalid Content-Length {value!r}")
-                length = int(value)
-                kept.append((name_bytes, value.encode("latin-1")))
-            elif kind is _SERVER:
-                has_server = True
-                kept.append((name_bytes, value.encode("latin-1")))
-            elif kind is _CONNECTION and "close" in value.lower():
-                self.framer.keep_alive = False  # other hop-by-hop headers are the server's
+        kept, length, has_server, close = _headers_info(headers)
+        if close:
+            self.framer.keep_alive = False
         self._status, self._headers = status_bytes, kept
         self._length, self._has_server = length, has_server
         self.status_code = status_code
@@ -331,6 +315,49 @@ def _header_info(name: str) -> tuple[str, bytes]:
         info = (kind, name.encode("latin-1"))
         if len(_HEADER_INFO) < _CACHE_LIMIT:
             _HEADER_INFO[name] = info
+    return info
+
+
+_HEADERS_INFO: dict[tuple, tuple[list[tuple[bytes, bytes]], int | None, bool, bool]] = {}
+
+
+def _headers_info(
+    headers: list[tuple[str, str]],
+) -> tuple[list[tuple[bytes, bytes]], int | None, bool, bool]:
+    """(headers as bytes without hop-by-hop ones, Content-Length, has Server, says close).
+
+    Applications mostly send the same header list every time: it is checked once per distinct
+    list (while the cache has room), then looked up.
+    """
+    try:
+        key = tuple(headers)
+        info = _HEADERS_INFO.get(key)
+    except TypeError:  # something unhashable: not a valid header list; checked below
+        key, info = None, None
+    if info is not None:
+        return info
+    length: int | None = None
+    has_server = close = False
+    kept = []
+    for name, value in headers:
+        kind, name_bytes = _header_info(name)
+        if not isinstance(value, str) or "\n" in value or "\r" in value:
+            raise AssertionError(f"invalid value for header {name!r}: {value!r}")
+        if kind is _PLAIN:
+            kept.append((name_bytes, value.encode("latin-1")))
+        elif kind is _LENGTH:
+            if not value.strip().isdigit():
+                raise AssertionError(f"invalid Content-Length {value!r}")
+            length = int(value)
+            kept.append((name_bytes, value.encode("latin-1")))
+        elif kind is _SERVER:
+            has_server = True
+            kept.append((name_bytes, value.encode("latin-1")))
+        elif kind is _CONNECTION and "close" in value.lower():
+            close = True  # other hop-by-hop headers are the server's to decide
+    info = (kept, length, has_server, close)
+    if key is not None and len(_HEADERS_INFO) < _CACHE_LIMIT:
+        _HEADERS_INFO[key] = info
     return info
 
 

@@ -284,9 +284,18 @@ def measure(contender: Contender, round_number: int, args: argparse.Namespace) -
 # the table ----------------------------------------------------------------------------------------
 
 
+def values(runs: list[Run], label: str, key: str) -> list[float]:
+    return [getattr(r, key) for r in runs if r.label == label and not r.failure]
+
+
 def median(runs: list[Run], label: str, key: str) -> float | None:
-    values = [getattr(r, key) for r in runs if r.label == label and not r.failure]
-    return statistics.median(values) if values else None
+    found = values(runs, label, key)
+    return statistics.median(found) if found else None
+
+
+def spread(runs: list[Run], label: str) -> tuple[float, float] | None:
+    found = values(runs, label, "requests_per_s")
+    return (min(found), max(found)) if found else None
 
 
 def summary(runs: list[Run], chosen: list[Pairing]) -> list[dict]:
@@ -303,6 +312,9 @@ def summary(runs: list[Run], chosen: list[Pairing]) -> list[dict]:
                     "peer": peer.label,
                     "ours_rps": ours,
                     "peer_rps": theirs,
+                    "ours_rps_range": spread(runs, pairing.ours.label),
+                    "peer_rps_range": spread(runs, peer.label),
+                    "rounds": len(values(runs, pairing.ours.label, "requests_per_s")),
                     "ours_p50_ms": median(runs, pairing.ours.label, "p50_ms"),
                     "ours_p99_ms": median(runs, pairing.ours.label, "p99_ms"),
                     "peer_p50_ms": median(runs, peer.label, "p50_ms"),
@@ -352,20 +364,45 @@ def render(rows: list[dict]) -> Table:
     return table
 
 
+def _range(bounds: tuple[float, float] | list[float] | None) -> str:
+    return "" if not bounds else f" ({bounds[0] / 1000:,.1f}k to {bounds[1] / 1000:,.1f}k)"
+
+
 def markdown(rows: list[dict]) -> str:
     lines = [
-        "| pairing | ours | req/s | p50 / p99 ms | peer | req/s | p50 / p99 ms | ratio | target |",
+        "| pairing | ours | req/s, median (min to max) | p50 / p99 ms | peer | "
+        "req/s, median (min to max) | p50 / p99 ms | ratio | target |",
         "|---|---|---:|---:|---|---:|---:|---:|---:|",
     ]
     for row in rows:
         ratio = "failed" if row["ratio"] is None else f"{row['ratio']:.2f}"
         lines.append(
-            f"| {row['pairing']} | {row['ours']} | {_fmt(row['ours_rps'])} | "
+            f"| {row['pairing']} | {row['ours']} | {_fmt(row['ours_rps'])}"
+            f"{_range(row.get('ours_rps_range'))} | "
             f"{_fmt(row['ours_p50_ms'], 2)} / {_fmt(row['ours_p99_ms'], 2)} | {row['peer']} | "
-            f"{_fmt(row['peer_rps'])} | {_fmt(row['peer_p50_ms'], 2)} / "
-            f"{_fmt(row['peer_p99_ms'], 2)} | {ratio} | ≥ {row['target']} |"
+            f"{_fmt(row['peer_rps'])}{_range(row.get('peer_rps_range'))} | "
+            f"{_fmt(row['peer_p50_ms'], 2)} / {_fmt(row['peer_p99_ms'], 2)} | {ratio} | "
+            f"≥ {row['target']} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def redraw(folder: Path) -> int:
+    """Rebuild ceiling.md (and the summary) from a stored ceiling.json, measuring nothing."""
+    path = folder / "ceiling.json"
+    try:
+        document = json.loads(path.read_text())
+        runs = [Run(**run) for run in document["runs"]]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        console.print(f"[red]cannot read {path}: {exc}[/]")
+        return 2
+    names = {pairing["name"] for pairing in document["pairings"]}
+    rows = summary(runs, [p for p in pairings() if p.name in names])
+    document["summary"] = rows
+    write_json(path, document)
+    (folder / "ceiling.md").write_text(markdown(rows))
+    Console(width=200).print(render(rows))
+    return 0
 
 
 def write_json(path: Path, document: dict) -> None:
@@ -403,6 +440,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=None,
         help="folder for ceiling.json and ceiling.md (default results/ceiling-TIME)",
     )
+    parser.add_argument(
+        "--redraw",
+        type=Path,
+        metavar="DIR",
+        help="rebuild DIR/ceiling.md from DIR/ceiling.json without measuring",
+    )
     args = parser.parse_args(argv)
     if (
         args.duration <= 0
@@ -416,6 +459,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.redraw:
+        return redraw(args.redraw)
     if shutil.which("wrk") is None:
         console.print(
             "[red]wrk is not installed.[/] On Debian: apt-get install wrk "

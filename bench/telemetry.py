@@ -1,0 +1,141 @@
+"""Telemetry: what a server's process tree holds over time, sampled beside the load.
+
+About ten samples a second of the whole tree (psutil): the parent's open descriptors and the
+tree's, live children, zombies, threads, RSS and CPU seconds. The kernel's listen-queue overflow
+counters are read before and after a cell. Sampling goes on for a settle period after the load,
+so a leak verdict can say whether descriptors and zombies went back to their baseline.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import psutil
+
+
+@dataclass
+class Sample:
+    t: float  # seconds since the sampler started
+    parent_fds: int
+    tree_fds: int
+    children: int  # live (not zombie) descendants
+    zombies: int
+    threads: int
+    rss_bytes: int
+    cpu_s: float  # user + system CPU seconds of the live tree
+
+
+def sample_tree(root_pid: int, started: float) -> Sample | None:
+    """One sample of `root_pid` and its descendants; None if the root is gone."""
+    try:
+        root = psutil.Process(root_pid)
+        tree = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return None
+    parent_fds = tree_fds = children = zombies = threads = rss = 0
+    cpu = 0.0
+    for index, process in enumerate(tree):
+        try:
+            with process.oneshot():
+                if process.status() == psutil.STATUS_ZOMBIE:
+                    zombies += 1
+                    continue
+                fds = process.num_fds()
+                tree_fds += fds
+                if index == 0:
+                    parent_fds = fds
+                else:
+                    children += 1
+                threads += process.num_threads()
+                rss += process.memory_info().rss
+                times = process.cpu_times()
+                cpu += times.user + times.system
+        except psutil.Error:
+            continue  # it ended between the listing and the look: it is not there any more
+    return Sample(
+        time.monotonic() - started, parent_fds, tree_fds, children, zombies, threads, rss, cpu
+    )
+
+
+class Sampler:
+    """Samples a process tree in a background thread until stopped."""
+
+    def __init__(self, root_pid: int, interval: float = 0.1) -> None:
+        self.root_pid = root_pid
+        self.interval = interval
+        self.samples: list[Sample] = []
+        self.started = time.monotonic()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="telemetry", daemon=True)
+
+    def start(self) -> Sampler:
+        self.started = time.monotonic()
+        self._thread.start()
+        return self
+
+    def now(self) -> float:
+        """Seconds since the start, on the samples' clock (to mark the load window)."""
+        return time.monotonic() - self.started
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            sample = sample_tree(self.root_pid, self.started)
+            if sample is not None:
+                self.samples.append(sample)
+            self._stop.wait(self.interval)
+
+    def stop(self) -> list[Sample]:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        return self.samples
+
+    def series(self) -> dict[str, list]:
+        """The samples as columns (compact in JSON)."""
+        columns: dict[str, list] = {name: [] for name in Sample.__dataclass_fields__}
+        for sample in self.samples:
+            for name, value in asdict(sample).items():
+                columns[name].append(round(value, 4) if isinstance(value, float) else value)
+        return columns
+
+
+def listen_overflows() -> dict[str, int]:
+    """The kernel's ListenOverflows and ListenDrops counters (TcpExt in /proc/net/netstat)."""
+    with contextlib.suppress(OSError):
+        lines = Path("/proc/net/netstat").read_text().splitlines()
+        for names, values in zip(lines[::2], lines[1::2], strict=False):
+            if names.startswith("TcpExt:"):
+                table = dict(
+                    zip(names.split()[1:], (int(v) for v in values.split()[1:]), strict=False)
+                )
+                return {key: table.get(key, 0) for key in ("ListenOverflows", "ListenDrops")}
+    return {"ListenOverflows": 0, "ListenDrops": 0}
+
+
+def leak_verdict(samples: list[Sample], load_start: float, load_end: float) -> dict:
+    """Did descriptors and zombies return to their pre-load baseline after the settle period?"""
+    before = [s for s in samples if s.t <= load_start]
+    after = [s for s in samples if s.t >= load_end]
+    if not before or not after:
+        return {"verdict": "unknown", "reason": "not enough samples around the load window"}
+    baseline, final = before[-1], after[-1]
+    fds_left = final.parent_fds - baseline.parent_fds
+    zombies_left = final.zombies - baseline.zombies
+    children_left = final.children - baseline.children
+    leaked = fds_left > 0 or zombies_left > 0
+    return {
+        "verdict": "leaks" if leaked else "clean",
+        "parent_fds_before": baseline.parent_fds,
+        "parent_fds_after": final.parent_fds,
+        "zombies_before": baseline.zombies,
+        "zombies_after": final.zombies,
+        "children_after": final.children,
+        "fds_left": fds_left,
+        "zombies_left": zombies_left,
+        "children_left": children_left,
+        "peak_zombies": max(s.zombies for s in samples),
+        "peak_parent_fds": max(s.parent_fds for s in samples),
+    }

@@ -198,8 +198,10 @@ def _signal_group(pgid: int, signum: int) -> None:
 
 
 def reap_group(pgid: int, timeout: float = 3.0) -> None:
-    """Wait until no process of group `pgid` is left, reaping those re-parented to us."""
+    """Wait until no process of group `pgid` is left, reaping those re-parented to us; what is
+    still there after `timeout` is killed, and reaped too."""
     deadline = time.monotonic() + timeout
+    killed = False
     while True:
         for child in psutil.Process().children():
             with contextlib.suppress(ProcessLookupError, ChildProcessError, psutil.Error):
@@ -207,11 +209,11 @@ def reap_group(pgid: int, timeout: float = 3.0) -> None:
                     os.waitpid(child.pid, os.WNOHANG)
         try:
             os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return  # the group is empty
-        except PermissionError:
-            return
+        except (ProcessLookupError, PermissionError):
+            return  # the group is empty (or no longer ours)
         if time.monotonic() > deadline:
+            if killed:
+                return  # not re-parented to us: its new parent reaps it
             _signal_group(pgid, signal.SIGKILL)
-            return
+            killed, deadline = True, time.monotonic() + 1.0
         time.sleep(0.02)

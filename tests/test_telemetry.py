@@ -1,0 +1,110 @@
+"""The telemetry sampler counts descriptors, children and zombies correctly."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from bench.launch import reap_group
+from bench.telemetry import Sampler, leak_verdict, listen_overflows, sample_tree
+
+# A fixture process: opens N files, forks M children that exit at once (never reaped: zombies)
+# and K children that stay alive, then says so and waits for stdin to close.
+FIXTURE = """
+import os, sys, time
+n, m, k = map(int, sys.argv[1:4])
+files = [open(os.devnull) for _ in range(n)]
+for _ in range(m):
+    if os.fork() == 0:
+        os._exit(0)
+for _ in range(k):
+    if os.fork() == 0:
+        time.sleep(60)
+        os._exit(0)
+print("ready", flush=True)
+sys.stdin.read()
+"""
+
+
+def stop(process: subprocess.Popen) -> None:
+    """Kill the fixture's whole group (its sleeping children too) and reap every member."""
+    process.stdin.close()
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    reap_group(process.pid)
+
+
+def test_sampler_counts_descriptors_children_and_zombies() -> None:
+    baseline = subprocess.Popen(
+        [sys.executable, "-c", FIXTURE, "0", "0", "0"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    fixture = subprocess.Popen(
+        [sys.executable, "-c", FIXTURE, "7", "5", "2"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        assert baseline.stdout.readline().strip() == "ready"
+        assert fixture.stdout.readline().strip() == "ready"
+        time.sleep(0.3)  # the M children have exited by now
+        empty = sample_tree(baseline.pid, time.monotonic())
+        sample = sample_tree(fixture.pid, time.monotonic())
+        assert sample.parent_fds - empty.parent_fds == 7
+        assert (sample.zombies, sample.children) == (5, 2)
+        assert sample.threads >= 3 and sample.rss_bytes > 0 and sample.cpu_s >= 0
+    finally:
+        for process in (baseline, fixture):
+            stop(process)
+
+
+def test_sampler_runs_in_the_background_and_gives_a_verdict() -> None:
+    fixture = subprocess.Popen(
+        [sys.executable, "-c", FIXTURE, "0", "3", "0"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        assert fixture.stdout.readline().strip() == "ready"
+        sampler = Sampler(fixture.pid, interval=0.02).start()
+        time.sleep(0.3)
+        samples = sampler.stop()
+        assert len(samples) >= 5
+        assert samples[-1].zombies == 3
+        series = sampler.series()
+        assert len(series["zombies"]) == len(samples)
+        verdict = leak_verdict(samples, load_start=samples[0].t, load_end=samples[-1].t)
+        assert verdict["zombies_after"] == 3 and verdict["peak_zombies"] == 3
+    finally:
+        stop(fixture)
+
+
+def test_leak_verdict_compares_before_and_after_the_load() -> None:
+    from bench.telemetry import Sample
+
+    def at(t: float, fds: int, zombies: int) -> Sample:
+        return Sample(t, fds, fds, 0, zombies, 1, 1, 0.0)
+
+    clean = [at(0.0, 5, 0), at(1.0, 30, 4), at(2.5, 5, 0)]
+    assert leak_verdict(clean, 0.5, 2.0)["verdict"] == "clean"
+    leaking = [at(0.0, 5, 0), at(1.0, 30, 4), at(2.5, 25, 4)]
+    verdict = leak_verdict(leaking, 0.5, 2.0)
+    assert (verdict["verdict"], verdict["fds_left"], verdict["zombies_left"]) == ("leaks", 20, 4)
+
+
+def test_listen_overflow_counters_are_read() -> None:
+    counters = listen_overflows()
+    assert set(counters) == {"ListenOverflows", "ListenDrops"}
+    assert all(isinstance(value, int) and value >= 0 for value in counters.values())

@@ -1,0 +1,147 @@
+"""`python -m bench run [options]`: run the benchmark and store results/<run-id>/run.json."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from bench.plan import MODES, PROFILES, SERVERS, WORKLOADS, PlanError, build_plan
+from bench.store import StoreError, new_run_dir
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m)?$")
+
+
+def duration(text: str) -> float:
+    """'10s', '500ms', '2m' or '1.5' (seconds)."""
+    match = _DURATION.match(text.strip())
+    if not match:
+        raise argparse.ArgumentTypeError(f"expected a duration like 10s, 500ms or 2m, got {text!r}")
+    value, unit = float(match.group(1)), match.group(2) or "s"
+    return value * {"ms": 0.001, "s": 1.0, "m": 60.0}[unit]
+
+
+def names(choices: dict | tuple) -> object:
+    def parse(text: str) -> tuple[str, ...]:
+        chosen = tuple(part.strip() for part in text.split(",") if part.strip())
+        unknown = [name for name in chosen if name not in choices]
+        if unknown or not chosen:
+            raise argparse.ArgumentTypeError(
+                f"unknown {', '.join(unknown) or 'empty list'}; choose from {', '.join(choices)}"
+            )
+        return chosen
+
+    return parse
+
+
+def users(text: str) -> tuple[int, ...]:
+    try:
+        levels = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers like 1,16,64, got {text!r}") from None
+    if not levels or any(not 1 <= level <= 1000 for level in levels):
+        raise argparse.ArgumentTypeError("each level must be from 1 to 1000 users")
+    return levels
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Load every server with the same locust workload, watch its process tree, "
+        "and store the figures in results/<run-id>/run.json.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    run = commands.add_parser(
+        "run",
+        help="run the benchmark (see python -m bench run --help)",
+        description="Run a plan: a profile, changed by the options given.",
+    )
+    run.add_argument(
+        "--profile",
+        choices=PROFILES,
+        default="default",
+        help="quick: a smoke run under a minute; default: every model on hello, "
+        "django and io at 1 and 16 users; full: all of it, peers too, 3 repetitions",
+    )
+    run.add_argument(
+        "--servers",
+        type=names(SERVERS),
+        help=f"comma-separated servers, from: {', '.join(SERVERS)}",
+    )
+    run.add_argument(
+        "--workloads",
+        type=names(WORKLOADS),
+        help=f"comma-separated workloads, from: {', '.join(WORKLOADS)}",
+    )
+    run.add_argument("--users", type=users, help="concurrency levels, e.g. 1,16,64")
+    run.add_argument(
+        "--modes", type=names(MODES), help="keepalive and/or close (a new connection per request)"
+    )
+    run.add_argument("--duration", type=duration, help="measured time per cell, e.g. 10s")
+    run.add_argument("--warmup", type=duration, help="warm-up per cell, not recorded")
+    run.add_argument(
+        "--settle",
+        type=duration,
+        help="telemetry kept after the load, to see whether leaks go away",
+    )
+    run.add_argument("--repeat", type=int, help="repetitions of every cell")
+    run.add_argument(
+        "--request-cap",
+        type=int,
+        metavar="N",
+        help="requests per cell for the leaking servers (fork, fork_leak, fork_wait)",
+    )
+    run.add_argument(
+        "--no-cpu-split",
+        action="store_true",
+        help="do not pin the server and the load generator to different CPUs",
+    )
+    run.add_argument(
+        "--no-ceiling", action="store_true", help="skip measuring the load generator's ceiling"
+    )
+    run.add_argument("--out", type=Path, help="the run's folder (default results/run-TIME)")
+    run.add_argument("--quiet", action="store_true", help="no live progress, one line per cell")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command != "run":
+        parser.print_help()
+        return 0 if args.command is None and argv == [] else 2
+    settings = PROFILES[args.profile]
+    overrides = {
+        "servers": args.servers,
+        "workloads": args.workloads,
+        "users": args.users,
+        "modes": args.modes,
+        "duration_s": args.duration,
+        "warmup_s": args.warmup,
+        "settle_s": args.settle,
+        "repeat": args.repeat,
+        "request_cap": args.request_cap,
+    }
+    settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+    if args.no_cpu_split:
+        settings = replace(settings, cpu_split=False)
+    if args.no_ceiling:
+        settings = replace(settings, ceiling=False)
+    try:
+        plan = build_plan(settings)
+        folder = new_run_dir(args.out)
+    except (PlanError, StoreError) as exc:
+        parser.exit(2, f"python -m bench: error: {exc}\n")
+    if not plan.cells:
+        parser.exit(2, "python -m bench: error: the plan has no cell to run\n")
+    from bench.run import Runner  # imports rich and psutil only when there is work
+
+    print(f"{len(plan.cells)} cells ({args.profile} profile) into {folder}", file=sys.stderr)
+    return Runner(plan, folder, quiet=args.quiet).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+

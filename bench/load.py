@@ -1,0 +1,154 @@
+"""Load: locust in its own process (gevent must not patch the harness), headless, FastHttpUser,
+latency captured in microseconds by bench/locustfile.py and merged here."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import resource
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hdrh.histogram import HdrHistogram
+
+from bench.launch import reap_group
+
+LOCUSTFILE = Path(__file__).with_name("locustfile.py")
+PERCENTILES = (50, 90, 99, 99.9, 99.99)
+
+
+@dataclass
+class LoadResult:
+    requests: int = 0
+    failures: dict[str, int] = field(default_factory=dict)
+    window_s: float = 0.0
+    throughput: float = 0.0  # requests per second over the measurement window
+    latency_us: dict[str, float] = field(default_factory=dict)  # p50 ... p99.99, mean, max
+    histogram: str = ""  # the merged HdrHistogram, encoded (base64, compressed)
+    generator_cpu_s: float = 0.0
+    generator_cpu_share: float = 0.0  # CPU seconds per second of wall time, per process
+    processes: int = 1
+    error: str = ""
+
+    @property
+    def failed(self) -> int:
+        return sum(self.failures.values())
+
+
+def run_locust(
+    url: str,
+    path: str,
+    users: int,
+    *,
+    warmup_s: float,
+    duration_s: float,
+    close: bool,
+    max_requests: int | None,
+    out_dir: Path,
+    cpus: set[int] | None,
+    processes: int = 1,
+) -> LoadResult:
+    """Run one closed-loop load and return what it measured (never raises for load problems)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for stale in out_dir.glob("gen-*.json"):
+        stale.unlink()
+    run_time = math.ceil(warmup_s + duration_s + 0.5)
+    command = [
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        str(LOCUSTFILE),
+        "--headless",
+        "-u",
+        str(users),
+        "-r",
+        str(users),
+        "-t",
+        f"{run_time}s",
+        "--host",
+        url,
+        "--only-summary",
+        "--loglevel",
+        "WARNING",
+        "--stop-timeout",
+        "1",
+        "--exit-code-on-error",
+        "0",
+    ]
+    if processes > 1:
+        command += ["--processes", str(processes)]
+    env = {
+        **os.environ,
+        "BENCH_PATH": path,
+        "BENCH_CLOSE": "1" if close else "0",
+        "BENCH_WARMUP_S": str(warmup_s),
+        "BENCH_DURATION_S": str(duration_s),
+        "BENCH_MAX_REQUESTS": str(math.ceil(max_requests / processes) if max_requests else 0),
+        "BENCH_OUT": str(out_dir),
+    }
+    log_path = out_dir / "locust.log"
+    result = LoadResult(processes=processes)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.monotonic()
+    with log_path.open("wb") as log:
+        locust = subprocess.Popen(
+            command,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=Path(__file__).resolve().parent.parent,
+            preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
+        )
+        try:
+            locust.wait(timeout=run_time + 30)
+        except subprocess.TimeoutExpired:
+            result.error = f"locust did not stop within {run_time + 30} s: killed"
+        finally:
+            if locust.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(locust.pid, signal.SIGKILL)
+                locust.wait()
+            reap_group(locust.pid, timeout=2)
+    wall = time.monotonic() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    result.generator_cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    result.generator_cpu_share = result.generator_cpu_s / wall / processes if wall else 0.0
+    if locust.returncode not in (0, None) and not result.error:
+        tail = log_path.read_text(errors="replace").strip().splitlines()[-3:]
+        result.error = f"locust exited with {locust.returncode}: {' | '.join(tail)}"
+    merge_figures(result, sorted(out_dir.glob("gen-*.json")))
+    if not result.requests and not result.failed and not result.error:
+        result.error = "the load generator recorded nothing: " + " | ".join(
+            log_path.read_text(errors="replace").strip().splitlines()[-3:]
+        )
+    return result
+
+
+def merge_figures(result: LoadResult, files: list[Path]) -> None:
+    """Add up the generator processes' counts and histograms."""
+    merged = HdrHistogram(1, 120_000_000, 3)
+    for path in files:
+        figures = json.loads(path.read_text())
+        result.requests += figures["requests"]
+        for kind, count in figures["failures"].items():
+            result.failures[kind] = result.failures.get(kind, 0) + count
+        result.window_s = max(result.window_s, figures["window_s"])
+        merged.add(HdrHistogram.decode(figures["histogram"].encode("ascii")))
+    if result.window_s:
+        result.throughput = result.requests / result.window_s
+    if merged.get_total_count():
+        result.latency_us = {
+            f"p{p:g}": float(merged.get_value_at_percentile(p)) for p in PERCENTILES
+        }
+        result.latency_us["mean"] = round(merged.get_mean_value(), 1)
+        result.latency_us["max"] = float(merged.get_max_value())
+        result.histogram = merged.encode().decode("ascii")

@@ -1,0 +1,396 @@
+"""The plan of a run: every combination of servers, workloads, concurrency levels, connection
+modes and repetitions.
+
+Built from a named profile (quick, default, full) and command-line overrides. The plan also
+bounds the leaking teaching servers: their cells get a request cap (and fork_leak a low
+descriptor limit), and a plan that could exhaust process ids or descriptors is capped here,
+before anything runs.
+"""
+
+from __future__ import annotations
+
+import itertools
+import resource
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from bench.launch import servers_command
+
+PLAIN, PLAIN_ASGI = "helloworld.plain:app", "helloworld.plain_asgi:app"
+DJANGO, DJANGO_ASGI = "helloworld.wsgi:application", "helloworld.asgi:application"
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    path: str
+    wsgi_app: str
+    asgi_app: str
+    body: bytes  # the exact body a correct answer carries
+    description: str
+
+
+WORKLOADS = {
+    w.name: w
+    for w in (
+        Workload(
+            "hello",
+            "/hello/",
+            PLAIN,
+            PLAIN_ASGI,
+            b"Hello, world!",
+            "the plain app's hello: the server's own cost",
+        ),
+        Workload(
+            "django",
+            "/hello/",
+            DJANGO,
+            DJANGO_ASGI,
+            b"Hello, world!",
+            "/hello/ through Django: the framework's share",
+        ),
+        Workload(
+            "io",
+            "/sleep/?ms=10",
+            PLAIN,
+            PLAIN_ASGI,
+            b"slept 10 ms",
+            "a handler that waits 10 ms: blocking under WSGI, awaiting under ASGI",
+        ),
+        Workload(
+            "cpu", "/cpu/?ms=1", PLAIN, PLAIN_ASGI, b"burned 1 ms", "about 1 ms of CPU per request"
+        ),
+        Workload("payload", "/payload/?kb=64", PLAIN, PLAIN_ASGI, b"x" * 65536, "a 64 KiB body"),
+    )
+}
+
+MODES = ("keepalive", "close")  # close: a new connection per request
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    """A server row: how to start it for a workload, and what it cannot do."""
+
+    name: str
+    description: str
+    kind: str  # "ours" or "peer"
+    model: str = ""  # ours: the model; peers: ""
+    options: tuple[str, ...] = ()
+    asgi: bool = False
+    only_workloads: tuple[str, ...] = ()  # basic answers one fixed response
+    leaking: bool = False  # leaves zombies or descriptors behind by design
+    nofile: int | None = None  # a low RLIMIT_NOFILE, so that EMFILE is reached in the run
+    peer_command: tuple[str, ...] = ()  # peers: "{app}" and "{port}" are filled in
+
+    def app_for(self, workload: Workload) -> str:
+        return workload.asgi_app if self.asgi else workload.wsgi_app
+
+    def command(self, workload: Workload, port: int | None, request_cap: int | None) -> list[str]:
+        app = self.app_for(workload)
+        if self.kind == "peer":
+            return [
+                part.replace("{app}", app).replace("{port}", str(port))
+                for part in self.peer_command
+            ]
+        options = list(self.options)
+        if request_cap is not None:  # the server itself stops too: a hard bound
+            options += [
+                "--max-requests",
+                str(request_cap + 50),
+                "--max-children",
+                str(request_cap + 50),
+            ]
+        return servers_command(self.model, None if self.model == "basic" else app, *options)
+
+    def supports(self, workload: str) -> bool:
+        return not self.only_workloads or workload in self.only_workloads
+
+
+PY = sys.executable
+SERVERS = {
+    s.name: s
+    for s in (
+        ServerSpec(
+            "basic",
+            "accept, read, fixed response, close",
+            "ours",
+            "basic",
+            only_workloads=("hello",),
+        ),
+        ServerSpec("iterative", "one connection at a time", "ours", "iterative"),
+        ServerSpec(
+            "sleep",
+            "iterative + 20 ms sleep after each response",
+            "ours",
+            "sleep",
+            ("--sleep", "0.02"),
+        ),
+        ServerSpec("fork", "fork per connection, never reaps", "ours", "fork", leaking=True),
+        ServerSpec(
+            "fork_leak",
+            "fork per connection, parent keeps every socket",
+            "ours",
+            "fork_leak",
+            leaking=True,
+            nofile=256,
+        ),
+        ServerSpec(
+            "fork_wait",
+            "fork per connection, one wait() per SIGCHLD",
+            "ours",
+            "fork_wait",
+            ("--backlog", "1024"),
+            leaking=True,
+        ),
+        ServerSpec(
+            "fork_reap",
+            "fork per connection, waitpid loop",
+            "ours",
+            "fork_reap",
+            ("--backlog", "1024"),
+        ),
+        ServerSpec("threaded", "a thread per connection", "ours", "threaded"),
+        ServerSpec(
+            "asyncio", "one uvloop event loop, WSGI inline", "ours", "asyncio", ("--loop", "uvloop")
+        ),
+        ServerSpec(
+            "asyncio-asgi",
+            "one uvloop event loop, the ASGI app",
+            "ours",
+            "asyncio",
+            ("--loop", "uvloop"),
+            asgi=True,
+        ),
+        ServerSpec(
+            "prefork",
+            "2 pre-forked uvloop workers",
+            "ours",
+            "prefork",
+            ("--workers", "2", "--loop", "uvloop"),
+        ),
+        ServerSpec(
+            "gunicorn-sync",
+            "gunicorn -k sync -w 2",
+            "peer",
+            peer_command=(
+                PY,
+                "-m",
+                "gunicorn",
+                "-k",
+                "sync",
+                "-w",
+                "2",
+                "-b",
+                "127.0.0.1:{port}",
+                "--log-level",
+                "warning",
+                "{app}",
+            ),
+        ),
+        ServerSpec(
+            "gunicorn-gthread",
+            "gunicorn -k gthread -w 1 --threads 8",
+            "peer",
+            peer_command=(
+                PY,
+                "-m",
+                "gunicorn",
+                "-k",
+                "gthread",
+                "-w",
+                "1",
+                "--threads",
+                "8",
+                "-b",
+                "127.0.0.1:{port}",
+                "--log-level",
+                "warning",
+                "{app}",
+            ),
+        ),
+        ServerSpec(
+            "uvicorn",
+            "uvicorn --loop uvloop --http httptools",
+            "peer",
+            asgi=True,
+            peer_command=(
+                PY,
+                "-m",
+                "uvicorn",
+                "{app}",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "{port}",
+                "--loop",
+                "uvloop",
+                "--http",
+                "httptools",
+                "--no-access-log",
+                "--log-level",
+                "warning",
+                "--lifespan",
+                "off",
+            ),
+        ),
+        ServerSpec(
+            "waitress",
+            "waitress, 8 threads",
+            "peer",
+            peer_command=(
+                PY,
+                "-m",
+                "waitress",
+                "--listen=127.0.0.1:{port}",
+                "--threads=8",
+                "{app}",
+            ),
+        ),
+    )
+}
+OUR_SERVERS = tuple(name for name, spec in SERVERS.items() if spec.kind == "ours")
+PEERS = tuple(name for name, spec in SERVERS.items() if spec.kind == "peer")
+
+
+@dataclass(frozen=True)
+class Settings:
+    servers: tuple[str, ...]
+    workloads: tuple[str, ...]
+    users: tuple[int, ...]
+    modes: tuple[str, ...] = ("keepalive",)
+    duration_s: float = 2.0
+    warmup_s: float = 0.5
+    settle_s: float = 0.5
+    repeat: int = 1
+    request_cap: int = 2000  # per cell, for the leaking servers
+    cpu_split: bool = True  # server and load generator on different CPUs
+    ceiling: bool = True  # measure the generator's ceiling first
+
+
+PROFILES = {
+    "quick": Settings(
+        servers=("asyncio", "threaded", "fork_reap"),
+        workloads=("hello",),
+        users=(8,),
+        duration_s=1.5,
+        warmup_s=0.5,
+        settle_s=0.3,
+        ceiling=False,
+    ),
+    "default": Settings(servers=OUR_SERVERS, workloads=("hello", "django", "io"), users=(1, 16)),
+    "full": Settings(
+        servers=OUR_SERVERS + PEERS,
+        workloads=tuple(WORKLOADS),
+        users=(1, 16, 64),
+        modes=MODES,
+        duration_s=5.0,
+        warmup_s=1.0,
+        settle_s=1.0,
+        repeat=3,
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One measurement: a server, a workload, a concurrency level, a mode, a repetition."""
+
+    server: str
+    workload: str
+    users: int
+    mode: str
+    repetition: int
+
+    @property
+    def key(self) -> str:
+        return f"{self.server}/{self.workload}/{self.users}u/{self.mode}/r{self.repetition}"
+
+
+@dataclass
+class Plan:
+    settings: Settings
+    cells: list[Cell]
+    skipped: list[dict] = field(default_factory=list)  # cells a server cannot serve
+    notes: list[str] = field(default_factory=list)  # caps applied, and why
+
+    def as_dict(self) -> dict:
+        return {
+            "settings": asdict(self.settings),
+            "cells": [asdict(c) for c in self.cells],
+            "skipped": self.skipped,
+            "notes": self.notes,
+        }
+
+
+class PlanError(ValueError):
+    """The plan cannot be run; the message says why in one line."""
+
+
+MAX_LEAKED_PER_CELL = 4000  # zombies or descriptors one leaking cell may leave, at most
+
+
+def build_plan(settings: Settings) -> Plan:
+    """The cells, in run order: grouped by server and workload, so a server starts once."""
+    for name in settings.servers:
+        if name not in SERVERS:
+            raise PlanError(f"unknown server {name!r}; choose from {', '.join(SERVERS)}")
+    for name in settings.workloads:
+        if name not in WORKLOADS:
+            raise PlanError(f"unknown workload {name!r}; choose from {', '.join(WORKLOADS)}")
+    for mode in settings.modes:
+        if mode not in MODES:
+            raise PlanError(f"unknown connection mode {mode!r}; choose from {', '.join(MODES)}")
+    if not settings.users or any(not 1 <= u <= 1000 for u in settings.users):
+        raise PlanError("users must be between 1 and 1000")
+    if not 0.5 <= settings.duration_s <= 600 or not 0 <= settings.warmup_s <= 60:
+        raise PlanError("duration must be 0.5 to 600 s and warm-up 0 to 60 s")
+    if not 1 <= settings.repeat <= 20:
+        raise PlanError("repeat must be 1 to 20")
+    notes = []
+    if any(SERVERS[s].leaking for s in settings.servers):
+        cap = min(settings.request_cap, MAX_LEAKED_PER_CELL, _process_room())
+        if cap < settings.request_cap:
+            notes.append(
+                f"request cap for leaking servers lowered from {settings.request_cap} "
+                f"to {cap}: the machine's process ids and descriptors bound it"
+            )
+        settings = _replace(settings, request_cap=cap)
+        notes.append(
+            f"fork, fork_leak, fork_wait: at most {cap} requests per cell, and the "
+            f"server exits after {cap + 50} connections"
+        )
+    cells, skipped = [], []
+    for server, workload, mode, repetition, users in itertools.product(
+        settings.servers,
+        settings.workloads,
+        settings.modes,
+        range(1, settings.repeat + 1),
+        settings.users,
+    ):
+        if not SERVERS[server].supports(workload):
+            skipped.append(
+                {
+                    "server": server,
+                    "workload": workload,
+                    "reason": f"{server} serves only {SERVERS[server].only_workloads}",
+                }
+            )
+            continue
+        cells.append(Cell(server, workload, users, mode, repetition))
+    skipped = [dict(t) for t in {tuple(s.items()) for s in skipped}]
+    return Plan(settings, cells, sorted(skipped, key=lambda s: (s["server"], s["workload"])), notes)
+
+
+def _replace(settings: Settings, **changes: object) -> Settings:
+    return Settings(**{**asdict(settings), **changes})  # type: ignore[arg-type]
+
+
+def _process_room() -> int:
+    """A quarter of the process ids and descriptors this machine has left, as a cap."""
+    try:
+        pid_max = int(Path("/proc/sys/kernel/pid_max").read_text())
+    except OSError:
+        pid_max = 32768
+    _, nofile = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return max(100, min(pid_max, nofile if nofile > 0 else pid_max) // 4)

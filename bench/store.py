@@ -1,0 +1,117 @@
+"""Store: one run.json per run, the single source of truth for every figure and chart.
+
+Written atomically after every cell (a temporary file, then a rename), so an interrupted run
+leaves a valid partial file. results/latest points to the newest run. The format is described
+by bench/run.schema.json.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.metadata
+import json
+import os
+import platform
+import subprocess
+import time
+from pathlib import Path
+
+from bench.launch import REPO_ROOT
+
+SCHEMA_VERSION = 1
+SCHEMA_PATH = Path(__file__).with_name("run.schema.json")
+PACKAGES = (
+    "httptools",
+    "uvloop",
+    "django",
+    "locust",
+    "psutil",
+    "hdrhistogram",
+    "gunicorn",
+    "uvicorn",
+    "waitress",
+)
+
+
+class StoreError(Exception):
+    """The results folder cannot be written; said before any measuring starts."""
+
+
+def new_run_dir(out: Path | None) -> Path:
+    """The run's folder, created and checked writable now, not after ten minutes of work."""
+    folder = out or REPO_ROOT / "results" / time.strftime("run-%Y%m%d-%H%M%S")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / ".write-test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as exc:
+        raise StoreError(f"cannot write results to {folder}: {exc.strerror or exc}") from None
+    return folder
+
+
+def metadata(settings: dict, cpus: dict) -> dict:
+    """What a reader needs to trust or reproduce the figures."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "commit": _git("rev-parse", "HEAD"),
+        "dirty": bool(_git("status", "--porcelain")),
+        "python": platform.python_version(),
+        "packages": {name: _version(name) for name in PACKAGES},
+        "cpu_model": _cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "kernel": platform.release(),
+        "machine": platform.machine(),
+        "affinity": cpus,
+        "settings": settings,
+    }
+
+
+def write_run(folder: Path, document: dict) -> Path:
+    """Write run.json atomically and point results/latest at this run."""
+    path = folder / "run.json"
+    partial = folder / "run.json.partial"
+    partial.write_text(json.dumps(document, separators=(",", ":")))
+    partial.replace(path)
+    _point_latest(folder)
+    return path
+
+
+def _point_latest(folder: Path) -> None:
+    """results/latest -> the newest run, for runs kept in results/ (not for --out elsewhere)."""
+    if folder.resolve().parent != (REPO_ROOT / "results").resolve():
+        return
+    latest = folder.parent / "latest"
+    with contextlib.suppress(OSError):
+        if latest.is_symlink() or not latest.exists():
+            tmp = folder.parent / ".latest.tmp"
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+            tmp.symlink_to(folder.name)
+            tmp.replace(latest)
+
+
+def _git(*args: str) -> str:
+    try:
+        done = subprocess.run(
+            ["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10
+        )
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return done.stdout.strip() if done.returncode == 0 else ""
+
+
+def _version(package: str) -> str | None:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _cpu_model() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"

@@ -82,8 +82,11 @@ class ServerSpec:
     leaking: bool = False  # leaves zombies or descriptors behind by design
     nofile: int | None = None  # a low RLIMIT_NOFILE, so that EMFILE is reached in the run
     peer_command: tuple[str, ...] = ()  # peers: "{app}" and "{port}" are filled in
+    app: str = ""  # an application for every workload instead of the workload's own
 
     def app_for(self, workload: Workload) -> str:
+        if self.app:
+            return self.app
         return workload.asgi_app if self.asgi else workload.wsgi_app
 
     def command(self, workload: Workload, port: int | None, request_cap: int | None) -> list[str]:

@@ -174,7 +174,7 @@ class Runner:
         )
 
     def say(self, message: str) -> None:
-        self.console.print(message, highlight=False)
+        self.console.print(message, highlight=False, soft_wrap=True)
 
     def save(self) -> None:
         write_run(self.folder, self.document)

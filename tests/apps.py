@@ -51,3 +51,23 @@ def flags(environ, start_response):
         "200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
     )
     return [body]
+
+
+def wrong_hello(environ, start_response):
+    """Answers every request, but not what the workload expects: verification must catch it."""
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "8")])
+    return [b"Goodbye!"]
+
+
+_served = [0]
+
+
+def crash_after_200(environ, start_response):
+    """Serves 200 requests correctly, then kills its own server process: a crash mid-cell."""
+    import os
+
+    _served[0] += 1
+    if _served[0] > 200:
+        os._exit(3)
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "13")])
+    return [b"Hello, world!"]

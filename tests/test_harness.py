@@ -1,0 +1,192 @@
+"""The harness end to end: a tiny plan runs and stores a valid run.json; failures, crashes and
+interruptions are recorded and leave nothing running; the leaking servers stay bounded."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jsonschema
+import psutil
+import pytest
+from hdrh.histogram import HdrHistogram
+
+from bench.plan import (
+    MAX_LEAKED_PER_CELL,
+    PROFILES,
+    SERVERS,
+    WORKLOADS,
+    PlanError,
+    ServerSpec,
+    Settings,
+    build_plan,
+)
+from bench.run import Runner
+from bench.store import SCHEMA_PATH
+
+pytestmark = pytest.mark.slow
+SCHEMA = json.loads(SCHEMA_PATH.read_text())
+TINY = dict(
+    workloads=("hello",), users=(2,), duration_s=1.0, warmup_s=0.3, settle_s=0.3, ceiling=False
+)
+
+
+def valid_run(folder: Path) -> dict:
+    document = json.loads((folder / "run.json").read_text())
+    jsonschema.validate(document, SCHEMA)
+    return document
+
+
+def descendants() -> list[psutil.Process]:
+    return [
+        p
+        for p in psutil.Process().children(recursive=True)
+        if p.is_running() and p.status() != psutil.STATUS_ZOMBIE
+    ]
+
+
+def test_tiny_plan_end_to_end(tmp_path: Path) -> None:
+    plan = build_plan(Settings(servers=("asyncio", "fork_reap"), **TINY))
+    assert Runner(plan, tmp_path, quiet=True).run() == 0
+    document = valid_run(tmp_path)
+    assert document["status"] == "complete" and len(document["cells"]) == 2
+    for cell in document["cells"]:
+        assert cell["status"] == "ok", cell["reason"]
+        assert cell["load"]["throughput"] > 0 and cell["load"]["requests"] > 0
+        histogram = HdrHistogram.decode(cell["load"]["histogram"].encode())
+        assert histogram.get_total_count() == cell["load"]["requests"]
+        assert 0 < cell["load"]["latency_us"]["p50"] <= cell["load"]["latency_us"]["p99"]
+        assert len(cell["telemetry"]["series"]["t"]) >= 5
+        assert cell["leak"]["verdict"] == "clean"
+    assert document["metadata"]["commit"] and document["metadata"]["python"]
+    assert not descendants()
+
+
+@pytest.fixture
+def extra_servers():
+    """Server rows that only the tests use, removed afterwards."""
+    added = {
+        "wrong": ServerSpec(
+            "wrong", "answers the wrong body", "ours", "asyncio", app="tests.apps:wrong_hello"
+        ),
+        "crashing": ServerSpec(
+            "crashing",
+            "dies after 200 requests",
+            "ours",
+            "asyncio",
+            app="tests.apps:crash_after_200",
+        ),
+    }
+    SERVERS.update(added)
+    yield added
+    for name in added:
+        SERVERS.pop(name)
+
+
+def test_failed_verification_and_a_crash_are_recorded_and_the_run_goes_on(
+    tmp_path: Path, extra_servers
+) -> None:
+    plan = build_plan(Settings(servers=("wrong", "crashing", "asyncio"), **TINY))
+    assert Runner(plan, tmp_path, quiet=True).run() == 0
+    cells = {cell["server"]: cell for cell in valid_run(tmp_path)["cells"]}
+    assert cells["wrong"]["status"] == "failed"
+    assert "verification failed" in cells["wrong"]["reason"] and cells["wrong"]["load"] is None
+    assert cells["crashing"]["status"] == "failed"
+    assert "exited with 3" in cells["crashing"]["reason"]
+    assert cells["asyncio"]["status"] == "ok"  # the run went on after both
+    assert not descendants()
+
+
+def test_ctrl_c_during_a_cell_keeps_a_valid_run_and_leaves_nothing(tmp_path: Path) -> None:
+    harness = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "run",
+            "--servers",
+            "asyncio,threaded",
+            "--workloads",
+            "hello",
+            "--users",
+            "2",
+            "--duration",
+            "5s",
+            "--warmup",
+            "0.5s",
+            "--no-ceiling",
+            "--quiet",
+            "--out",
+            str(tmp_path),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not list((tmp_path / "generator").glob("*")):
+        time.sleep(0.1)  # the first cell's load has started
+    time.sleep(1.0)
+    harness.send_signal(signal.SIGINT)
+    output, _ = harness.communicate(timeout=60)
+    assert harness.returncode == 130, output
+    document = valid_run(tmp_path)
+    assert document["status"] == "interrupted"
+    time.sleep(0.5)
+    assert not descendants(), output
+
+
+def test_a_plan_cannot_ask_too_much_of_the_leaking_servers() -> None:
+    plan = build_plan(
+        Settings(
+            servers=("fork", "fork_leak"), workloads=("hello",), users=(16,), request_cap=10_000_000
+        )
+    )
+    assert plan.settings.request_cap <= MAX_LEAKED_PER_CELL
+    assert any("lowered" in note for note in plan.notes)
+    command = SERVERS["fork"].command(WORKLOADS["hello"], None, plan.settings.request_cap)
+    assert "--max-requests" in command and "--max-children" in command
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        Settings(servers=("nope",), workloads=("hello",), users=(1,)),
+        Settings(servers=("asyncio",), workloads=("nope",), users=(1,)),
+        Settings(servers=("asyncio",), workloads=("hello",), users=(0,)),
+        Settings(servers=("asyncio",), workloads=("hello",), users=(1,), repeat=99),
+    ],
+)
+def test_bad_plans_are_refused(settings: Settings) -> None:
+    with pytest.raises(PlanError):
+        build_plan(settings)
+
+
+def test_every_profile_builds_and_basic_is_skipped_where_it_cannot_serve() -> None:
+    for name, settings in PROFILES.items():
+        plan = build_plan(settings)
+        assert plan.cells, name
+        assert all(SERVERS[c.server].supports(c.workload) for c in plan.cells)
+    default = build_plan(PROFILES["default"])
+    assert {
+        "server": "basic",
+        "workload": "io",
+        "reason": "basic serves only ('hello',)",
+    } in default.skipped
+
+
+def test_bench_cli_refuses_an_unwritable_results_folder(tmp_path: Path) -> None:
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", "run", "--profile", "quick", "--out", str(blocked / "run")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2 and "cannot write results" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -1,6 +1,6 @@
-"""Sessions: `tests` (the test suite), `lint` (ruff), `ceiling` (wrk against uvicorn, gunicorn
-and waitress) and `scale` (idle connections held, memory per connection). `bench` arrives with
-the harness.
+"""Sessions: `bench` (the benchmark: every server under the same locust workload, stored in
+results/<run-id>/run.json), `tests`, `lint` (ruff), `ceiling` (wrk against uvicorn, gunicorn and
+waitress) and `scale` (idle connections held, memory per connection).
 
 Virtualenvs are reused between runs, and the project is reinstalled only when pyproject.toml
 changed since the last install, so a second run starts in seconds.
@@ -33,6 +33,14 @@ def install_once(session: nox.Session, *requirements: str) -> None:
         return
     session.install(*requirements)
     stamp.write_text(digest.hexdigest())
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """Run the benchmark: `nox -s bench -- [--profile quick|default|full] [options]`
+    (`python -m bench run --help` lists them)."""
+    install_once(session, "-e", ".[peers]")
+    session.run("python", "-m", "bench", "run", *session.posargs)
 
 
 @nox.session(python=PYTHON)

@@ -27,6 +27,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.launch import REPO_ROOT, LaunchError, ServerProcess, free_port, servers_command
+from bench.plan import SERVERS
 
 PLAIN_WSGI = "helloworld.plain:app"
 PLAIN_ASGI = "helloworld.plain_asgi:app"
@@ -57,53 +58,18 @@ def _ours(label: str, model: str, app: str, *options: str, new_connection: bool 
     return Contender(label, tuple(servers_command(model, app, *options)), True, new_connection)
 
 
-def _uvicorn(loop: str, http: str) -> Contender:
+def _peer(name: str) -> Contender:
+    """A peer as the harness defines it (bench/plan.py), on the plain app of its interface."""
+    spec = SERVERS[name]
+    app = PLAIN_ASGI if spec.asgi else PLAIN_WSGI
     return Contender(
-        f"uvicorn --loop {loop} --http {http}",
-        (
-            PY,
-            "-m",
-            "uvicorn",
-            PLAIN_ASGI,
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "{port}",
-            "--loop",
-            loop,
-            "--http",
-            http,
-            "--no-access-log",
-            "--log-level",
-            "warning",
-            "--lifespan",
-            "off",
-        ),
-        False,
-    )
-
-
-def _gunicorn(label: str, *options: str) -> Contender:
-    return Contender(
-        label,
-        (
-            PY,
-            "-m",
-            "gunicorn",
-            *options,
-            "-b",
-            "127.0.0.1:{port}",
-            "--log-level",
-            "warning",
-            PLAIN_WSGI,
-        ),
-        False,
+        spec.description, tuple(p.replace("{app}", app) for p in spec.peer_command), False
     )
 
 
 def pairings() -> list[Pairing]:
     """The comparisons, each on the same app with the same process and thread counts."""
-    uvicorn_fast = _uvicorn("uvloop", "httptools")
+    uvicorn_fast = _peer("uvicorn")
     return [
         Pairing(
             "asyncio uvloop, ASGI",
@@ -121,7 +87,7 @@ def pairings() -> list[Pairing]:
         Pairing(
             "asyncio stock loop, ASGI",
             _ours("asyncio --loop asyncio (ASGI)", "asyncio", PLAIN_ASGI),
-            (_uvicorn("asyncio", "h11"),),
+            (_peer("uvicorn-h11"),),
             2.0,
         ),
         Pairing(
@@ -129,29 +95,14 @@ def pairings() -> list[Pairing]:
             _ours(
                 "prefork --workers 2", "prefork", PLAIN_WSGI, "--workers", "2", "--loop", "uvloop"
             ),
-            (_gunicorn("gunicorn -k sync -w 2", "-k", "sync", "-w", "2"),),
+            (_peer("gunicorn-sync"),),
             1.3,
             "gunicorn's sync worker closes the connection after every response",
         ),
         Pairing(
             "threaded, WSGI",
             _ours("threaded (a thread per connection)", "threaded", PLAIN_WSGI),
-            (
-                _gunicorn(
-                    "gunicorn -k gthread -w 1 --threads 8",
-                    "-k",
-                    "gthread",
-                    "-w",
-                    "1",
-                    "--threads",
-                    "8",
-                ),
-                Contender(
-                    "waitress --threads=8",
-                    (PY, "-m", "waitress", "--listen=127.0.0.1:{port}", "--threads=8", PLAIN_WSGI),
-                    False,
-                ),
-            ),
+            (_peer("gunicorn-gthread"), _peer("waitress")),
             1.0,
             "ours runs 50 threads for wrk's 50 connections; the peers 8",
         ),

@@ -41,6 +41,32 @@ class LoadResult:
         return sum(self.failures.values())
 
 
+def locust_command(locustfile: Path, url: str, users: int, seconds: int, *extra: str) -> list[str]:
+    """A headless locust run: all users started at once, for `seconds`."""
+    return [
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        str(locustfile),
+        "--headless",
+        "-u",
+        str(users),
+        "-r",
+        str(users),
+        "-t",
+        f"{seconds}s",
+        "--host",
+        url,
+        "--only-summary",
+        "--loglevel",
+        "WARNING",
+        "--stop-timeout",
+        "1",
+        *extra,
+    ]
+
+
 def run_locust(
     url: str,
     path: str,

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from bench.launch import REPO_ROOT, ServerProcess, servers_command
+from bench.load import locust_command
 from bench.run import cpu_plan
 
 VARIANTS = {"plain": "locustfile_plain.py", "capture": "locustfile.py"}
@@ -35,28 +36,7 @@ def locust_throughput(
             "BENCH_DURATION_S": str(seconds + 5),
         }
         done = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "locust",
-                "-f",
-                str(Path(__file__).with_name(locustfile)),
-                "--headless",
-                "-u",
-                str(users),
-                "-r",
-                str(users),
-                "-t",
-                f"{seconds}s",
-                "--host",
-                url,
-                "--json",
-                "--only-summary",
-                "--loglevel",
-                "ERROR",
-                "--stop-timeout",
-                "1",
-            ],
+            locust_command(Path(__file__).with_name(locustfile), url, users, seconds, "--json"),
             capture_output=True,
             text=True,
             env=env,

@@ -51,12 +51,7 @@ class ASGIResponse:
     __slots__ = ("_headers", "_status", "complete", "framer", "status_code")
 
     def __init__(self, request: Request, server: ServerInfo) -> None:
-        self.framer = ResponseFramer(
-            http_version=request.http_version,
-            head_only=request.method == "HEAD",
-            keep_alive=request.keep_alive and server.keep_alive,
-            server=server.software_bytes,
-        )
+        self.framer = ResponseFramer.for_request(request, server)
         self.status_code = 0
         self._status = b""
         self._headers: list[tuple[bytes, bytes]] = []

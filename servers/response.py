@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import time
 from http import HTTPStatus
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from servers.parser import Request
+    from servers.wsgi import ServerInfo
 
 CRLF = b"\r\n"
 LAST_CHUNK = b"0\r\n\r\n"
@@ -91,6 +96,16 @@ class ResponseFramer:
         self._mode = ""  # "length", "chunked", "close" or "none" once the head is made
         self._length: int | None = None
         self._sent = 0
+
+    @classmethod
+    def for_request(cls, request: Request, server: ServerInfo) -> ResponseFramer:
+        """The framer for an answer to `request` from `server`."""
+        return cls(
+            http_version=request.http_version,
+            head_only=request.method == "HEAD",
+            keep_alive=request.keep_alive and server.keep_alive,
+            server=server.software_bytes,
+        )
 
     @property
     def started(self) -> bool:

@@ -138,12 +138,7 @@ class WSGIExchange:
         self.app = app
         self.request = request
         self.environ = build_environ(request, server, peer, base)
-        self.framer = ResponseFramer(
-            http_version=request.http_version,
-            head_only=request.method == "HEAD",
-            keep_alive=request.keep_alive and server.keep_alive,
-            server=server.software_bytes,
-        )
+        self.framer = ResponseFramer.for_request(request, server)
         self.status_code = 0
         self._status: bytes | None = None
         self._headers: list[tuple[bytes, bytes]] = []

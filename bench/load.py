@@ -85,29 +85,7 @@ def run_locust(
     for stale in out_dir.glob("gen-*.json"):
         stale.unlink()
     run_time = math.ceil(warmup_s + duration_s + 0.5)
-    command = [
-        sys.executable,
-        "-m",
-        "locust",
-        "-f",
-        str(LOCUSTFILE),
-        "--headless",
-        "-u",
-        str(users),
-        "-r",
-        str(users),
-        "-t",
-        f"{run_time}s",
-        "--host",
-        url,
-        "--only-summary",
-        "--loglevel",
-        "WARNING",
-        "--stop-timeout",
-        "1",
-        "--exit-code-on-error",
-        "0",
-    ]
+    command = locust_command(LOCUSTFILE, url, users, run_time, "--exit-code-on-error", "0")
     if processes > 1:
         command += ["--processes", str(processes)]
     env = {

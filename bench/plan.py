@@ -111,6 +111,30 @@ class ServerSpec:
 
 
 PY = sys.executable
+
+
+def _uvicorn(loop: str, http: str) -> tuple[str, ...]:
+    return (
+        PY,
+        "-m",
+        "uvicorn",
+        "{app}",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "{port}",
+        "--loop",
+        loop,
+        "--http",
+        http,
+        "--no-access-log",
+        "--log-level",
+        "warning",
+        "--lifespan",
+        "off",
+    )
+
+
 SERVERS = {
     s.name: s
     for s in (
@@ -217,50 +241,14 @@ SERVERS = {
             "uvicorn --loop uvloop --http httptools",
             "peer",
             asgi=True,
-            peer_command=(
-                PY,
-                "-m",
-                "uvicorn",
-                "{app}",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                "{port}",
-                "--loop",
-                "uvloop",
-                "--http",
-                "httptools",
-                "--no-access-log",
-                "--log-level",
-                "warning",
-                "--lifespan",
-                "off",
-            ),
+            peer_command=_uvicorn("uvloop", "httptools"),
         ),
         ServerSpec(
             "uvicorn-h11",
             "uvicorn --loop asyncio --http h11",
             "peer",
             asgi=True,
-            peer_command=(
-                PY,
-                "-m",
-                "uvicorn",
-                "{app}",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                "{port}",
-                "--loop",
-                "asyncio",
-                "--http",
-                "h11",
-                "--no-access-log",
-                "--log-level",
-                "warning",
-                "--lifespan",
-                "off",
-            ),
+            peer_command=_uvicorn("asyncio", "h11"),
         ),
         ServerSpec(
             "waitress",

@@ -190,3 +190,22 @@ def test_bench_cli_refuses_an_unwritable_results_folder(tmp_path: Path) -> None:
     )
     assert result.returncode == 2 and "cannot write results" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_the_next_run_finds_and_stops_what_a_crashed_run_left(tmp_path: Path) -> None:
+    from bench.launch import ServerProcess, reap_group, servers_command
+    from bench.run import Registry, stop_leftovers
+
+    crashed = tmp_path / "run-crashed"
+    crashed.mkdir()
+    orphan = ServerProcess(servers_command("fork_reap", "helloworld.plain:app")).start()
+    try:
+        Registry(crashed).add(orphan.pid, "server fork_reap")  # as the crashed run had written
+        found = stop_leftovers(tmp_path)
+        assert found == [f"server fork_reap (pid {orphan.pid}) left by run-crashed"]
+        orphan.popen.wait(timeout=10)
+        assert not (crashed / ".processes.json").exists()
+        assert stop_leftovers(tmp_path) == []  # nothing the second time
+    finally:
+        orphan.stop()
+        reap_group(orphan.pid)

@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command != "run":
         parser.print_help()
         return 0 if args.command is None and argv == [] else 2
-    settings = PROFILES[args.profile]
+    settings = PROFILES[args.profile]  # named in the metadata as settings.profile
     overrides = {
         "servers": args.servers,
         "workloads": args.workloads,

@@ -79,6 +79,7 @@ def run_locust(
     out_dir: Path,
     cpus: set[int] | None,
     processes: int = 1,
+    timeout_s: float = 5.0,
 ) -> LoadResult:
     """Run one closed-loop load and return what it measured (never raises for load problems)."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -96,6 +97,7 @@ def run_locust(
         "BENCH_DURATION_S": str(duration_s),
         "BENCH_MAX_REQUESTS": str(math.ceil(max_requests / processes) if max_requests else 0),
         "BENCH_OUT": str(out_dir),
+        "BENCH_TIMEOUT_S": str(timeout_s),
     }
     log_path = out_dir / "locust.log"
     result = LoadResult(processes=processes)

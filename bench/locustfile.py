@@ -8,6 +8,7 @@ Configured by environment variables that the harness sets (bench/load.py):
     BENCH_DURATION_S    seconds recorded after the warm-up
     BENCH_MAX_REQUESTS  a cap on requests (over all users of this process): users stop there
     BENCH_OUT           a folder: each process writes its figures to BENCH_OUT/gen-<pid>.json
+    BENCH_TIMEOUT_S     a request unanswered this long fails (default 5)
 
 Latency is recorded at microsecond resolution in an HdrHistogram per process (locust's own
 percentiles round to whole milliseconds, which hides every loopback latency); the harness
@@ -23,7 +24,7 @@ from pathlib import Path
 
 from hdrh.histogram import HdrHistogram
 from locust import FastHttpUser, constant, events, task
-from locust.exception import StopUser
+from locust.exception import CatchResponseError, StopUser
 
 PATH = os.environ.get("BENCH_PATH", "/hello/")
 CLOSE = os.environ.get("BENCH_CLOSE") == "1"
@@ -31,6 +32,7 @@ WARMUP_S = float(os.environ.get("BENCH_WARMUP_S", "0"))
 DURATION_S = float(os.environ.get("BENCH_DURATION_S", "10"))
 MAX_REQUESTS = int(os.environ.get("BENCH_MAX_REQUESTS", "0")) or None
 OUT = Path(os.environ.get("BENCH_OUT", "."))
+TIMEOUT_S = float(os.environ.get("BENCH_TIMEOUT_S", "5"))
 HEADERS = {"Connection": "close"} if CLOSE else {}
 
 LOWEST_US, HIGHEST_US = 1, 120_000_000  # 1 µs to 2 minutes, 3 significant digits
@@ -59,7 +61,12 @@ class Figures:
             self.window_start = now
         self.window_end = now
         if exception is not None:
-            kind = type(exception).__name__
+            # our own failure() for a wrong status says "HTTP 503"; network errors by class
+            kind = (
+                str(exception)[:60]
+                if isinstance(exception, CatchResponseError)
+                else (type(exception).__name__)
+            )
             self.failures[kind] = self.failures.get(kind, 0) + 1
             return
         self.requests += 1
@@ -104,6 +111,8 @@ class WorkloadUser(FastHttpUser):
     """Closed loop: each user sends its next request as soon as the last one is answered."""
 
     wait_time = constant(0)
+    network_timeout = TIMEOUT_S
+    connection_timeout = TIMEOUT_S
 
     @task
     def request(self) -> None:

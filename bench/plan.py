@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import resource
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from bench.launch import servers_command
@@ -282,6 +282,8 @@ class Settings:
     request_cap: int = 2000  # per cell, for the leaking servers
     cpu_split: bool = True  # server and load generator on different CPUs
     ceiling: bool = True  # measure the generator's ceiling first
+    profile: str = "custom"  # the profile these settings started from
+    request_timeout_s: float = 5.0  # a request unanswered this long counts as a failure
 
 
 PROFILES = {
@@ -306,6 +308,7 @@ PROFILES = {
         repeat=3,
     ),
 }
+PROFILES = {name: replace(settings, profile=name) for name, settings in PROFILES.items()}
 
 
 @dataclass(frozen=True)
@@ -371,7 +374,7 @@ def build_plan(settings: Settings) -> Plan:
                 f"request cap for leaking servers lowered from {settings.request_cap} "
                 f"to {cap}: the machine's process ids and descriptors bound it"
             )
-        settings = _replace(settings, request_cap=cap)
+        settings = replace(settings, request_cap=cap)
         notes.append(
             f"fork, fork_leak, fork_wait: at most {cap} requests per cell, and the "
             f"server exits after {cap + 50} connections"
@@ -396,10 +399,6 @@ def build_plan(settings: Settings) -> Plan:
         cells.append(Cell(server, workload, users, mode, repetition))
     skipped = [dict(t) for t in {tuple(s.items()) for s in skipped}]
     return Plan(settings, cells, sorted(skipped, key=lambda s: (s["server"], s["workload"])), notes)
-
-
-def _replace(settings: Settings, **changes: object) -> Settings:
-    return Settings(**{**asdict(settings), **changes})  # type: ignore[arg-type]
 
 
 def _process_room() -> int:

@@ -267,6 +267,7 @@ class Runner:
             out_dir=self.folder / "generator",
             cpus=self.generator_cpus,
             processes=self.processes,
+            timeout_s=settings.request_timeout_s,
         )
         load_end = sampler.now()
         time.sleep(settings.settle_s)

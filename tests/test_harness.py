@@ -63,6 +63,7 @@ def test_tiny_plan_end_to_end(tmp_path: Path) -> None:
         assert len(cell["telemetry"]["series"]["t"]) >= 5
         assert cell["leak"]["verdict"] == "clean"
     assert document["metadata"]["commit"] and document["metadata"]["python"]
+    assert document["metadata"]["settings"]["profile"] == "custom"
     assert not descendants()
 
 

@@ -44,6 +44,13 @@ def bench(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def report(session: nox.Session) -> None:
+    """Redraw the charts and report.html of a stored run: `nox -s report -- results/<run-id>`."""
+    install_once(session, "-e", ".[peers]")
+    session.run("python", "-m", "bench", "report", *session.posargs)
+
+
+@nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
     """Run the test suite: `nox -s tests -- [pytest args]`."""
     install_once(session, "-e", ".[test]")

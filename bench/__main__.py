@@ -103,12 +103,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--out", type=Path, help="the run's folder (default results/run-TIME)")
     run.add_argument("--quiet", action="store_true", help="no live progress, one line per cell")
+    report = commands.add_parser(
+        "report", help="redraw the charts and report.html of a stored run, without rerunning it"
+    )
+    report.add_argument(
+        "folder", nargs="?", type=Path, help="the run's folder (default results/latest)"
+    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "report":
+        from bench.report import main as report_main
+
+        return report_main([str(args.folder)] if args.folder else [])
     if args.command != "run":
         parser.print_help()
         return 0 if args.command is None and argv == [] else 2
@@ -139,7 +149,18 @@ def main(argv: list[str] | None = None) -> int:
     from bench.run import Runner  # imports rich and psutil only when there is work
 
     print(f"{len(plan.cells)} cells ({args.profile} profile) into {folder}", file=sys.stderr)
-    return Runner(plan, folder, quiet=args.quiet).run()
+    code = Runner(plan, folder, quiet=args.quiet).run()
+    from bench.report import draw
+
+    try:
+        print(f"report: {draw(folder)}")
+    except Exception as exc:  # the measurements are safe in run.json whatever happens here
+        print(
+            f"python -m bench: the report could not be drawn ({type(exc).__name__}: {exc}); "
+            f"run.json is kept: python -m bench report {folder}",
+            file=sys.stderr,
+        )
+    return code
 
 
 if __name__ == "__main__":

@@ -1,0 +1,424 @@
+"""Charts: matplotlib figures drawn from a stored run.json and nothing else.
+
+Every function takes the run document and returns a Figure (tests read the plotted data back),
+so any stored run can be drawn again without rerunning it. One colour per server in every chart,
+from a colour-blind-safe palette, with line styles for servers past its ten colours.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+
+import matplotlib
+
+matplotlib.use("Agg")  # no screen: files only
+
+import matplotlib.pyplot as plt
+from hdrh.histogram import HdrHistogram
+from matplotlib.figure import Figure
+
+from bench.plan import SERVERS
+
+# Okabe-Ito, then Paul Tol's "muted": colour-blind-safe, and distinct enough for 17 servers;
+# a marker shape per server too, so no reader has to tell colours apart alone.
+PALETTE = (
+    "#0072B2",
+    "#E69F00",
+    "#009E73",
+    "#D55E00",
+    "#56B4E9",
+    "#CC79A7",
+    "#000000",
+    "#F0E442",
+    "#332288",
+    "#117733",
+    "#882255",
+    "#44AA99",
+    "#999933",
+    "#AA4499",
+    "#CC6677",
+    "#88CCEE",
+    "#DDCC77",
+)
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">")
+SPECTRUM = (50, 75, 90, 95, 99, 99.5, 99.9, 99.95, 99.99)
+
+
+def server_style(server: str) -> dict:
+    """The same colour and marker for a server in every chart of every run."""
+    names = list(SERVERS)
+    index = names.index(server) if server in names else len(names) + sum(map(ord, server))
+    return {"color": PALETTE[index % len(PALETTE)], "marker": MARKERS[index % len(MARKERS)]}
+
+
+def ok_cells(run: dict) -> list[dict]:
+    return [c for c in run["cells"] if c["status"] == "ok" and c["load"]]
+
+
+def servers_in(run: dict) -> list[str]:
+    """Servers in catalogue order (the legend order everywhere)."""
+    seen = {c["server"] for c in run["cells"]}
+    return [s for s in SERVERS if s in seen] + sorted(seen - set(SERVERS))
+
+
+def subtitle(run: dict) -> str:
+    meta = run["metadata"]
+    settings = meta["settings"]
+    partial = "" if run["status"] == "complete" else f" — {run['status'].upper()} RUN"
+    return (
+        f"{settings['duration_s']:g} s per cell after {settings['warmup_s']:g} s warm-up; "
+        f"{meta['cpu_count']} CPUs ({meta['cpu_model']}); commit {meta['commit'][:8]}"
+        f"{partial}"
+    )
+
+
+def _median_by(cells: Iterable[dict], key) -> dict:
+    """Median over repetitions of key(cell), grouped by (server, workload, users, mode)."""
+    groups: dict[tuple, list] = defaultdict(list)
+    for cell in cells:
+        groups[(cell["server"], cell["workload"], cell["users"], cell["mode"])].append(cell)
+    out = {}
+    for group, members in groups.items():
+        values = sorted(key(m) for m in members)
+        out[group] = (values[len(values) // 2], any(m["generator_bound"] for m in members))
+    return out
+
+
+def _legend_outside(fig: Figure, ax) -> None:
+    handles, labels = ax.get_legend_handles_labels()
+    if handles:
+        fig.legend(
+            handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False, fontsize=8
+        )
+
+
+# throughput vs concurrency ----------------------------------------------------------------------
+
+
+def throughput_chart(run: dict) -> Figure:
+    """One panel per workload; one line per server and mode; generator-bound points hollow."""
+    cells = ok_cells(run)
+    workloads = list(dict.fromkeys(c["workload"] for c in run["cells"])) or ["none"]
+    medians = _median_by(cells, lambda c: c["load"]["throughput"])
+    fig, axes = plt.subplots(
+        1, len(workloads), figsize=(4.2 * len(workloads), 4.2), squeeze=False, layout="constrained"
+    )
+    for ax, workload in zip(axes[0], workloads, strict=True):
+        for server in servers_in(run):
+            for mode in ("keepalive", "close"):
+                points = sorted(
+                    (users, value, bound)
+                    for (s, w, users, m), (value, bound) in medians.items()
+                    if s == server and w == workload and m == mode
+                )
+                if not points:
+                    continue
+                style = server_style(server)
+                label = server if mode == "keepalive" else f"{server} (new connection)"
+                ax.plot(
+                    [p[0] for p in points],
+                    [p[1] for p in points],
+                    marker=style["marker"],
+                    color=style["color"],
+                    linestyle="--" if mode == "close" else "-",
+                    label=label,
+                    gid=f"{server}|{mode}",
+                )
+                bound = [p for p in points if p[2]]
+                if bound:
+                    ax.scatter(
+                        [p[0] for p in bound],
+                        [p[1] for p in bound],
+                        s=110,
+                        facecolors="white",
+                        edgecolors=style["color"],
+                        zorder=3,
+                        linewidths=1.5,
+                        gid=f"bound|{server}|{mode}",
+                    )
+        ax.set_title(f"{workload}")
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel("concurrent users (locust, closed loop)")
+        ax.set_ylabel("throughput (requests/s)")
+        ax.grid(True, which="both", alpha=0.3)
+    ceiling = run.get("generator_ceiling") or {}
+    if ceiling.get("throughput"):
+        for ax in axes[0]:
+            ax.axhline(ceiling["throughput"], color="grey", linewidth=1, linestyle=":")
+    fig.suptitle(
+        "Throughput vs concurrency (hollow circle: generator-bound, dotted line: the "
+        "load generator's ceiling)\n" + subtitle(run),
+        fontsize=9,
+    )
+    _legend_outside(fig, axes[0][0])
+    return fig
+
+
+# latency --------------------------------------------------------------------------------------
+
+
+def spectrum_values(cell: dict) -> list[tuple[float, float]]:
+    """(percentile, latency in ms) along SPECTRUM, from the cell's stored histogram."""
+    histogram = HdrHistogram.decode(cell["load"]["histogram"].encode("ascii"))
+    return [(p, histogram.get_value_at_percentile(p) / 1000) for p in SPECTRUM]
+
+
+def latency_spectrum_chart(run: dict, workload: str, users: int, mode: str = "keepalive") -> Figure:
+    """HdrHistogram-style percentile spectrum: latency against 1/(1-p) on a log axis."""
+    fig, ax = plt.subplots(figsize=(7.5, 4.5), layout="constrained")
+    for cell in ok_cells(run):
+        if (cell["workload"], cell["users"], cell["mode"], cell["repetition"]) != (
+            workload,
+            users,
+            mode,
+            1,
+        ) or not cell["load"]["histogram"]:
+            continue
+        values = spectrum_values(cell)
+        style = server_style(cell["server"])
+        ax.plot(
+            [1 / (1 - p / 100) for p, _ in values],
+            [v for _, v in values],
+            markersize=4,
+            label=cell["server"] + (" (generator-bound)" if cell["generator_bound"] else ""),
+            gid=cell["server"],
+            **style,
+        )
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xticks([1 / (1 - p / 100) for p in (50, 90, 99, 99.9, 99.99)])
+    ax.set_xticklabels(["p50", "p90", "p99", "p99.9", "p99.99"])
+    ax.set_xlabel("percentile")
+    ax.set_ylabel("latency (ms, measured in µs)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.set_title(
+        f"Latency spectrum: {workload}, {users} users, {mode}\n{subtitle(run)}", fontsize=9
+    )
+    _legend_outside(fig, ax)
+    return fig
+
+
+def latency_bars_chart(run: dict, users: int) -> Figure:
+    """p50 and p99 per server, one group of bars per workload, at one concurrency level."""
+    cells = [
+        c
+        for c in ok_cells(run)
+        if c["users"] == users and c["mode"] == "keepalive" and c["repetition"] == 1
+    ]
+    workloads = list(dict.fromkeys(c["workload"] for c in cells)) or ["none"]
+    servers = [s for s in servers_in(run) if any(c["server"] == s for c in cells)]
+    fig, axes = plt.subplots(
+        1, len(workloads), figsize=(4.2 * len(workloads), 4.2), squeeze=False, layout="constrained"
+    )
+    width = 0.8 / max(len(servers), 1)
+    for ax, workload in zip(axes[0], workloads, strict=True):
+        for index, server in enumerate(servers):
+            cell = next(
+                (c for c in cells if c["server"] == server and c["workload"] == workload), None
+            )
+            if cell is None:
+                continue
+            latency = cell["load"]["latency_us"]
+            x = index * width
+            color = server_style(server)["color"]
+            ax.bar(x, latency["p99"] / 1000, width, color=color, alpha=0.35, gid=f"p99|{server}")
+            ax.bar(x, latency["p50"] / 1000, width, color=color, label=server, gid=f"p50|{server}")
+        ax.set_yscale("log")
+        ax.set_xticks([])
+        ax.set_title(workload)
+        ax.set_ylabel("latency (ms): p50 solid, p99 pale")
+        ax.grid(True, axis="y", which="both", alpha=0.3)
+    fig.suptitle(f"p50 and p99 latency at {users} users, keep-alive\n{subtitle(run)}", fontsize=9)
+    _legend_outside(fig, axes[0][0])
+    return fig
+
+
+# descriptors and zombies over time ------------------------------------------------------------
+
+
+def telemetry_cells(run: dict) -> list[dict]:
+    """One cell per server to show over time: the most concurrent, first workload, first rep."""
+    chosen: dict[str, dict] = {}
+    for cell in run["cells"]:
+        if not cell.get("telemetry"):
+            continue
+        best = chosen.get(cell["server"])
+        if best is None or (cell["workload"] == best["workload"] and cell["users"] > best["users"]):
+            chosen[cell["server"]] = cell
+    return [chosen[s] for s in servers_in(run) if s in chosen]
+
+
+def over_time_chart(run: dict, fields: tuple[str, str], title: str) -> Figure:
+    """For each server, two telemetry series against time, the load window shaded."""
+    cells = telemetry_cells(run)
+    count = max(len(cells), 1)
+    columns = min(count, 4)
+    rows = (count + columns - 1) // columns
+    fig, axes = plt.subplots(
+        rows,
+        columns,
+        figsize=(3.4 * columns, 2.6 * rows),
+        squeeze=False,
+        layout="constrained",
+        sharex=False,
+    )
+    labels = {
+        "parent_fds": "parent's open descriptors",
+        "zombies": "zombies",
+        "children": "live children",
+        "rss_bytes": "RSS (MiB)",
+    }
+    for ax in axes.flat[len(cells) :]:
+        ax.axis("off")
+    for ax, cell in zip(axes.flat, cells, strict=False):
+        telemetry = cell["telemetry"]
+        series = telemetry["series"]
+        start, end = telemetry["load_window_s"]
+        ax.axvspan(start, end, color="0.9", label="load")
+        color = server_style(cell["server"])["color"]
+        for field_name, style in zip(fields, ("-", "--"), strict=True):
+            values = series[field_name]
+            if field_name == "rss_bytes":
+                values = [v / 2**20 for v in values]
+            ax.plot(
+                series["t"],
+                values,
+                color=color,
+                linestyle=style,
+                label=labels[field_name],
+                gid=f"{cell['server']}|{field_name}",
+            )
+        leak = cell.get("leak") or {}
+        verdict = leak.get("verdict", "unknown")
+        ax.set_title(
+            f"{cell['server']} ({cell['workload']}, {cell['users']}u): {verdict}", fontsize=8
+        )
+        ax.set_xlabel("seconds (grey: load; after it: settle)", fontsize=7)
+        ax.tick_params(labelsize=7)
+        ax.grid(True, alpha=0.3)
+    fig.suptitle(f"{title}\n{subtitle(run)}", fontsize=9)
+    if cells:
+        handles, names = axes.flat[0].get_legend_handles_labels()
+        fig.legend(
+            handles,
+            names,
+            loc="lower center",
+            bbox_to_anchor=(0.5, -0.06),
+            ncol=3,
+            frameon=False,
+            fontsize=8,
+        )
+    return fig
+
+
+def descriptors_zombies_chart(run: dict) -> Figure:
+    return over_time_chart(
+        run,
+        ("parent_fds", "zombies"),
+        "Open descriptors of the parent (solid) and zombies (dashed) over time",
+    )
+
+
+def children_rss_chart(run: dict) -> Figure:
+    return over_time_chart(
+        run,
+        ("children", "rss_bytes"),
+        "Live children (solid) and RSS of the whole tree (dashed) over time",
+    )
+
+
+# efficiency and errors --------------------------------------------------------------------------
+
+
+def cpu_per_1000(cell: dict) -> float | None:
+    """Server CPU seconds per 1,000 requests over the cell's load window."""
+    series = cell["telemetry"]["series"] if cell.get("telemetry") else None
+    if not series or not series["t"] or not cell["load"]["requests"]:
+        return None
+    start, end = cell["telemetry"]["load_window_s"]
+    inside = [cpu for t, cpu in zip(series["t"], series["cpu_s"], strict=True) if start <= t <= end]
+    if len(inside) < 2:
+        return None
+    return (inside[-1] - inside[0]) / cell["load"]["requests"] * 1000
+
+
+def efficiency_chart(run: dict) -> Figure:
+    """CPU seconds per 1,000 requests, and peak RSS per connection (user), per server."""
+    cells = [c for c in ok_cells(run) if c["repetition"] == 1 and c["mode"] == "keepalive"]
+    servers = [s for s in servers_in(run) if any(c["server"] == s for c in cells)]
+    cpu, rss = {}, {}
+    for server in servers:
+        mine = [c for c in cells if c["server"] == server and c.get("telemetry")]
+        values = [v for v in (cpu_per_1000(c) for c in mine) if v is not None]
+        cpu[server] = sorted(values)[len(values) // 2] if values else 0.0
+        top = max(mine, key=lambda c: c["users"], default=None)
+        if top:
+            rss[server] = max(top["telemetry"]["series"]["rss_bytes"] or [0]) / 1024 / top["users"]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4), layout="constrained")
+    colors = [server_style(s)["color"] for s in servers]
+    left.barh(servers, [cpu.get(s, 0) for s in servers], color=colors, gid="cpu")
+    left.set_xlabel("server CPU seconds per 1,000 requests (median over its cells)")
+    right.barh(servers, [rss.get(s, 0) for s in servers], color=colors, gid="rss")
+    right.set_xlabel("peak RSS of the tree per connection (KiB), at its most users")
+    for ax in (left, right):
+        ax.invert_yaxis()
+        ax.grid(True, axis="x", alpha=0.3)
+    fig.suptitle(f"Efficiency\n{subtitle(run)}", fontsize=9)
+    return fig
+
+
+def errors_chart(run: dict) -> Figure:
+    """Failures by kind per server and workload, and cells that failed outright."""
+    counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for cell in run["cells"]:
+        row = f"{cell['server']} / {cell['workload']}"
+        if cell["status"] == "failed":
+            counts[row]["cell failed"] += 1
+        if cell.get("load"):
+            for kind, number in cell["load"]["failures"].items():
+                counts[row][kind] += number
+    rows = [r for r in counts if sum(counts[r].values())]
+    kinds = sorted({k for r in rows for k in counts[r]})
+    fig, ax = plt.subplots(figsize=(8, max(2.5, 0.35 * len(rows) + 1.5)), layout="constrained")
+    left = [0] * len(rows)
+    for index, kind in enumerate(kinds):
+        values = [counts[r].get(kind, 0) for r in rows]
+        ax.barh(
+            rows,
+            values,
+            left=left,
+            label=kind,
+            color=PALETTE[index % len(PALETTE)],
+            gid=f"kind|{kind}",
+        )
+        left = [a + b for a, b in zip(left, values, strict=True)]
+    if not rows:
+        ax.text(
+            0.5, 0.5, "no failures in this run", ha="center", va="center", transform=ax.transAxes
+        )
+        ax.set_yticks([])
+    ax.invert_yaxis()
+    ax.set_xlabel("failed requests (and failed cells)")
+    ax.set_title(f"Errors by kind\n{subtitle(run)}", fontsize=9)
+    if kinds:
+        ax.legend(loc="lower right", fontsize=8)
+    return fig
+
+
+def all_charts(run: dict) -> dict[str, Figure]:
+    """Every chart of a run, by file stem."""
+    charts = {"throughput": throughput_chart(run)}
+    cells = ok_cells(run)
+    if cells:
+        top_users = max(c["users"] for c in cells)
+        for workload in dict.fromkeys(c["workload"] for c in cells):
+            users = max(c["users"] for c in cells if c["workload"] == workload)
+            charts[f"latency-{workload}"] = latency_spectrum_chart(run, workload, users)
+        charts["latency-bars"] = latency_bars_chart(run, top_users)
+    charts["descriptors-zombies"] = descriptors_zombies_chart(run)
+    charts["children-rss"] = children_rss_chart(run)
+    charts["efficiency"] = efficiency_chart(run)
+    charts["errors"] = errors_chart(run)
+    return charts

@@ -1,0 +1,251 @@
+"""Report: the charts and report.html of a run, drawn from its run.json and nothing else.
+
+    python -m bench report [results/<run-id>]     (default: results/latest)
+
+The page is self-contained (the images are embedded), so it opens from disk with no network.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import sys
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+
+from bench.charts import all_charts, servers_in
+from bench.launch import REPO_ROOT
+
+CAPTIONS = {
+    "throughput": "Requests per second against concurrent users, one panel per workload.",
+    "latency-bars": "p50 (solid) and p99 (pale) latency per server at the highest concurrency.",
+    "descriptors-zombies": "The parent's open descriptors and the tree's zombies over time, load "
+    "shaded: growing lines that stay up after the load are leaks.",
+    "children-rss": "Live children and the tree's RSS over time.",
+    "efficiency": "Server CPU per 1,000 requests and RSS per connection.",
+    "errors": "Failed requests by kind, and cells that failed outright.",
+}
+
+
+def draw(folder: Path) -> Path:
+    """Write every chart (PNG and SVG) and report.html into `folder`; return the report's path."""
+    run = json.loads((folder / "run.json").read_text())
+    images = {}
+    for name, figure in all_charts(run).items():
+        figure.savefig(folder / f"{name}.svg", bbox_inches="tight")
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+        plt.close(figure)
+        (folder / f"{name}.png").write_bytes(buffer.getvalue())
+        images[name] = base64.b64encode(buffer.getvalue()).decode("ascii")
+    path = folder / "report.html"
+    path.write_text(page(run, images))
+    return path
+
+
+def summary_rows(run: dict) -> list[dict]:
+    rows = []
+    for cell in run["cells"]:
+        load = cell.get("load") or {}
+        latency = load.get("latency_us") or {}
+        leak = cell.get("leak") or {}
+        rows.append(
+            {
+                "server": cell["server"],
+                "workload": cell["workload"],
+                "users": cell["users"],
+                "mode": cell["mode"],
+                "repetition": cell["repetition"],
+                "status": cell["status"],
+                "reason": cell["reason"],
+                "throughput": load.get("throughput"),
+                "p50": latency.get("p50"),
+                "p99": latency.get("p99"),
+                "p99.9": latency.get("p99.9"),
+                "errors": sum((load.get("failures") or {}).values()),
+                "generator_bound": cell["generator_bound"],
+                "leak": leak.get("verdict", "n/a"),
+                "zombies_left": leak.get("zombies_after"),
+                "fds_left": leak.get("fds_left"),
+            }
+        )
+    return rows
+
+
+def lessons(run: dict) -> list[str]:
+    """What each teaching server demonstrated in this run, with the figure that shows it."""
+    found = []
+    cells = [c for c in run["cells"] if c["status"] == "ok" and c.get("leak")]
+
+    def worst(server: str, key: str) -> dict | None:
+        mine = [c for c in cells if c["server"] == server]
+        return max(mine, key=lambda c: c["leak"].get(key) or 0, default=None)
+
+    for server, key, text in (
+        (
+            "fork",
+            "zombies_after",
+            "fork: {v} zombies left after {n} requests ({w}, {u} users): nothing reaps",
+        ),
+        (
+            "fork_wait",
+            "zombies_after",
+            "fork_wait: {v} zombies left after {n} requests ({w}, "
+            "{u} users): one wait() per SIGCHLD misses the signals that coalesced",
+        ),
+        (
+            "fork_leak",
+            "fds_left",
+            "fork_leak: the parent kept {v} more descriptors after {n} "
+            "requests ({w}, {u} users), one per connection, until EMFILE",
+        ),
+    ):
+        cell = worst(server, key)
+        if cell is not None:
+            found.append(
+                text.format(
+                    v=cell["leak"].get(key),
+                    n=cell["load"]["requests"],
+                    w=cell["workload"],
+                    u=cell["users"],
+                )
+            )
+    reap = [c for c in cells if c["server"] == "fork_reap"]
+    if reap:
+        found.append(
+            f"fork_reap: {max(c['leak']['zombies_after'] for c in reap)} zombies left "
+            f"after the same loads: the waitpid loop reaps them all"
+        )
+    io_cells = {c["server"]: c for c in cells if c["workload"] == "io"}
+    if "asyncio" in io_cells and "asyncio-asgi" in io_cells:
+        blocking, awaiting = io_cells["asyncio"], io_cells["asyncio-asgi"]
+        found.append(
+            f"asyncio: a blocking 10 ms view served inline does "
+            f"{blocking['load']['throughput']:,.0f} req/s at {blocking['users']} users; "
+            f"the same view awaiting (ASGI) does {awaiting['load']['throughput']:,.0f}"
+        )
+    sleepers = [c for c in cells if c["server"] == "sleep"]
+    if sleepers:
+        best = max(c["load"]["throughput"] for c in sleepers)
+        found.append(
+            f"sleep: at most {best:,.0f} req/s whatever the concurrency: each response "
+            f"is followed by a 20 ms sleep that every client waits behind"
+        )
+    return found
+
+
+def _number(value: float | None, digits: int = 0) -> str:
+    return "" if value is None else f"{value:,.{digits}f}"
+
+
+def page(run: dict, images: dict[str, str]) -> str:
+    meta = run["metadata"]
+    settings = meta["settings"]
+    esc = html.escape
+    rows = []
+    for row in summary_rows(run):
+        flags = []
+        if row["generator_bound"]:
+            flags.append("generator-bound")
+        if row["status"] != "ok":
+            flags.append(f"FAILED: {row['reason'][:120]}")
+        css = "failed" if row["status"] != "ok" else ("bound" if row["generator_bound"] else "")
+        rows.append(
+            f"<tr class='{css}'><td>{esc(row['server'])}</td><td>{esc(row['workload'])}</td>"
+            f"<td>{row['users']}</td><td>{row['mode']}</td><td>{row['repetition']}</td>"
+            f"<td>{_number(row['throughput'])}</td>"
+            f"<td>{_number((row['p50'] or 0) / 1000, 2) if row['p50'] else ''}</td>"
+            f"<td>{_number((row['p99'] or 0) / 1000, 2) if row['p99'] else ''}</td>"
+            f"<td>{_number((row['p99.9'] or 0) / 1000, 2) if row['p99.9'] else ''}</td>"
+            f"<td>{row['errors']}</td><td>{esc(row['leak'])}</td>"
+            f"<td>{_number(row['zombies_left'])}</td><td>{esc('; '.join(flags))}</td></tr>"
+        )
+    figures = "\n".join(
+        f"<figure><img alt='{esc(name)} chart' src='data:image/png;base64,{data}'>"
+        f"<figcaption>{esc(CAPTIONS.get(name, 'Latency spectrum, p50 to p99.99, per server.'))}"
+        f"</figcaption></figure>"
+        for name, data in images.items()
+    )
+    ceiling = run.get("generator_ceiling") or {}
+    lesson_items = "".join(f"<li>{esc(text)}</li>" for text in lessons(run)) or (
+        "<li>No teaching server in this run.</li>"
+    )
+    status_note = (
+        ""
+        if run["status"] == "complete"
+        else (
+            f"<p class='warning'>This run is <b>{esc(run['status'])}</b>: only the cells completed "
+            f"are shown.</p>"
+        )
+    )
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<title>Benchmark run {esc(meta["started"])}</title>
+<style>
+body {{ font-family: sans-serif; margin: 2em; max-width: 1400px; color: #222; }}
+table {{ border-collapse: collapse; font-size: 13px; }}
+th, td {{ border: 1px solid #ccc; padding: 3px 7px; text-align: right; }}
+td:first-child, td:nth-child(2), td:last-child {{ text-align: left; }}
+tr.failed {{ background: #fde2e2; }} tr.bound {{ background: #fff6d6; }}
+figure {{ margin: 1.5em 0; }} img {{ max-width: 100%; }}
+figcaption {{ font-size: 13px; color: #555; }} .warning {{ color: #a00; }}
+</style></head><body>
+<h1>Web server concurrency models: one run</h1>
+{status_note}
+<p>{len(run["cells"])} cells, {settings["duration_s"]} s each after {settings["warmup_s"]} s of
+warm-up, profile <b>{esc(settings.get("profile", "custom"))}</b>; servers:
+{esc(", ".join(servers_in(run)))}.</p>
+<h2>What the teaching servers showed</h2><ul>{lesson_items}</ul>
+<h2>Summary</h2>
+<p>Latencies in milliseconds (measured in microseconds). Yellow rows are generator-bound: they
+measure the load generator (ceiling {_number(ceiling.get("throughput"))} req/s), not the
+server. Red rows failed.</p>
+<table><tr><th>server</th><th>workload</th><th>users</th><th>mode</th><th>rep</th>
+<th>req/s</th><th>p50</th><th>p99</th><th>p99.9</th><th>errors</th><th>leak</th>
+<th>zombies after</th><th>notes</th></tr>
+{"".join(rows)}
+</table>
+<h2>Charts</h2>
+{figures}
+<h2>Methodology</h2>
+<p>Each server ran in its own process group on a loopback port, pinned to CPU(s)
+{meta["affinity"]["server_cpus"]} with locust on {meta["affinity"]["generator_cpus"]}. Before
+timing, the workload's answer was checked. Load: locust FastHttpUser, closed loop (each user sends
+its next request when the last is answered), {settings["warmup_s"]} s of warm-up not recorded,
+then {settings["duration_s"]} s recorded. Latency was recorded per request in microseconds into
+an HdrHistogram in each locust process and merged. Telemetry: the server's process tree sampled
+every 0.1 s with psutil through the load and {settings["settle_s"]} s after it. RSS of a forked
+tree counts shared pages once per process; CPU of the tree leaves out children that had
+already exited. The leaking servers were capped at {settings["request_cap"]} requests per cell.
+</p>
+<h2>Metadata</h2><pre>{esc(json.dumps(meta, indent=2))}</pre>
+</body></html>
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if args and args[0] in ("-h", "--help"):
+        print(__doc__)
+        return 0
+    folder = Path(args[0]) if args else REPO_ROOT / "results" / "latest"
+    if not (folder / "run.json").is_file():
+        print(f"python -m bench report: error: no run.json in {folder}", file=sys.stderr)
+        return 2
+    try:
+        path = draw(folder)
+    except (ValueError, KeyError) as exc:
+        print(
+            f"python -m bench report: error: {folder / 'run.json'} is not a run: {exc}",
+            file=sys.stderr,
+        )
+        return 2
+    print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,228 @@
+"""Charts and report.html are pure functions of run.json: the data drawn is the data stored."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+from hdrh.histogram import HdrHistogram
+
+from bench.charts import (
+    all_charts,
+    descriptors_zombies_chart,
+    errors_chart,
+    latency_spectrum_chart,
+    spectrum_values,
+    throughput_chart,
+)
+from bench.report import draw, lessons
+from bench.store import SCHEMA_PATH
+
+
+def histogram(values_us: list[int]) -> str:
+    h = HdrHistogram(1, 120_000_000, 3)
+    for value in values_us:
+        h.record_value(value)
+    return h.encode().decode("ascii")
+
+
+def cell(
+    server: str,
+    workload: str,
+    users: int,
+    throughput: float,
+    *,
+    status: str = "ok",
+    bound: bool = False,
+    zombies: list[int] | None = None,
+    fds: list[int] | None = None,
+    failures: dict | None = None,
+) -> dict:
+    zombies = zombies or [0, 0, 0, 0, 0]
+    fds = fds or [5, 5, 5, 5, 5]
+    ok = status == "ok"
+    load = (
+        {
+            "requests": int(throughput * 2),
+            "failures": failures or {},
+            "window_s": 2.0,
+            "throughput": throughput,
+            "latency_us": {
+                "p50": 200.0,
+                "p90": 300.0,
+                "p99": 900.0,
+                "p99.9": 1500.0,
+                "p99.99": 2000.0,
+                "mean": 250.0,
+                "max": 2100.0,
+            },
+            "histogram": histogram([200] * 50 + [900] * 49 + [2000]),
+            "generator_cpu_s": 1.0,
+            "generator_cpu_share": 0.5,
+            "processes": 1,
+            "error": "",
+        }
+        if ok
+        else None
+    )
+    return {
+        "server": server,
+        "workload": workload,
+        "users": users,
+        "mode": "keepalive",
+        "repetition": 1,
+        "key": f"{server}/{workload}/{users}u/keepalive/r1",
+        "status": status,
+        "reason": "" if ok else "verification failed: wrong body",
+        "command": ["x"],
+        "request_cap": None,
+        "started": 0.0,
+        "load": load,
+        "generator_bound": bound,
+        "telemetry": {
+            "interval_s": 0.1,
+            "load_window_s": [0.15, 0.35],
+            "series": {
+                "t": [0.0, 0.1, 0.2, 0.3, 0.4],
+                "parent_fds": fds,
+                "tree_fds": fds,
+                "children": [0, 1, 2, 1, 0],
+                "zombies": zombies,
+                "threads": [1] * 5,
+                "rss_bytes": [10 * 2**20] * 5,
+                "cpu_s": [0.0, 0.1, 0.2, 0.3, 0.4],
+            },
+        }
+        if ok
+        else None,
+        "leak": {
+            "verdict": "leaks" if zombies[-1] > zombies[0] else "clean",
+            "zombies_after": zombies[-1],
+            "fds_left": fds[-1] - fds[0],
+        }
+        if ok
+        else None,
+        "listen_overflows": {"ListenOverflows": 0, "ListenDrops": 0} if ok else None,
+        "server_output_tail": "",
+    }
+
+
+@pytest.fixture
+def run() -> dict:
+    settings = {
+        "servers": ["asyncio", "fork", "fork_reap"],
+        "workloads": ["hello"],
+        "users": [1, 16],
+        "modes": ["keepalive"],
+        "duration_s": 2.0,
+        "warmup_s": 0.5,
+        "settle_s": 0.5,
+        "repeat": 1,
+        "request_cap": 2000,
+        "cpu_split": True,
+        "ceiling": True,
+        "profile": "custom",
+        "request_timeout_s": 5.0,
+    }
+    return {
+        "metadata": {
+            "schema_version": 1,
+            "started": "2026-11-24T00:00:00",
+            "commit": "abc123def",
+            "dirty": False,
+            "python": "3.11.7",
+            "packages": {},
+            "cpu_model": "test CPU",
+            "cpu_count": 2,
+            "kernel": "6",
+            "machine": "x86_64",
+            "affinity": {"server_cpus": [0], "generator_cpus": [1], "generator_processes": 1},
+            "settings": settings,
+        },
+        "plan": {"settings": settings, "cells": [], "skipped": [], "notes": []},
+        "status": "interrupted",
+        "leftovers_found": [],
+        "generator_ceiling": {
+            "server": "asyncio",
+            "workload": "hello",
+            "users": 16,
+            "throughput": 9000.0,
+            "generator_cpu_share": 1.0,
+            "processes": 1,
+            "error": "",
+        },
+        "cells": [
+            cell("asyncio", "hello", 1, 4000.0),
+            cell("asyncio", "hello", 16, 8800.0, bound=True),
+            cell(
+                "fork", "hello", 1, 300.0, zombies=[0, 100, 250, 400, 400], failures={"HTTP 503": 7}
+            ),
+            cell("fork", "hello", 16, 350.0, zombies=[0, 200, 500, 800, 800]),
+            cell("fork_reap", "hello", 1, 0.0, status="failed"),
+        ],
+    }
+
+
+def lines_by_gid(figure) -> dict:
+    return {line.get_gid(): line for ax in figure.axes for line in ax.get_lines() if line.get_gid()}
+
+
+def test_fixture_is_a_valid_run(run: dict) -> None:
+    jsonschema.validate(run, json.loads(SCHEMA_PATH.read_text()))
+
+
+def test_throughput_lines_are_the_stored_figures_and_bound_points_are_marked(run: dict) -> None:
+    figure = throughput_chart(run)
+    lines = lines_by_gid(figure)
+    assert list(lines["asyncio|keepalive"].get_ydata()) == [4000.0, 8800.0]
+    assert list(lines["fork|keepalive"].get_xdata()) == [1, 16]
+    assert "fork_reap|keepalive" not in lines  # its only cell failed: nothing to draw
+    bound = [
+        c for ax in figure.axes for c in ax.collections if c.get_gid() == "bound|asyncio|keepalive"
+    ]
+    assert len(bound) == 1 and list(bound[0].get_offsets()[0]) == [16, 8800.0]
+    assert "INTERRUPTED RUN" in figure._suptitle.get_text()
+
+
+def test_zombie_and_descriptor_lines_are_the_stored_series(run: dict) -> None:
+    lines = lines_by_gid(descriptors_zombies_chart(run))
+    assert list(lines["fork|zombies"].get_ydata()) == [0, 200, 500, 800, 800]  # 16 users
+    assert list(lines["asyncio|parent_fds"].get_ydata()) == [5, 5, 5, 5, 5]
+
+
+def test_latency_spectrum_reads_the_histogram(run: dict) -> None:
+    lines = lines_by_gid(latency_spectrum_chart(run, "hello", 1))
+    values = dict(spectrum_values(run["cells"][0]))
+    assert values[50] == pytest.approx(0.2, rel=0.01) and values[99.99] == pytest.approx(
+        2.0, rel=0.01
+    )
+    assert list(lines["asyncio"].get_ydata()) == [v for _, v in spectrum_values(run["cells"][0])]
+
+
+def test_errors_chart_counts_failures_and_failed_cells(run: dict) -> None:
+    totals: dict[str, float] = {}
+    for ax in errors_chart(run).axes:
+        for patch in ax.patches:  # one bar per kind and row: add up each kind's
+            totals[patch.get_gid()] = totals.get(patch.get_gid(), 0) + patch.get_width()
+    assert totals == {"kind|HTTP 503": 7, "kind|cell failed": 1}
+
+
+def test_every_chart_and_the_report_are_written(run: dict, tmp_path: Path) -> None:
+    (tmp_path / "run.json").write_text(json.dumps(run))
+    report = draw(tmp_path)
+    for name in all_charts(run):
+        assert (tmp_path / f"{name}.png").stat().st_size > 1000
+        assert (tmp_path / f"{name}.svg").exists()
+    page = report.read_text()
+    assert "interrupted" in page and "FAILED: verification failed" in page
+    assert "generator-bound" in page and page.count("data:image/png;base64,") == len(
+        all_charts(run)
+    )
+    assert "http://" not in page.replace("http://www.w3.org", "")  # nothing fetched from a network
+
+
+def test_lessons_quote_the_measured_figures(run: dict) -> None:
+    found = lessons(run)
+    assert any(line.startswith("fork: 800 zombies left") for line in found)

@@ -50,16 +50,12 @@ class Figures:
         self.requests = 0  # in the measurement window
         self.failures: dict[str, int] = {}
         self.sent = 0  # all requests, warm-up included, for the cap
-        self.window_start = self.window_end = 0.0
+        self.capped_at: float | None = None  # when the request cap stopped this process
 
     def record(self, response_time_ms: float, exception: BaseException | None) -> None:
-        now = time.monotonic()
-        elapsed = now - self.started
+        elapsed = time.monotonic() - self.started
         if elapsed < WARMUP_S or elapsed > WARMUP_S + DURATION_S:
             return
-        if not self.window_start:
-            self.window_start = now
-        self.window_end = now
         if exception is not None:
             # our own failure() for a wrong status says "HTTP 503"; network errors by class
             kind = (
@@ -72,6 +68,13 @@ class Figures:
         self.requests += 1
         self.histogram.record_value(max(LOWEST_US, min(int(response_time_ms * 1000), HIGHEST_US)))
 
+    def window_s(self) -> float:
+        """The measured time: the configured window, cut short only where the generator itself
+        stopped (the request cap). A server that stalls does not shorten it: its silence counts."""
+        start = self.started + WARMUP_S
+        end = min(time.monotonic(), start + DURATION_S, self.capped_at or float("inf"))
+        return max(end - start, 0.0)
+
     def save(self) -> None:
         if not self.sent:
             return  # locust's master process sends nothing
@@ -80,7 +83,7 @@ class Figures:
             "requests": self.requests,
             "failures": self.failures,
             "sent": self.sent,
-            "window_s": max(self.window_end - self.window_start, 0.0),
+            "window_s": self.window_s(),
             "histogram": self.histogram.encode().decode("ascii"),
         }
         target = OUT / f"gen-{os.getpid()}.json"
@@ -117,6 +120,7 @@ class WorkloadUser(FastHttpUser):
     @task
     def request(self) -> None:
         if MAX_REQUESTS is not None and FIGURES.sent >= MAX_REQUESTS:
+            FIGURES.capped_at = FIGURES.capped_at or time.monotonic()
             raise StopUser  # the cap of a leaking server's cell
         FIGURES.sent += 1
         with self.client.get(PATH, headers=HEADERS, catch_response=True) as response:

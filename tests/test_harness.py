@@ -210,3 +210,29 @@ def test_the_next_run_finds_and_stops_what_a_crashed_run_left(tmp_path: Path) ->
     finally:
         orphan.stop()
         reap_group(orphan.pid)
+
+
+def test_a_server_that_stalls_does_not_look_fast(tmp_path: Path) -> None:
+    """Throughput divides by the whole measured window, not by the span of the answers."""
+    import resource
+
+    from bench.launch import ServerProcess, servers_command
+    from bench.load import run_locust
+
+    command = servers_command("fork_leak", "helloworld.plain:app")
+    with ServerProcess(command, rlimits={resource.RLIMIT_NOFILE: (80, 80)}) as server:
+        load = run_locust(
+            server.url,
+            "/hello/",
+            1,
+            warmup_s=0.0,
+            duration_s=2.0,
+            close=False,
+            max_requests=None,
+            out_dir=tmp_path,
+            cpus=None,
+        )
+    assert load.window_s == pytest.approx(2.0, abs=0.2)
+    assert 0 < load.requests < 80  # it answered until EMFILE, then nothing
+    assert load.throughput == pytest.approx(load.requests / load.window_s)
+    assert load.throughput < 80 / 1.8

@@ -225,4 +225,4 @@ def test_every_chart_and_the_report_are_written(run: dict, tmp_path: Path) -> No
 
 def test_lessons_quote_the_measured_figures(run: dict) -> None:
     found = lessons(run)
-    assert any(line.startswith("fork: 800 zombies left") for line in found)
+    assert any(line.startswith("fork: 800 zombies at the end of one cell") for line in found)

@@ -88,31 +88,24 @@ def lessons(run: dict) -> list[str]:
         (
             "fork",
             "zombies_after",
-            "fork: {v} zombies left after {n} requests ({w}, {u} users): nothing reaps",
+            "fork: {v} zombies at the end of one cell ({w}, {u} users): nothing reaps",
         ),
         (
             "fork_wait",
             "zombies_after",
-            "fork_wait: {v} zombies left after {n} requests ({w}, "
-            "{u} users): one wait() per SIGCHLD misses the signals that coalesced",
+            "fork_wait: {v} zombies at the end of one cell ({w}, {u} users): one wait() per "
+            "SIGCHLD misses the signals that coalesced",
         ),
         (
             "fork_leak",
             "fds_left",
-            "fork_leak: the parent kept {v} more descriptors after {n} "
-            "requests ({w}, {u} users), one per connection, until EMFILE",
+            "fork_leak: the parent kept {v} more descriptors at the end of one cell ({w}, {u} "
+            "users), one per connection, until accept() failed with EMFILE",
         ),
     ):
         cell = worst(server, key)
         if cell is not None:
-            found.append(
-                text.format(
-                    v=cell["leak"].get(key),
-                    n=cell["load"]["requests"],
-                    w=cell["workload"],
-                    u=cell["users"],
-                )
-            )
+            found.append(text.format(v=cell["leak"].get(key), w=cell["workload"], u=cell["users"]))
     reap = [c for c in cells if c["server"] == "fork_reap"]
     if reap:
         found.append(

@@ -103,6 +103,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--out", type=Path, help="the run's folder (default results/run-TIME)")
     run.add_argument("--quiet", action="store_true", help="no live progress, one line per cell")
+    run.add_argument(
+        "--no-micro",
+        action="store_true",
+        help="skip the micro-benchmarks that the default and full profiles run",
+    )
     report = commands.add_parser(
         "report", help="redraw the charts and report.html of a stored run, without rerunning it"
     )
@@ -150,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"{len(plan.cells)} cells ({args.profile} profile) into {folder}", file=sys.stderr)
     code = Runner(plan, folder, quiet=args.quiet).run()
+    if code == 0 and settings.profile in ("default", "full") and not args.no_micro:
+        run_micro(folder)
     from bench.report import draw
 
     try:
@@ -161,6 +168,36 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
     return code
+
+
+def run_micro(folder: Path) -> None:
+    """The pytest-benchmark micro-benchmarks, into the run's folder as micro.json."""
+    import subprocess
+
+    print("micro-benchmarks (pytest-benchmark) ...", file=sys.stderr)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "bench/micro",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--benchmark-enable",
+            "--benchmark-max-time=0.5",
+            "--benchmark-min-rounds=20",
+            f"--benchmark-json={folder / 'micro.json'}",
+            "--benchmark-disable-gc",
+        ],
+        cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if done.returncode != 0:
+        tail = " | ".join(done.stdout.strip().splitlines()[-3:])
+        print(f"python -m bench: the micro-benchmarks failed: {tail}", file=sys.stderr)
 
 
 if __name__ == "__main__":

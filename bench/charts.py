@@ -422,3 +422,44 @@ def all_charts(run: dict) -> dict[str, Figure]:
     charts["efficiency"] = efficiency_chart(run)
     charts["errors"] = errors_chart(run)
     return charts
+
+
+# micro-benchmarks -------------------------------------------------------------------------------
+
+
+def micro_rows(micro: dict) -> list[tuple[str, str, float, float]]:
+    """(group, name, median µs, IQR µs) per benchmark of a pytest-benchmark JSON."""
+    found = []
+    for bench in micro.get("benchmarks", []):
+        info = bench.get("extra_info") or {}
+        name = info.get("model") or info.get("implementation") or bench["name"]
+        found.append(
+            (bench["group"], name, bench["stats"]["median"] * 1e6, bench["stats"]["iqr"] * 1e6)
+        )
+    return found
+
+
+def micro_chart(micro: dict) -> Figure:
+    """Median round trip per model (IQR as error bars), one panel per benchmark group."""
+    rows = micro_rows(micro)
+    groups = list(dict.fromkeys(r[0] for r in rows)) or ["none"]
+    fig, axes = plt.subplots(
+        1, len(groups), figsize=(4.4 * len(groups), 4.2), squeeze=False, layout="constrained"
+    )
+    for ax, group in zip(axes[0], groups, strict=True):
+        mine = sorted((r for r in rows if r[0] == group), key=lambda r: r[2])
+        names = [r[1] for r in mine]
+        colors = [server_style(n)["color"] if n in SERVERS else "0.5" for n in names]
+        ax.barh(
+            names,
+            [r[2] for r in mine],
+            xerr=[r[3] / 2 for r in mine],
+            color=colors,
+            gid=f"micro|{group}",
+        )
+        ax.set_xscale("log")
+        ax.set_xlabel("median µs (bar: IQR)")
+        ax.set_title(group, fontsize=9)
+        ax.grid(True, axis="x", which="both", alpha=0.3)
+    fig.suptitle("Micro-benchmarks (pytest-benchmark, perf_counter)", fontsize=9)
+    return fig

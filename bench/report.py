@@ -16,7 +16,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from bench.charts import all_charts, servers_in
+from bench.charts import all_charts, micro_chart, micro_rows, servers_in
 from bench.launch import REPO_ROOT
 
 CAPTIONS = {
@@ -27,14 +27,21 @@ CAPTIONS = {
     "children-rss": "Live children and the tree's RSS over time.",
     "efficiency": "Server CPU per 1,000 requests and RSS per connection.",
     "errors": "Failed requests by kind, and cells that failed outright.",
+    "micro": "One request's round trip per model (keep-alive, and a new connection each), and "
+    "the protocol core in-process against the stdlib's http.server with wsgiref.",
 }
 
 
 def draw(folder: Path) -> Path:
     """Write every chart (PNG and SVG) and report.html into `folder`; return the report's path."""
     run = json.loads((folder / "run.json").read_text())
+    micro_path = folder / "micro.json"
+    micro = json.loads(micro_path.read_text()) if micro_path.is_file() else None
+    charts = all_charts(run)
+    if micro:
+        charts["micro"] = micro_chart(micro)
     images = {}
-    for name, figure in all_charts(run).items():
+    for name, figure in charts.items():
         figure.savefig(folder / f"{name}.svg", bbox_inches="tight")
         buffer = io.BytesIO()
         figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
@@ -42,7 +49,7 @@ def draw(folder: Path) -> Path:
         (folder / f"{name}.png").write_bytes(buffer.getvalue())
         images[name] = base64.b64encode(buffer.getvalue()).decode("ascii")
     path = folder / "report.html"
-    path.write_text(page(run, images))
+    path.write_text(page(run, images, micro))
     return path
 
 
@@ -134,7 +141,21 @@ def _number(value: float | None, digits: int = 0) -> str:
     return "" if value is None else f"{value:,.{digits}f}"
 
 
-def page(run: dict, images: dict[str, str]) -> str:
+def micro_table(micro: dict | None) -> str:
+    if not micro:
+        return "<p>No micro-benchmarks in this run (nox -s micro, or the default profile).</p>"
+    rows = "".join(
+        f"<tr><td>{html.escape(group)}</td><td>{html.escape(name)}</td><td>{median:,.1f}</td>"
+        f"<td>{iqr:,.1f}</td></tr>"
+        for group, name, median, iqr in micro_rows(micro)
+    )
+    return (
+        "<table><tr><th>benchmark</th><th>model / implementation</th><th>median µs</th>"
+        f"<th>IQR µs</th></tr>{rows}</table>"
+    )
+
+
+def page(run: dict, images: dict[str, str], micro: dict | None = None) -> str:
     meta = run["metadata"]
     settings = meta["settings"]
     esc = html.escape
@@ -203,6 +224,8 @@ server. Red rows failed.</p>
 </table>
 <h2>Charts</h2>
 {figures}
+<h2>Micro-benchmarks</h2>
+{micro_table(micro)}
 <h2>Methodology</h2>
 <p>Each server ran in its own process group on a loopback port, pinned to CPU(s)
 {meta["affinity"]["server_cpus"]} with locust on {meta["affinity"]["generator_cpus"]}. Before

@@ -21,6 +21,15 @@ from bench.report import draw, lessons
 from bench.store import SCHEMA_PATH
 
 
+@pytest.fixture(autouse=True)
+def close_figures():
+    """Figures the tests draw are read, then closed (pyplot keeps them otherwise)."""
+    yield
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+
+
 def histogram(values_us: list[int]) -> str:
     h = HdrHistogram(1, 120_000_000, 3)
     for value in values_us:
@@ -226,3 +235,35 @@ def test_every_chart_and_the_report_are_written(run: dict, tmp_path: Path) -> No
 def test_lessons_quote_the_measured_figures(run: dict) -> None:
     found = lessons(run)
     assert any(line.startswith("fork: 800 zombies at the end of one cell") for line in found)
+
+
+MICRO = {
+    "benchmarks": [
+        {
+            "group": "round trip, new connection",
+            "name": "test_new_connection[fork]",
+            "extra_info": {"model": "fork"},
+            "stats": {"median": 2.0e-3, "iqr": 1.0e-4, "rounds": 200},
+        },
+        {
+            "group": "round trip, new connection",
+            "name": "test_new_connection[asyncio]",
+            "extra_info": {"model": "asyncio"},
+            "stats": {"median": 2.5e-4, "iqr": 2.0e-5, "rounds": 500},
+        },
+    ]
+}
+
+
+def test_micro_benchmarks_join_the_report(run: dict, tmp_path: Path) -> None:
+    from bench.charts import micro_chart
+
+    widths = {
+        patch.get_y(): patch.get_width() for ax in micro_chart(MICRO).axes for patch in ax.patches
+    }
+    assert sorted(widths.values()) == pytest.approx([250.0, 2000.0])  # medians, in µs
+    (tmp_path / "run.json").write_text(json.dumps(run))
+    (tmp_path / "micro.json").write_text(json.dumps(MICRO))
+    page = draw(tmp_path).read_text()
+    assert (tmp_path / "micro.png").exists()
+    assert "<td>fork</td><td>2,000.0</td>" in page

@@ -160,7 +160,7 @@ SERVERS = {
             "ours",
             "fork_leak",
             leaking=True,
-            nofile=256,
+            nofile=1024,
         ),
         ServerSpec(
             "fork_wait",

@@ -280,7 +280,13 @@ class Runner:
         elif exited is not None and not (cap and exited == 0):
             status, reason = "failed", f"the server exited with {exited} during the cell"
         elif load.requests == 0:
-            status, reason = "failed", f"no request succeeded ({load.failures})"
+            status, reason = (
+                "failed",
+                (
+                    f"no request was answered in the measured window: the server stalled or failed "
+                    f"(failures: {load.failures or 'none, the requests were still waiting'})"
+                ),
+            )
         record = {
             **asdict(cell),
             "key": cell.key,

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import time
 from pathlib import Path
 
 import nox
@@ -49,28 +48,8 @@ def micro(session: nox.Session) -> None:
     """pytest-benchmark micro-benchmarks: `nox -s micro -- [results folder]`; writes micro.json
     and says what got slower than the previous micro run."""
     install_once(session, "-e", ".[test]")
-    results = ROOT / "results"
-    previous = sorted(results.glob("micro-*/micro.json"))
-    out = (
-        Path(session.posargs[0])
-        if session.posargs
-        else (results / time.strftime("micro-%Y%m%d-%H%M%S"))
-    )
-    out.mkdir(parents=True, exist_ok=True)
-    session.run(
-        "pytest",
-        "bench/micro",
-        "-q",
-        "-p",
-        "no:cacheprovider",
-        "--benchmark-enable",
-        "--benchmark-max-time=0.5",
-        "--benchmark-min-rounds=20",
-        f"--benchmark-json={out / 'micro.json'}",
-        "--benchmark-columns=median,iqr,rounds",
-    )
-    compare = ["--previous", str(previous[-1])] if previous else []
-    session.run("python", "-m", "bench.micro.summary", str(out / "micro.json"), *compare)
+    out = ["--out", session.posargs[0]] if session.posargs else []
+    session.run("python", "-m", "bench", "micro", *out)
 
 
 @nox.session(python=PYTHON)

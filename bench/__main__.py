@@ -108,6 +108,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="skip the micro-benchmarks that the default and full profiles run",
     )
+    micro = commands.add_parser(
+        "micro", help="run the pytest-benchmark micro-benchmarks into a folder (micro.json)"
+    )
+    micro.add_argument(
+        "--out", type=Path, help="folder for micro.json (default results/micro-TIME)"
+    )
     report = commands.add_parser(
         "report", help="redraw the charts and report.html of a stored run, without rerunning it"
     )
@@ -120,6 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "micro":
+        return micro_command(args.out)
     if args.command == "report":
         from bench.report import main as report_main
 
@@ -170,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     return code
 
 
-def run_micro(folder: Path) -> None:
+def run_micro(folder: Path) -> bool:
     """The pytest-benchmark micro-benchmarks, into the run's folder as micro.json."""
     import subprocess
 
@@ -188,7 +196,6 @@ def run_micro(folder: Path) -> None:
             "--benchmark-max-time=0.5",
             "--benchmark-min-rounds=20",
             f"--benchmark-json={folder / 'micro.json'}",
-            "--benchmark-disable-gc",
         ],
         cwd=Path(__file__).resolve().parent.parent,
         capture_output=True,
@@ -198,6 +205,26 @@ def run_micro(folder: Path) -> None:
     if done.returncode != 0:
         tail = " | ".join(done.stdout.strip().splitlines()[-3:])
         print(f"python -m bench: the micro-benchmarks failed: {tail}", file=sys.stderr)
+    return done.returncode == 0
+
+
+def micro_command(out: Path | None) -> int:
+    """`python -m bench micro`: measure, summarise, and compare with the previous micro run."""
+    import time
+
+    from bench.micro.summary import main as summary
+
+    results = Path(__file__).resolve().parent.parent / "results"
+    previous = sorted(results.glob("micro-*/micro.json"))
+    try:
+        folder = new_run_dir(out or results / time.strftime("micro-%Y%m%d-%H%M%S"))
+    except StoreError as exc:
+        print(f"python -m bench: error: {exc}", file=sys.stderr)
+        return 2
+    if not run_micro(folder):
+        return 1
+    compare = ["--previous", str(previous[-1])] if previous else []
+    return summary([str(folder / "micro.json"), *compare])
 
 
 if __name__ == "__main__":

@@ -113,6 +113,20 @@ class ServerSpec:
 PY = sys.executable
 
 
+def _gunicorn(*workers: str) -> tuple[str, ...]:
+    return (
+        PY,
+        "-m",
+        "gunicorn",
+        *workers,
+        "-b",
+        "127.0.0.1:{port}",
+        "--log-level",
+        "warning",
+        "{app}",
+    )
+
+
 def _uvicorn(loop: str, http: str) -> tuple[str, ...]:
     return (
         PY,
@@ -200,41 +214,13 @@ SERVERS = {
             "gunicorn-sync",
             "gunicorn -k sync -w 2",
             "peer",
-            peer_command=(
-                PY,
-                "-m",
-                "gunicorn",
-                "-k",
-                "sync",
-                "-w",
-                "2",
-                "-b",
-                "127.0.0.1:{port}",
-                "--log-level",
-                "warning",
-                "{app}",
-            ),
+            peer_command=_gunicorn("-k", "sync", "-w", "2"),
         ),
         ServerSpec(
             "gunicorn-gthread",
             "gunicorn -k gthread -w 1 --threads 8",
             "peer",
-            peer_command=(
-                PY,
-                "-m",
-                "gunicorn",
-                "-k",
-                "gthread",
-                "-w",
-                "1",
-                "--threads",
-                "8",
-                "-b",
-                "127.0.0.1:{port}",
-                "--log-level",
-                "warning",
-                "{app}",
-            ),
+            peer_command=_gunicorn("-k", "gthread", "-w", "1", "--threads", "8"),
         ),
         ServerSpec(
             "uvicorn",

@@ -15,19 +15,9 @@ from bench.micro.conftest import (
     read_response,
     start_server,
 )
+from servers.models import MODELS
 
-ALL_MODELS = (
-    "basic",
-    "iterative",
-    "sleep",
-    "fork",
-    "fork_leak",
-    "fork_wait",
-    "fork_reap",
-    "threaded",
-    "asyncio",
-    "prefork",
-)
+ALL_MODELS = MODELS
 KEEP_ALIVE_MODELS = ("threaded", "asyncio", "prefork")
 
 

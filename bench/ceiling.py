@@ -26,8 +26,16 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from bench.launch import REPO_ROOT, LaunchError, ServerProcess, free_port, servers_command
+from bench.launch import (
+    REPO_ROOT,
+    LaunchError,
+    ServerProcess,
+    cpu_plan,
+    free_port,
+    servers_command,
+)
 from bench.plan import SERVERS
+from bench.store import write_json
 
 PLAIN_WSGI = "helloworld.plain:app"
 PLAIN_ASGI = "helloworld.plain_asgi:app"
@@ -199,14 +207,6 @@ def run_wrk(
 # one run ----------------------------------------------------------------------------------------
 
 
-def cpu_plan() -> tuple[set[int] | None, set[int] | None]:
-    """(server CPUs, wrk CPUs): apart when the machine has two or more."""
-    available = sorted(os.sched_getaffinity(0))
-    if len(available) < 2:
-        return None, None
-    return {available[0]}, {available[1]}
-
-
 def measure(contender: Contender, round_number: int, args: argparse.Namespace) -> Run:
     run = Run(contender.label, round_number)
     server_cpus, wrk_cpus = cpu_plan()
@@ -354,13 +354,6 @@ def redraw(folder: Path) -> int:
     (folder / "ceiling.md").write_text(markdown(rows))
     Console(width=200).print(render(rows))
     return 0
-
-
-def write_json(path: Path, document: dict) -> None:
-    """Atomically: an interrupted run leaves the last complete file, never half of one."""
-    partial = path.with_suffix(".partial")
-    partial.write_text(json.dumps(document, indent=2))
-    partial.replace(path)
 
 
 # command line -----------------------------------------------------------------------------------

@@ -177,6 +177,14 @@ class ServerProcess:
         self.remove_log()
 
 
+def cpu_plan(split: bool = True) -> tuple[set[int] | None, set[int] | None]:
+    """(server CPUs, load generator CPUs): apart when there are two or more and `split` is on."""
+    available = sorted(os.sched_getaffinity(0))
+    if not split or len(available) < 2:
+        return None, None
+    return {available[0]}, set(available[1:])
+
+
 def free_port() -> int:
     """A loopback port free right now, for servers that cannot be told to pick their own."""
     with socket.socket() as probe:

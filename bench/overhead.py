@@ -17,9 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.launch import REPO_ROOT, ServerProcess, servers_command
+from bench.launch import REPO_ROOT, ServerProcess, cpu_plan, servers_command
 from bench.load import locust_command
-from bench.run import cpu_plan
 
 VARIANTS = {"plain": "locustfile_plain.py", "capture": "locustfile.py"}
 

@@ -28,10 +28,10 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from bench.launch import LaunchError, ServerProcess, free_port
+from bench.launch import LaunchError, ServerProcess, cpu_plan, free_port
 from bench.load import LoadResult, run_locust
 from bench.plan import SERVERS, WORKLOADS, Cell, Plan, ServerSpec
-from bench.store import metadata, write_run
+from bench.store import metadata, write_json, write_run
 from bench.telemetry import Sampler, leak_verdict, listen_overflows
 from bench.verify import verify
 
@@ -41,14 +41,6 @@ REGISTRY = ".processes.json"  # in the results folder: what is running, for afte
 
 class Interrupted(Exception):
     """SIGTERM, turned into an exception so that every `with` and `finally` runs."""
-
-
-def cpu_plan(split: bool) -> tuple[set[int] | None, set[int] | None]:
-    """(server CPUs, generator CPUs): apart when there are two or more and `split` is on."""
-    available = sorted(os.sched_getaffinity(0))
-    if not split or len(available) < 2:
-        return None, None
-    return {available[0]}, set(available[1:])
 
 
 class Registry:
@@ -69,9 +61,7 @@ class Registry:
             self._save()
 
     def _save(self) -> None:
-        partial = self.path.with_suffix(".partial")
-        partial.write_text(json.dumps(self.entries))
-        partial.replace(self.path)
+        write_json(self.path, self.entries, indent=None)
 
 
 def stop_leftovers(results_root: Path) -> list[str]:

@@ -26,8 +26,8 @@ import psutil
 from rich.console import Console
 from rich.table import Table
 
-from bench.ceiling import write_json
 from bench.launch import REPO_ROOT, LaunchError, ServerProcess, servers_command
+from bench.store import write_json
 
 console = Console(stderr=True)
 MODELS = ("asyncio", "threaded", "prefork")

@@ -68,12 +68,19 @@ def metadata(settings: dict, cpus: dict) -> dict:
     }
 
 
+def write_json(path: Path, document: object, indent: int | None = 2) -> None:
+    """Atomically (a temporary file, then a rename): a reader, or an interrupted run, sees the
+    previous complete file or the new one, never half of one."""
+    partial = path.with_name(path.name + ".partial")
+    separators = (",", ":") if indent is None else None
+    partial.write_text(json.dumps(document, indent=indent, separators=separators))
+    partial.replace(path)
+
+
 def write_run(folder: Path, document: dict) -> Path:
     """Write run.json atomically and point results/latest at this run."""
     path = folder / "run.json"
-    partial = folder / "run.json.partial"
-    partial.write_text(json.dumps(document, separators=(",", ":")))
-    partial.replace(path)
+    write_json(path, document, indent=None)
     _point_latest(folder)
     return path
 

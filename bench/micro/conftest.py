@@ -9,8 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from bench.launch import ServerProcess, servers_command
-from bench.run import cpu_plan
+from bench.launch import ServerProcess, cpu_plan, servers_command
 
 HELLO = b"Hello, world!"
 REQUEST = b"GET /hello/ HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"

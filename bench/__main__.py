@@ -86,7 +86,29 @@ def build_parser() -> argparse.ArgumentParser:
         type=duration,
         help="telemetry kept after the load, to see whether leaks go away",
     )
-    run.add_argument("--repeat", type=int, help="repetitions of every cell")
+    run.add_argument(
+        "--repeat",
+        type=int,
+        help="repetitions of every cell, run in rounds shuffled anew each round; the report "
+        "gives medians with 95%% bootstrap intervals",
+    )
+    run.add_argument(
+        "--seed",
+        type=int,
+        help="the seed of the rounds' shuffle (default 1): same seed, same order",
+    )
+    run.add_argument(
+        "--open-rate",
+        type=float,
+        metavar="REQ_PER_S",
+        help="also an open-loop cell per server at this offered rate (requests on a fixed "
+        "schedule, latency from the intended send time); 0: none",
+    )
+    run.add_argument(
+        "--open-workloads",
+        type=names(WORKLOADS),
+        help="the workloads that get the open-loop cell (default: the profile's, or all)",
+    )
     run.add_argument(
         "--request-cap",
         type=int,
@@ -145,6 +167,9 @@ def main(argv: list[str] | None = None) -> int:
         "warmup_s": args.warmup,
         "settle_s": args.settle,
         "repeat": args.repeat,
+        "seed": args.seed,
+        "open_rate": args.open_rate,
+        "open_workloads": args.open_workloads,
         "request_cap": args.request_cap,
     }
     settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})

@@ -31,6 +31,14 @@ class LoadResult:
     throughput: float = 0.0  # requests per second over the measurement window
     latency_us: dict[str, float] = field(default_factory=dict)  # p50 ... p99.99, mean, max
     histogram: str = ""  # the merged HdrHistogram, encoded (base64, compressed)
+    # open loop only: the offered rate, and the latency from the actual send (the service
+    # time, what a closed loop sees) beside `latency_us`, which counts from the intended send
+    offered_rate: float = 0.0
+    service_latency_us: dict[str, float] = field(default_factory=dict)
+    service_histogram: str = ""
+    late: int = 0  # requests that went out behind their schedule (their user was still busy)
+    answered_in_window: int = 0  # open loop: answers that arrived in the window (throughput)
+    max_lag_s: float = 0.0
     generator_cpu_s: float = 0.0
     generator_cpu_share: float = 0.0  # CPU seconds per second of wall time, per process
     processes: int = 1
@@ -80,12 +88,14 @@ def run_locust(
     cpus: set[int] | None,
     processes: int = 1,
     timeout_s: float = 5.0,
+    rate: float = 0.0,
 ) -> LoadResult:
-    """Run one closed-loop load and return what it measured (never raises for load problems)."""
+    """Run one load and return what it measured (never raises for load problems): closed loop,
+    or open loop at `rate` requests per second over all users when `rate` is given."""
     out_dir.mkdir(parents=True, exist_ok=True)
     for stale in out_dir.glob("gen-*.json"):
         stale.unlink()
-    run_time = math.ceil(warmup_s + duration_s + 0.5)
+    run_time = math.ceil(warmup_s + duration_s) + 2  # a backstop: the locustfile quits on time
     command = locust_command(LOCUSTFILE, url, users, run_time, "--exit-code-on-error", "0")
     if processes > 1:
         command += ["--processes", str(processes)]
@@ -98,9 +108,10 @@ def run_locust(
         "BENCH_MAX_REQUESTS": str(math.ceil(max_requests / processes) if max_requests else 0),
         "BENCH_OUT": str(out_dir),
         "BENCH_TIMEOUT_S": str(timeout_s),
+        "BENCH_USER_RATE": str(rate / users if rate else 0),
     }
     log_path = out_dir / "locust.log"
-    result = LoadResult(processes=processes)
+    result = LoadResult(processes=processes, offered_rate=rate)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
     with log_path.open("wb") as log:
@@ -142,7 +153,7 @@ def run_locust(
 
 def merge_figures(result: LoadResult, files: list[Path]) -> None:
     """Add up the generator processes' counts and histograms."""
-    merged = HdrHistogram(1, 120_000_000, 3)
+    merged, service = HdrHistogram(1, 120_000_000, 3), HdrHistogram(1, 120_000_000, 3)
     for path in files:
         figures = json.loads(path.read_text())
         result.requests += figures["requests"]
@@ -150,12 +161,23 @@ def merge_figures(result: LoadResult, files: list[Path]) -> None:
             result.failures[kind] = result.failures.get(kind, 0) + count
         result.window_s = max(result.window_s, figures["window_s"])
         merged.add(HdrHistogram.decode(figures["histogram"].encode("ascii")))
-    if result.window_s:
-        result.throughput = result.requests / result.window_s
-    if merged.get_total_count():
-        result.latency_us = {
-            f"p{p:g}": float(merged.get_value_at_percentile(p)) for p in PERCENTILES
-        }
-        result.latency_us["mean"] = round(merged.get_mean_value(), 1)
-        result.latency_us["max"] = float(merged.get_max_value())
-        result.histogram = merged.encode().decode("ascii")
+        if "service_histogram" in figures:
+            service.add(HdrHistogram.decode(figures["service_histogram"].encode("ascii")))
+            result.late += figures["late"]
+            result.answered_in_window += figures["answered_in_window"]
+            result.max_lag_s = max(result.max_lag_s, figures["max_lag_s"])
+    if result.window_s:  # open loop: what arrived in the window, not what was due in it
+        answered = result.answered_in_window if result.offered_rate else result.requests
+        result.throughput = answered / result.window_s
+    result.latency_us, result.histogram = summarise(merged)
+    result.service_latency_us, result.service_histogram = summarise(service)
+
+
+def summarise(histogram: HdrHistogram) -> tuple[dict[str, float], str]:
+    """The percentiles, mean and max of a histogram, and the histogram encoded ({}, "" if empty)."""
+    if not histogram.get_total_count():
+        return {}, ""
+    latency = {f"p{p:g}": float(histogram.get_value_at_percentile(p)) for p in PERCENTILES}
+    latency["mean"] = round(histogram.get_mean_value(), 1)
+    latency["max"] = float(histogram.get_max_value())
+    return latency, histogram.encode().decode("ascii")

@@ -1,5 +1,10 @@
 """The plan of a run: every combination of servers, workloads, concurrency levels, connection
-modes and repetitions.
+modes and repetitions, closed loop, plus open-loop cells at a fixed offered rate.
+
+With repetitions, the cells run in rounds: each round runs every (server, workload, mode) once,
+in an order shuffled anew each round (seeded, so a plan can be run again exactly), and each
+server is started afresh for it. A slow drift of the machine then spreads over every server
+instead of landing on whichever ran last.
 
 Built from a named profile (quick, default, full) and command-line overrides. The plan also
 bounds the leaking teaching servers: their cells get a request cap (and fork_leak a low
@@ -10,6 +15,7 @@ before anything runs.
 from __future__ import annotations
 
 import itertools
+import random
 import resource
 import sys
 from dataclasses import asdict, dataclass, field, replace
@@ -270,6 +276,9 @@ class Settings:
     ceiling: bool = True  # measure the generator's ceiling first
     profile: str = "custom"  # the profile these settings started from
     request_timeout_s: float = 5.0  # a request unanswered this long counts as a failure
+    open_rate: float = 0.0  # > 0: also an open-loop cell at this many requests per second
+    open_workloads: tuple[str, ...] = ()  # where the open-loop cells go (empty: every workload)
+    seed: int = 1  # the shuffle of the rounds of repetitions
 
 
 PROFILES = {
@@ -306,10 +315,12 @@ class Cell:
     users: int
     mode: str
     repetition: int
+    rate: float = 0.0  # open loop at this many requests per second; 0: closed loop
 
     @property
     def key(self) -> str:
-        return f"{self.server}/{self.workload}/{self.users}u/{self.mode}/r{self.repetition}"
+        load = f"{self.users}u" + (f"@{self.rate:g}rps" if self.rate else "")
+        return f"{self.server}/{self.workload}/{load}/{self.mode}/r{self.repetition}"
 
 
 @dataclass
@@ -336,7 +347,8 @@ MAX_LEAKED_PER_CELL = 4000  # zombies or descriptors one leaking cell may leave,
 
 
 def build_plan(settings: Settings) -> Plan:
-    """The cells, in run order: grouped by server and workload, so a server starts once."""
+    """The cells, in run order: a server's cells together (it starts once for them); with
+    repetitions, in shuffled rounds (see the module's docstring)."""
     for name in settings.servers:
         if name not in SERVERS:
             raise PlanError(f"unknown server {name!r}; choose from {', '.join(SERVERS)}")
@@ -352,6 +364,11 @@ def build_plan(settings: Settings) -> Plan:
         raise PlanError("duration must be 0.5 to 600 s and warm-up 0 to 60 s")
     if not 1 <= settings.repeat <= 20:
         raise PlanError("repeat must be 1 to 20")
+    if settings.open_rate and not 1 <= settings.open_rate <= 100_000:
+        raise PlanError("the open-loop rate must be 1 to 100000 requests per second")
+    for name in settings.open_workloads:
+        if name not in settings.workloads:
+            raise PlanError(f"open-loop workload {name!r} is not one of the run's workloads")
     notes = []
     if any(SERVERS[s].leaking for s in settings.servers):
         cap = min(settings.request_cap, MAX_LEAKED_PER_CELL, _process_room())
@@ -365,13 +382,9 @@ def build_plan(settings: Settings) -> Plan:
             f"fork, fork_leak, fork_wait: at most {cap} requests per cell, and the "
             f"server exits after {cap + 50} connections"
         )
-    cells, skipped = [], []
-    for server, workload, mode, repetition, users in itertools.product(
-        settings.servers,
-        settings.workloads,
-        settings.modes,
-        range(1, settings.repeat + 1),
-        settings.users,
+    groups, skipped = [], []
+    for server, workload, mode in itertools.product(
+        settings.servers, settings.workloads, settings.modes
     ):
         if not SERVERS[server].supports(workload):
             skipped.append(
@@ -382,7 +395,18 @@ def build_plan(settings: Settings) -> Plan:
                 }
             )
             continue
-        cells.append(Cell(server, workload, users, mode, repetition))
+        groups.append((server, workload, mode))
+    shuffle = random.Random(settings.seed)
+    cells = []
+    for repetition in range(1, settings.repeat + 1):
+        order = list(groups)
+        if settings.repeat > 1:
+            shuffle.shuffle(order)
+        for server, workload, mode in order:
+            cells += [Cell(server, workload, users, mode, repetition) for users in settings.users]
+            if settings.open_rate and workload in (settings.open_workloads or settings.workloads):
+                rate = settings.open_rate
+                cells.append(Cell(server, workload, max(settings.users), mode, repetition, rate))
     skipped = [dict(t) for t in {tuple(s.items()) for s in skipped}]
     return Plan(settings, cells, sorted(skipped, key=lambda s: (s["server"], s["workload"])), notes)
 

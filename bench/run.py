@@ -170,15 +170,16 @@ class Runner:
         write_run(self.folder, self.document)
 
     def _groups(self) -> list[list[Cell]]:
-        """Consecutive cells that share one server process (leaking servers: one per cell)."""
+        """Consecutive cells that share one server process (leaking servers: one per cell), started
+        afresh for every repetition."""
         groups: list[list[Cell]] = []
+
+        def shared(cell: Cell) -> tuple:
+            return (cell.server, cell.workload, cell.mode, cell.repetition)
+
         for cell in self.plan.cells:
-            key = (cell.server, cell.workload, cell.mode)
-            if (
-                groups
-                and not SERVERS[cell.server].leaking
-                and (groups[-1][0].server, groups[-1][0].workload, groups[-1][0].mode) == key
-            ):
+            leaking = SERVERS[cell.server].leaking
+            if groups and not leaking and shared(groups[-1][0]) == shared(cell):
                 groups[-1].append(cell)
             else:
                 groups.append([cell])
@@ -258,6 +259,7 @@ class Runner:
             cpus=self.generator_cpus,
             processes=self.processes,
             timeout_s=settings.request_timeout_s,
+            rate=cell.rate,
         )
         load_end = sampler.now()
         time.sleep(settings.settle_s)
@@ -381,6 +383,8 @@ class Runner:
         )
 
     def generator_bound(self, load: LoadResult) -> bool:
+        """At 80 % of the ceiling, the generator sets the figure (in open loop too: it cannot offer
+        more than it can send)."""
         ceiling = self.document["generator_ceiling"]
         if not ceiling or not ceiling["throughput"]:
             return False

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from bench.launch import REPO_ROOT
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SCHEMA_PATH = Path(__file__).with_name("run.schema.json")
 PACKAGES = (
     "httptools",

@@ -71,3 +71,21 @@ def crash_after_200(environ, start_response):
         os._exit(3)
     start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "13")])
     return [b"Hello, world!"]
+
+
+_first_request = [0.0]
+
+
+def stall_once(environ, start_response):
+    """Answers at once, except that the first request after 1 s stalls for 1 s: served inline by
+    the asyncio model, it stalls the whole server once (coordinated omission's test case)."""
+    import time
+
+    now = time.monotonic()
+    if not _first_request[0]:
+        _first_request[0] = now
+    elif _first_request[0] > 0 and now - _first_request[0] > 1.0:
+        _first_request[0] = -1.0  # once
+        time.sleep(1.0)
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "13")])
+    return [b"Hello, world!"]

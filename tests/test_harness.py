@@ -236,3 +236,33 @@ def test_a_server_that_stalls_does_not_look_fast(tmp_path: Path) -> None:
     assert 0 < load.requests < 80  # it answered until EMFILE, then nothing
     assert load.throughput == pytest.approx(load.requests / load.window_s)
     assert load.throughput < 80 / 1.8
+
+
+def test_repetitions_run_in_rounds_shuffled_anew_and_reproducibly() -> None:
+    settings = Settings(
+        servers=("asyncio", "threaded", "iterative", "prefork"),
+        workloads=("hello", "io"),
+        users=(1, 16),
+        repeat=3,
+        open_rate=100,
+        open_workloads=("hello",),
+    )
+    plan = build_plan(settings)
+    assert [c.repetition for c in plan.cells] == sorted(c.repetition for c in plan.cells)
+    orders = []
+    for repetition in (1, 2, 3):
+        cells = [c for c in plan.cells if c.repetition == repetition]
+        groups = list(dict.fromkeys((c.server, c.workload) for c in cells))
+        assert len(groups) == 8  # every server and workload once a round, its cells together
+        for server, workload in groups:
+            mine = [
+                (c.users, c.rate) for c in cells if (c.server, c.workload) == (server, workload)
+            ]
+            assert mine == [(1, 0.0), (16, 0.0)] + ([(16, 100)] if workload == "hello" else [])
+        orders.append(groups)
+    assert len({tuple(order) for order in orders}) > 1  # not the same order every round
+    assert build_plan(settings).cells == plan.cells  # the seed makes it repeatable
+    from dataclasses import replace
+
+    assert build_plan(replace(settings, seed=2)).cells != plan.cells
+    assert "@100rps" in next(c for c in plan.cells if c.rate).key

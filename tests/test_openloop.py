@@ -1,0 +1,63 @@
+"""Open-loop load: latency counted from the intended send time shows a stall that a closed loop
+hides, and a server that cannot keep up has its backlog counted, not dropped."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bench.launch import ServerProcess, servers_command
+from bench.load import LoadResult, run_locust
+
+pytestmark = pytest.mark.slow
+NOT_SENT = "not sent: behind schedule"
+
+
+def load(server: ServerProcess, folder: Path, users: int, rate: float = 0.0) -> LoadResult:
+    result = run_locust(
+        server.url,
+        "/hello/",
+        users,
+        warmup_s=0.0,
+        duration_s=3.0,
+        close=False,
+        max_requests=None,
+        out_dir=folder,
+        cpus=None,
+        rate=rate,
+    )
+    assert not result.error, result.error
+    return result
+
+
+def test_open_loop_p99_shows_a_one_second_stall_that_the_closed_loop_hides(tmp_path: Path) -> None:
+    command = servers_command("asyncio", "tests.apps:stall_once")
+    with ServerProcess(command) as server:
+        closed = load(server, tmp_path / "closed", users=2)
+    with ServerProcess(command) as server:
+        opened = load(server, tmp_path / "open", users=2, rate=100)
+    # closed loop: the two users wait out the stall together; it is two requests of thousands
+    assert closed.requests > 1000
+    assert closed.latency_us["max"] >= 900_000  # the stall happened
+    assert closed.latency_us["p99"] < 250_000  # and the closed loop's p99 does not show it
+    # open loop: the ~100 requests due during the stall all count their wait from their due time
+    assert opened.offered_rate == 100
+    assert opened.requests == pytest.approx(300, abs=3)
+    assert opened.latency_us["p99"] >= 800_000
+    assert opened.latency_us["p50"] < 100_000  # most requests were on time
+    # the same requests timed from their actual send: the stall shrinks to a few of them
+    assert opened.service_latency_us["p99"] < opened.latency_us["p99"] / 2
+    assert opened.late > 50 and opened.max_lag_s >= 0.8
+
+
+def test_open_loop_counts_the_requests_an_overloaded_server_never_got(tmp_path: Path) -> None:
+    """sleep at 50 ms per request serves at most 20 req/s; 100 req/s are due in the window."""
+    with ServerProcess(servers_command("sleep", "helloworld.plain:app", "--sleep", "0.05")) as srv:
+        result = load(srv, tmp_path, users=2, rate=100)
+    not_sent = result.failures.get(NOT_SENT, 0)
+    assert result.requests + result.failed == pytest.approx(300, abs=3)  # every request due
+    assert not_sent > 100  # most of them could not even be sent
+    assert result.throughput < 30
+    assert result.latency_us["p50"] > 500_000  # the queue grew through the window
+    assert result.service_latency_us["p50"] < 200_000  # what a closed loop would report

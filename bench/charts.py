@@ -8,7 +8,6 @@ from a colour-blind-safe palette, with line styles for servers past its ten colo
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
 
 import matplotlib
 
@@ -19,6 +18,7 @@ from hdrh.histogram import HdrHistogram
 from matplotlib.figure import Figure
 
 from bench.plan import SERVERS
+from bench.stats import Summary, summarise
 
 # Okabe-Ito, then Paul Tol's "muted": colour-blind-safe, and distinct enough for 17 servers;
 # a marker shape per server too, so no reader has to tell colours apart alone.
@@ -53,7 +53,12 @@ def server_style(server: str) -> dict:
 
 
 def ok_cells(run: dict) -> list[dict]:
-    return [c for c in run["cells"] if c["status"] == "ok" and c["load"]]
+    """The closed-loop cells that ran to the end (open-loop cells have a chart of their own)."""
+    return [c for c in run["cells"] if c["status"] == "ok" and c["load"] and not c.get("rate")]
+
+
+def open_cells(run: dict) -> list[dict]:
+    return [c for c in run["cells"] if c["status"] == "ok" and c["load"] and c.get("rate")]
 
 
 def servers_in(run: dict) -> list[str]:
@@ -73,16 +78,17 @@ def subtitle(run: dict) -> str:
     )
 
 
-def _median_by(cells: Iterable[dict], key) -> dict:
-    """Median over repetitions of key(cell), grouped by (server, workload, users, mode)."""
-    groups: dict[tuple, list] = defaultdict(list)
-    for cell in cells:
-        groups[(cell["server"], cell["workload"], cell["users"], cell["mode"])].append(cell)
-    out = {}
-    for group, members in groups.items():
-        values = sorted(key(m) for m in members)
-        out[group] = (values[len(values) // 2], any(m["generator_bound"] for m in members))
-    return out
+def closed_summaries(run: dict) -> dict[tuple, Summary]:
+    """Medians and 95 % intervals over repetitions, by (server, workload, users, mode)."""
+    return {(s.server, s.workload, s.users, s.mode): s for s in summarise(run) if not s.rate}
+
+
+def _error_bars(estimates: list, scale: float = 1.0) -> list[list[float]]:
+    """matplotlib's yerr from Estimates: the distances from the median to the interval's ends."""
+    return [
+        [(e.median - e.low) * scale for e in estimates],
+        [(e.high - e.median) * scale for e in estimates],
+    ]
 
 
 def _legend_outside(fig: Figure, ax) -> None:
@@ -97,10 +103,10 @@ def _legend_outside(fig: Figure, ax) -> None:
 
 
 def throughput_chart(run: dict) -> Figure:
-    """One panel per workload; one line per server and mode; generator-bound points hollow."""
-    cells = ok_cells(run)
+    """One panel per workload; one line per server and mode (the median over repetitions, with
+    its 95 % interval as error bars); generator-bound points hollow."""
     workloads = list(dict.fromkeys(c["workload"] for c in run["cells"])) or ["none"]
-    medians = _median_by(cells, lambda c: c["load"]["throughput"])
+    summaries = closed_summaries(run)
     fig, axes = plt.subplots(
         1, len(workloads), figsize=(4.2 * len(workloads), 4.2), squeeze=False, layout="constrained"
     )
@@ -108,8 +114,8 @@ def throughput_chart(run: dict) -> Figure:
         for server in servers_in(run):
             for mode in ("keepalive", "close"):
                 points = sorted(
-                    (users, value, bound)
-                    for (s, w, users, m), (value, bound) in medians.items()
+                    (users, summary.throughput.median, summary.generator_bound, summary)
+                    for (s, w, users, m), summary in summaries.items()
                     if s == server and w == workload and m == mode
                 )
                 if not points:
@@ -125,6 +131,16 @@ def throughput_chart(run: dict) -> Figure:
                     label=label,
                     gid=f"{server}|{mode}",
                 )
+                if any(p[3].n > 1 for p in points):
+                    ax.errorbar(
+                        [p[0] for p in points],
+                        [p[1] for p in points],
+                        yerr=_error_bars([p[3].throughput for p in points]),
+                        fmt="none",
+                        ecolor=style["color"],
+                        capsize=3,
+                        label=f"_interval|{server}|{mode}",  # "_": not in the legend
+                    )
                 bound = [p for p in points if p[2]]
                 if bound:
                     ax.scatter(
@@ -148,8 +164,8 @@ def throughput_chart(run: dict) -> Figure:
         for ax in axes[0]:
             ax.axhline(ceiling["throughput"], color="grey", linewidth=1, linestyle=":")
     fig.suptitle(
-        "Throughput vs concurrency (hollow circle: generator-bound, dotted line: the "
-        "load generator's ceiling)\n" + subtitle(run),
+        "Throughput vs concurrency: median over repetitions, bars its 95 % interval (hollow "
+        "circle: generator-bound, dotted line: the load generator's ceiling)\n" + subtitle(run),
         fontsize=9,
     )
     _legend_outside(fig, axes[0][0])
@@ -201,30 +217,38 @@ def latency_spectrum_chart(run: dict, workload: str, users: int, mode: str = "ke
 
 
 def latency_bars_chart(run: dict, users: int) -> Figure:
-    """p50 and p99 per server, one group of bars per workload, at one concurrency level."""
-    cells = [
-        c
-        for c in ok_cells(run)
-        if c["users"] == users and c["mode"] == "keepalive" and c["repetition"] == 1
-    ]
-    workloads = list(dict.fromkeys(c["workload"] for c in cells)) or ["none"]
-    servers = [s for s in servers_in(run) if any(c["server"] == s for c in cells)]
+    """p50 and p99 per server (medians over repetitions, with their 95 % intervals), one group
+    of bars per workload, at one concurrency level."""
+    summaries = {
+        (server, workload): summary
+        for (server, workload, level, mode), summary in closed_summaries(run).items()
+        if level == users and mode == "keepalive"
+    }
+    workloads = list(dict.fromkeys(w for _, w in summaries)) or ["none"]
+    servers = [s for s in servers_in(run) if any(server == s for server, _ in summaries)]
     fig, axes = plt.subplots(
         1, len(workloads), figsize=(4.2 * len(workloads), 4.2), squeeze=False, layout="constrained"
     )
     width = 0.8 / max(len(servers), 1)
     for ax, workload in zip(axes[0], workloads, strict=True):
         for index, server in enumerate(servers):
-            cell = next(
-                (c for c in cells if c["server"] == server and c["workload"] == workload), None
-            )
-            if cell is None:
+            summary = summaries.get((server, workload))
+            if summary is None:
                 continue
-            latency = cell["load"]["latency_us"]
             x = index * width
             color = server_style(server)["color"]
-            ax.bar(x, latency["p99"] / 1000, width, color=color, alpha=0.35, gid=f"p99|{server}")
-            ax.bar(x, latency["p50"] / 1000, width, color=color, label=server, gid=f"p50|{server}")
+            for estimate, name, alpha in ((summary.p99, "p99", 0.35), (summary.p50, "p50", 1.0)):
+                ax.bar(
+                    x,
+                    estimate.median / 1000,
+                    width,
+                    color=color,
+                    alpha=alpha,
+                    label=server if name == "p50" else None,
+                    gid=f"{name}|{server}",
+                    yerr=_error_bars([estimate], 1 / 1000) if summary.n > 1 else None,
+                    error_kw={"elinewidth": 0.8, "capsize": 2},
+                )
         ax.set_yscale("log")
         ax.set_xticks([])
         ax.set_title(workload)
@@ -232,6 +256,76 @@ def latency_bars_chart(run: dict, users: int) -> Figure:
         ax.grid(True, axis="y", which="both", alpha=0.3)
     fig.suptitle(f"p50 and p99 latency at {users} users, keep-alive\n{subtitle(run)}", fontsize=9)
     _legend_outside(fig, axes[0][0])
+    return fig
+
+
+def open_loop_rows(run: dict) -> list[dict]:
+    """Per open-loop cell (first repetition): its p99 from the intended send time, from the
+    actual send, and the closed-loop p99 of the same server, workload and users."""
+    closed = closed_summaries(run)
+    rows = []
+    for cell in open_cells(run):
+        if cell["repetition"] != 1 or not cell["load"]["latency_us"]:
+            continue
+        twin = closed.get((cell["server"], cell["workload"], cell["users"], cell["mode"]))
+        rows.append(
+            {
+                "server": cell["server"],
+                "workload": cell["workload"],
+                "users": cell["users"],
+                "rate": cell["rate"],
+                "throughput": cell["load"]["throughput"],
+                "intended_p50": cell["load"]["latency_us"]["p50"],
+                "intended_p99": cell["load"]["latency_us"]["p99"],
+                "service_p99": (cell["load"].get("service_latency_us") or {}).get("p99"),
+                "closed_p99": twin.p99.median if twin else None,
+                "not_sent": cell["load"]["failures"].get("not sent: behind schedule", 0),
+                "failed": sum(cell["load"]["failures"].values()),
+            }
+        )
+    return rows
+
+
+def open_loop_chart(run: dict) -> Figure:
+    """Coordinated omission made visible: per server, the open-loop p99 counted from the
+    intended send time, the same requests timed from their actual send, and the closed loop's."""
+    rows = open_loop_rows(run)
+    fig, ax = plt.subplots(figsize=(8, 0.45 * max(len(rows), 2) + 1.6), layout="constrained")
+    bars = (
+        ("intended_p99", "open loop, from the intended send (corrected)", 1.0),
+        ("service_p99", "open loop, from the actual send (uncorrected)", 0.55),
+        ("closed_p99", "closed loop, same users", 0.25),
+    )
+    height = 0.8 / len(bars)
+    for index, row in enumerate(rows):
+        color = server_style(row["server"])["color"]
+        for offset, (key, _, alpha) in enumerate(bars):
+            if row[key] is None:
+                continue
+            ax.barh(
+                index + offset * height,
+                row[key] / 1000,
+                height,
+                color=color,
+                alpha=alpha,
+                gid=f"{key}|{row['server']}",
+            )
+    ax.set_yticks([i + height for i in range(len(rows))])
+    ax.set_yticklabels([f"{r['server']} ({r['workload']}, {r['rate']:g}/s)" for r in rows])
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    ax.set_xlabel("p99 latency (ms, measured in µs)")
+    ax.grid(True, axis="x", which="both", alpha=0.3)
+    ax.set_title(
+        "Open loop: p99 from the intended send time against the same requests' service time "
+        f"and the closed loop's p99\n{subtitle(run)}",
+        fontsize=9,
+    )
+    if rows:
+        from matplotlib.patches import Patch
+
+        handles = [Patch(color="grey", alpha=alpha, label=label) for _, label, alpha in bars]
+        ax.legend(handles=handles, loc="lower right", fontsize=8)
     return fig
 
 
@@ -417,6 +511,8 @@ def all_charts(run: dict) -> dict[str, Figure]:
             users = max(c["users"] for c in cells if c["workload"] == workload)
             charts[f"latency-{workload}"] = latency_spectrum_chart(run, workload, users)
         charts["latency-bars"] = latency_bars_chart(run, top_users)
+    if open_cells(run):
+        charts["open-loop"] = open_loop_chart(run)
     charts["descriptors-zombies"] = descriptors_zombies_chart(run)
     charts["children-rss"] = children_rss_chart(run)
     charts["efficiency"] = efficiency_chart(run)

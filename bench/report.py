@@ -16,8 +16,10 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from bench.charts import all_charts, micro_chart, micro_rows, servers_in
+from bench.charts import all_charts, micro_chart, micro_rows, open_loop_rows, servers_in
+from bench.checks import check_run
 from bench.launch import REPO_ROOT
+from bench.stats import NOISY_CV, Estimate, ranking, summarise
 
 CAPTIONS = {
     "throughput": "Requests per second against concurrent users, one panel per workload.",
@@ -27,6 +29,9 @@ CAPTIONS = {
     "children-rss": "Live children and the tree's RSS over time.",
     "efficiency": "Server CPU per 1,000 requests and RSS per connection.",
     "errors": "Failed requests by kind, and cells that failed outright.",
+    "open-loop": "Open loop: the p99 counted from each request's intended send time (dark), the "
+    "same requests timed from their actual send (middle), and the closed loop's p99 (pale). The "
+    "gap is what a closed loop hides: the time requests waited to be sent.",
     "micro": "One request's round trip per model (keep-alive, and a new connection each), and "
     "the protocol core in-process against the stdlib's http.server with wsgiref.",
 }
@@ -65,6 +70,7 @@ def summary_rows(run: dict) -> list[dict]:
                 "workload": cell["workload"],
                 "users": cell["users"],
                 "mode": cell["mode"],
+                "rate": cell.get("rate", 0.0),
                 "repetition": cell["repetition"],
                 "status": cell["status"],
                 "reason": cell["reason"],
@@ -141,6 +147,107 @@ def _number(value: float | None, digits: int = 0) -> str:
     return "" if value is None else f"{value:,.{digits}f}"
 
 
+def _estimate(estimate: Estimate, scale: float = 1.0, digits: int = 0) -> str:
+    """'median [low to high]', or the one value when there was one repetition."""
+    median = _number(estimate.median * scale, digits)
+    if len(estimate.values) < 2:
+        return median
+    low, high = _number(estimate.low * scale, digits), _number(estimate.high * scale, digits)
+    return f"{median} <small>[{low} to {high}]</small>"
+
+
+def ranking_section(run: dict) -> str:
+    """Per workload and concurrency: servers ranked by median throughput, with intervals, and
+    whether each differs significantly from the next."""
+    esc = html.escape
+    summaries = summarise(run)
+    levels = sorted(
+        {(s.workload, s.users, s.mode) for s in summaries if not s.rate},
+        key=lambda level: (
+            list(dict.fromkeys(c["workload"] for c in run["cells"])).index(level[0]),
+            level[1],
+            level[2],
+        ),
+    )
+    parts = []
+    for workload, users, mode in levels:
+        mine = [s for s in summaries if (s.workload, s.users, s.mode) == (workload, users, mode)]
+        places, unranked = ranking(mine)
+        rows = "".join(
+            f"<tr><td>{r.place}</td><td>{esc(r.summary.server)}</td>"
+            f"<td>{_estimate(r.summary.throughput)}</td>"
+            f"<td>{_estimate(r.summary.p50, 1 / 1000, 2)}</td>"
+            f"<td>{_estimate(r.summary.p99, 1 / 1000, 2)}</td><td>{r.summary.n}</td>"
+            f"<td class='{'noisy' if r.summary.noisy else ''}'>{r.summary.cv:.1%}</td>"
+            f"<td>{_versus_next(r.differs_from_next, r.summary.n)}</td></tr>"
+            for r in places
+        )
+        left_out = (
+            f"<p>Not ranked (generator-bound: locust set their figure): "
+            f"{esc(', '.join(s.server for s in unranked))}.</p>"
+            if unranked
+            else ""
+        )
+        parts.append(
+            f"<h3>{esc(workload)}, {users} users, {esc(mode)}</h3>"
+            "<table><tr><th>place</th><th>server</th><th>req/s</th><th>p50 ms</th>"
+            f"<th>p99 ms</th><th>runs</th><th>CV</th><th>vs the next</th></tr>{rows}</table>"
+            f"{left_out}"
+        )
+    return "".join(parts)
+
+
+def _loop(rate: float) -> str:
+    return f"open {rate:g}/s" if rate else "closed"
+
+
+def _versus_next(differs: bool | None, runs: int) -> str:
+    if differs is None:
+        return ""
+    if runs < 2:
+        return "one run: not tested"
+    return "faster (significant)" if differs else "not significantly different"
+
+
+def open_loop_table(run: dict) -> str:
+    rows = open_loop_rows(run)
+    if not rows:
+        return "<p>No open-loop cell in this run (--open-rate).</p>"
+    body = "".join(
+        f"<tr><td>{html.escape(r['server'])}</td><td>{html.escape(r['workload'])}</td>"
+        f"<td>{r['users']}</td><td>{r['rate']:,.0f}</td><td>{_number(r['throughput'])}</td>"
+        f"<td>{_number(r['intended_p50'] / 1000, 2)}</td>"
+        f"<td>{_number(r['intended_p99'] / 1000, 2)}</td>"
+        f"<td>{_number((r['service_p99'] or 0) / 1000, 2)}</td>"
+        f"<td>{_number((r['closed_p99'] or 0) / 1000, 2) if r['closed_p99'] else ''}</td>"
+        f"<td>{r['not_sent']}</td><td>{r['failed'] - r['not_sent']}</td></tr>"
+        for r in rows
+    )
+    return (
+        "<table><tr><th>server</th><th>workload</th><th>connections</th><th>offered req/s</th>"
+        "<th>answered req/s</th><th>p50 ms (corrected)</th><th>p99 ms (corrected)</th>"
+        "<th>p99 ms (uncorrected)</th><th>closed-loop p99 ms</th><th>not sent</th>"
+        f"<th>other errors</th></tr>{body}</table>"
+    )
+
+
+def checks_section(run: dict) -> str:
+    checks = check_run(run)
+    if not checks:
+        return "<p>No cell to check.</p>"
+    failed = [c for c in checks if not c.passed]
+    items = "".join(
+        f"<li><b>{html.escape(c.key)}</b>: {html.escape(c.name)} violated: {html.escape(c.detail)}"
+        "</li>"
+        for c in failed
+    )
+    names = ", ".join(sorted({c.name for c in checks}))
+    return (
+        f"<p>{len(checks) - len(failed)} of {len(checks)} checks passed ({html.escape(names)})."
+        f"</p>" + (f"<ul class='warning'>{items}</ul>" if items else "")
+    )
+
+
 def micro_table(micro: dict | None) -> str:
     if not micro:
         return "<p>No micro-benchmarks in this run (nox -s micro, or the default profile).</p>"
@@ -169,7 +276,9 @@ def page(run: dict, images: dict[str, str], micro: dict | None = None) -> str:
         css = "failed" if row["status"] != "ok" else ("bound" if row["generator_bound"] else "")
         rows.append(
             f"<tr class='{css}'><td>{esc(row['server'])}</td><td>{esc(row['workload'])}</td>"
-            f"<td>{row['users']}</td><td>{row['mode']}</td><td>{row['repetition']}</td>"
+            f"<td>{row['users']}</td><td>{row['mode']}</td>"
+            f"<td>{_loop(row['rate'])}</td>"
+            f"<td>{row['repetition']}</td>"
             f"<td>{_number(row['throughput'])}</td>"
             f"<td>{_number((row['p50'] or 0) / 1000, 2) if row['p50'] else ''}</td>"
             f"<td>{_number((row['p99'] or 0) / 1000, 2) if row['p99'] else ''}</td>"
@@ -206,6 +315,7 @@ td:first-child, td:nth-child(2), td:last-child {{ text-align: left; }}
 tr.failed {{ background: #fde2e2; }} tr.bound {{ background: #fff6d6; }}
 figure {{ margin: 1.5em 0; }} img {{ max-width: 100%; }}
 figcaption {{ font-size: 13px; color: #555; }} .warning {{ color: #a00; }}
+td.noisy {{ background: #fde2e2; }}
 </style></head><body>
 <h1>Web server concurrency models: one run</h1>
 {status_note}
@@ -213,11 +323,26 @@ figcaption {{ font-size: 13px; color: #555; }} .warning {{ color: #a00; }}
 warm-up, profile <b>{esc(settings.get("profile", "custom"))}</b>; servers:
 {esc(", ".join(servers_in(run)))}.</p>
 <h2>What the teaching servers showed</h2><ul>{lesson_items}</ul>
+<h2>Ranking</h2>
+<p>Servers by median throughput over the repetitions, closed loop; brackets give the 95 %
+bootstrap interval of the median. Servers share a place when their difference is not
+significant (the interval of the difference includes zero; with 3 repetitions this means their
+ranges overlap). A CV (coefficient of variation of throughput) above {NOISY_CV:.0%} is marked:
+that cell's repetitions disagree.</p>
+{ranking_section(run)}
+<h2>Open loop</h2>
+<p>Requests sent on a fixed schedule whatever the answers; latency counted from the time each
+should have been sent (corrected), beside the same requests timed from their actual send
+(uncorrected: what a closed loop reports). Requests due in the window that could not be sent
+at all are counted as not sent.</p>
+{open_loop_table(run)}
+<h2>Model-expectation checks</h2>
+{checks_section(run)}
 <h2>Summary</h2>
 <p>Latencies in milliseconds (measured in microseconds). Yellow rows are generator-bound: they
 measure the load generator (ceiling {_number(ceiling.get("throughput"))} req/s), not the
 server. Red rows failed.</p>
-<table><tr><th>server</th><th>workload</th><th>users</th><th>mode</th><th>rep</th>
+<table><tr><th>server</th><th>workload</th><th>users</th><th>mode</th><th>loop</th><th>rep</th>
 <th>req/s</th><th>p50</th><th>p99</th><th>p99.9</th><th>errors</th><th>leak</th>
 <th>zombies after</th><th>notes</th></tr>
 {"".join(rows)}

@@ -267,3 +267,45 @@ def test_micro_benchmarks_join_the_report(run: dict, tmp_path: Path) -> None:
     page = draw(tmp_path).read_text()
     assert (tmp_path / "micro.png").exists()
     assert "<td>fork</td><td>2,000.0</td>" in page
+
+
+def repeated(run: dict) -> dict:
+    """The fixture with three repetitions of asyncio and fork at 1 user, and open-loop cells."""
+    extra = []
+    for repetition, (fast, slow) in enumerate(((4100.0, 310.0), (3900.0, 290.0)), start=2):
+        for template, value in ((run["cells"][0], fast), (run["cells"][2], slow)):
+            copy = json.loads(json.dumps(template))
+            copy["repetition"], copy["load"]["throughput"] = repetition, value
+            extra.append(copy)
+    opened = json.loads(json.dumps(run["cells"][1]))
+    opened["generator_bound"], opened["rate"] = False, 200.0
+    opened["load"].update(
+        offered_rate=200.0,
+        throughput=199.0,
+        latency_us={**opened["load"]["latency_us"], "p99": 950_000.0},
+        service_latency_us={"p50": 200.0, "p99": 1200.0},
+        failures={"not sent: behind schedule": 3},
+    )
+    return {**run, "cells": run["cells"] + extra + [opened]}
+
+
+def test_repetitions_give_intervals_and_a_ranking(run: dict, tmp_path: Path) -> None:
+    document = repeated(run)
+    jsonschema.validate(document, json.loads(SCHEMA_PATH.read_text()))
+    figure = throughput_chart(document)
+    assert list(lines_by_gid(figure)["asyncio|keepalive"].get_ydata()) == [4000.0, 8800.0]
+    (interval,) = [
+        c
+        for ax in figure.axes
+        for c in ax.containers
+        if c.get_label() == "_interval|asyncio|keepalive"
+    ]
+    segments = interval.lines[2][0].get_segments()
+    assert [list(point) for point in segments[0]] == [[1, 3900.0], [1, 4100.0]]
+    (tmp_path / "run.json").write_text(json.dumps(document))
+    page = draw(tmp_path).read_text()
+    assert "4,000 <small>[3,900 to 4,100]</small>" in page  # the median and its interval
+    assert "faster (significant)" in page  # asyncio's range is far above fork's
+    assert "Not ranked (generator-bound" in page  # asyncio at 16 users
+    assert "open 200/s" in page and "950.00" in page and "1.20" in page  # corrected, uncorrected
+    assert (tmp_path / "open-loop.png").stat().st_size > 1000

@@ -93,6 +93,12 @@ def build_parser() -> argparse.ArgumentParser:
         "gives medians with 95%% bootstrap intervals",
     )
     run.add_argument(
+        "--repeat-only",
+        type=lambda text: tuple(part.strip() for part in text.split(",") if part.strip()),
+        metavar="WORKLOAD@USERS,...",
+        help="repeat only these cells, e.g. hello@16,io@16; the others run once",
+    )
+    run.add_argument(
         "--seed",
         type=int,
         help="the seed of the rounds' shuffle (default 1): same seed, same order",
@@ -168,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         "settle_s": args.settle,
         "repeat": args.repeat,
         "seed": args.seed,
+        "repeat_only": args.repeat_only,
         "open_rate": args.open_rate,
         "open_workloads": args.open_workloads,
         "request_cap": args.request_cap,

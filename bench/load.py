@@ -21,6 +21,8 @@ from bench.launch import reap_group
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 PERCENTILES = (50, 90, 99, 99.9, 99.99)
+DRAIN_S = 2.0  # open loop: at most this long after the window for the answers still due
+BEHIND = "behind schedule: no answer"  # open loop's failure kind (bench/locustfile.py)
 
 
 @dataclass
@@ -109,6 +111,7 @@ def run_locust(
         "BENCH_OUT": str(out_dir),
         "BENCH_TIMEOUT_S": str(timeout_s),
         "BENCH_USER_RATE": str(rate / users if rate else 0),
+        "BENCH_DRAIN_S": str(min(timeout_s, DRAIN_S)),
     }
     log_path = out_dir / "locust.log"
     result = LoadResult(processes=processes, offered_rate=rate)

@@ -10,6 +10,7 @@ Configured by environment variables that the harness sets (bench/load.py):
     BENCH_OUT           a folder: each process writes its figures to BENCH_OUT/gen-<pid>.json
     BENCH_TIMEOUT_S     a request unanswered this long fails (default 5)
     BENCH_USER_RATE     open loop: requests per second per user (0 or unset: closed loop)
+    BENCH_DRAIN_S       open loop: how long to wait after the window for answers still due
 
 Latency is recorded at microsecond resolution in an HdrHistogram per process (locust's own
 percentiles round to whole milliseconds, which hides every loopback latency); the harness
@@ -22,9 +23,9 @@ Open loop: each user has a fixed schedule, one request every 1/BENCH_USER_RATE s
 that could not go out on time (the user was still waiting) goes out as soon as it can, and its
 latency is counted from the time it should have been sent, as wrk2 does. Both latencies are kept:
 from the intended time (`histogram`) and from the actual send (`service_histogram`). A request is
-counted by its intended time; after the window the run waits (up to BENCH_TIMEOUT_S) for the
-requests still due, and those never sent count as failures ("not sent: behind schedule"), so an
-overloaded server's backlog is not silently dropped.
+counted by its intended time; after the window the run waits (up to BENCH_DRAIN_S) for the
+requests still due, and those never sent or never answered count as failures ("behind schedule:
+no answer"), so an overloaded server's backlog is not silently dropped.
 """
 
 from __future__ import annotations
@@ -51,7 +52,8 @@ TIMEOUT_S = float(os.environ.get("BENCH_TIMEOUT_S", "5"))
 USER_RATE = float(os.environ.get("BENCH_USER_RATE", "0"))  # open loop when > 0
 HEADERS = {"Connection": "close"} if CLOSE else {}
 LATE_S = 0.002  # later than this after its intended time (libev wakes timers ~1 ms late): late
-NOT_SENT = "not sent: behind schedule"  # open loop: due in the window, never sent
+BEHIND = "behind schedule: no answer"  # open loop: due in the window, not answered by the end
+DRAIN_S = float(os.environ.get("BENCH_DRAIN_S", str(TIMEOUT_S)))
 
 LOWEST_US, HIGHEST_US = 1, 120_000_000  # 1 µs to 2 minutes, 3 significant digits
 
@@ -134,7 +136,7 @@ class Figures:
         if USER_RATE:
             missed = self.due_in_window() - self.requests - sum(self.failures.values())
             if missed > 0:
-                document["failures"] = {**self.failures, NOT_SENT: missed}
+                document["failures"] = {**self.failures, BEHIND: missed}
             document["service_histogram"] = self.service_histogram.encode().decode("ascii")
             document["late"] = self.late
             document["answered_in_window"] = self.answered_in_window
@@ -169,11 +171,11 @@ def _on_start(environment: object, **_: object) -> None:
 
 def _quit_after_window(runner: object) -> None:
     """Quit at the end of the window, to the millisecond (workers follow their master); in open
-    loop, once the requests due in the window are answered (at most BENCH_TIMEOUT_S later; a
+    loop, once the requests due in the window are answered (at most BENCH_DRAIN_S later; a
     master of several processes cannot see its workers' requests and waits that long)."""
     gevent.sleep(WARMUP_S + DURATION_S + 0.05)
     if USER_RATE:
-        deadline = time.monotonic() + TIMEOUT_S
+        deadline = time.monotonic() + DRAIN_S
         alone = runner.__class__.__name__ == "LocalRunner"
         while time.monotonic() < deadline and (FIGURES.in_flight or not alone):
             gevent.sleep(0.02)

@@ -279,6 +279,7 @@ class Settings:
     open_rate: float = 0.0  # > 0: also an open-loop cell at this many requests per second
     open_workloads: tuple[str, ...] = ()  # where the open-loop cells go (empty: every workload)
     seed: int = 1  # the shuffle of the rounds of repetitions
+    repeat_only: tuple[str, ...] = ()  # "workload@users": only these repeat (empty: every cell)
 
 
 PROFILES = {
@@ -291,7 +292,21 @@ PROFILES = {
         settle_s=0.3,
         ceiling=False,
     ),
-    "default": Settings(servers=OUR_SERVERS, workloads=("hello", "django", "io"), users=(1, 16)),
+    # every model on hello, django and io at 1 and 16 users; the ranking cells (hello and io at
+    # 16 users) three times in shuffled rounds; an open-loop cell per server on hello. Short
+    # cells, so that it stays within 5 minutes on 2 cores.
+    "default": Settings(
+        servers=OUR_SERVERS,
+        workloads=("hello", "django", "io"),
+        users=(1, 16),
+        duration_s=1.0,
+        warmup_s=0.3,
+        settle_s=0.3,
+        repeat=3,
+        repeat_only=("hello@16", "io@16"),
+        open_rate=200.0,
+        open_workloads=("hello",),
+    ),
     "full": Settings(
         servers=OUR_SERVERS + PEERS,
         workloads=tuple(WORKLOADS),
@@ -301,6 +316,8 @@ PROFILES = {
         warmup_s=1.0,
         settle_s=1.0,
         repeat=3,
+        open_rate=200.0,
+        open_workloads=("hello", "io"),
     ),
 }
 PROFILES = {name: replace(settings, profile=name) for name, settings in PROFILES.items()}
@@ -369,6 +386,13 @@ def build_plan(settings: Settings) -> Plan:
     for name in settings.open_workloads:
         if name not in settings.workloads:
             raise PlanError(f"open-loop workload {name!r} is not one of the run's workloads")
+    planned = {f"{w}@{u}" for w in settings.workloads for u in settings.users}
+    for name in settings.repeat_only:
+        if name not in planned:
+            raise PlanError(
+                f"--repeat-only {name!r} is not a planned workload@users; choose from "
+                f"{', '.join(sorted(planned))}"
+            )
     notes = []
     if any(SERVERS[s].leaking for s in settings.servers):
         cap = min(settings.request_cap, MAX_LEAKED_PER_CELL, _process_room())
@@ -403,8 +427,16 @@ def build_plan(settings: Settings) -> Plan:
         if settings.repeat > 1:
             shuffle.shuffle(order)
         for server, workload, mode in order:
-            cells += [Cell(server, workload, users, mode, repetition) for users in settings.users]
-            if settings.open_rate and workload in (settings.open_workloads or settings.workloads):
+            levels = [
+                users
+                for users in settings.users
+                if repetition == 1
+                or not settings.repeat_only
+                or f"{workload}@{users}" in settings.repeat_only
+            ]
+            cells += [Cell(server, workload, users, mode, repetition) for users in levels]
+            opened = workload in (settings.open_workloads or settings.workloads)
+            if settings.open_rate and opened and (repetition == 1 or not settings.repeat_only):
                 rate = settings.open_rate
                 cells.append(Cell(server, workload, max(settings.users), mode, repetition, rate))
     skipped = [dict(t) for t in {tuple(s.items()) for s in skipped}]

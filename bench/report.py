@@ -226,7 +226,7 @@ def open_loop_table(run: dict) -> str:
     return (
         "<table><tr><th>server</th><th>workload</th><th>connections</th><th>offered req/s</th>"
         "<th>answered req/s</th><th>p50 ms (corrected)</th><th>p99 ms (corrected)</th>"
-        "<th>p99 ms (uncorrected)</th><th>closed-loop p99 ms</th><th>not sent</th>"
+        "<th>p99 ms (uncorrected)</th><th>closed-loop p99 ms</th><th>behind schedule</th>"
         f"<th>other errors</th></tr>{body}</table>"
     )
 
@@ -334,7 +334,7 @@ that cell's repetitions disagree.</p>
 <p>Requests sent on a fixed schedule whatever the answers; latency counted from the time each
 should have been sent (corrected), beside the same requests timed from their actual send
 (uncorrected: what a closed loop reports). Requests due in the window that could not be sent
-at all are counted as not sent.</p>
+or answered before the end are counted as behind schedule.</p>
 {open_loop_table(run)}
 <h2>Model-expectation checks</h2>
 {checks_section(run)}

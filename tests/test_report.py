@@ -17,6 +17,7 @@ from bench.charts import (
     spectrum_values,
     throughput_chart,
 )
+from bench.load import BEHIND
 from bench.report import draw, lessons
 from bench.store import SCHEMA_PATH
 
@@ -284,7 +285,7 @@ def repeated(run: dict) -> dict:
         throughput=199.0,
         latency_us={**opened["load"]["latency_us"], "p99": 950_000.0},
         service_latency_us={"p50": 200.0, "p99": 1200.0},
-        failures={"not sent: behind schedule": 3},
+        failures={BEHIND: 3},
     )
     return {**run, "cells": run["cells"] + extra + [opened]}
 

@@ -148,6 +148,12 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument(
         "folder", nargs="?", type=Path, help="the run's folder (default results/latest)"
     )
+    compare = commands.add_parser(
+        "compare",
+        help="do two runs rank the servers the same way? (exit 1 on a contradiction)",
+    )
+    compare.add_argument("first", type=Path, help="a run's folder")
+    compare.add_argument("second", type=Path, help="another run's folder")
     return parser
 
 
@@ -156,6 +162,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "micro":
         return micro_command(args.out)
+    if args.command == "compare":
+        from bench.compare import main as compare_main
+
+        return compare_main([str(args.first), str(args.second)])
     if args.command == "report":
         from bench.report import main as report_main
 

@@ -115,3 +115,27 @@ def test_fork_reap_must_end_with_no_zombie() -> None:
     bad = cell("fork_reap", 400, leak={"zombies_after": 3}, request_cap=2000)
     assert [c.passed for c in check_cell(good)] == [True]
     assert [c.passed for c in check_cell(bad)] == [False]
+
+
+def test_two_runs_contradict_only_where_both_are_sure() -> None:
+    from bench.compare import compare
+
+    def run(values: dict[str, tuple[float, ...]]) -> dict:
+        return {
+            "cells": [
+                cell(server, value, repetition)
+                for server, series in values.items()
+                for repetition, value in enumerate(series, start=1)
+            ]
+        }
+
+    first = run({"a": (100, 101, 102), "b": (50, 51, 52), "c": (60, 80, 99)})
+    same = run({"a": (98, 99, 100), "b": (40, 41, 42), "c": (45, 90, 100)})
+    flipped = run({"a": (50, 51, 52), "b": (100, 101, 102), "c": (40, 75, 110)})
+    (agreement,) = compare(first, same)
+    assert agreement.level == ("hello", 16, "keepalive")
+    assert agreement.contradictions == [] and agreement.agreed == 2  # a > b, c > b in both
+    assert agreement.undecided == 1  # c overlaps a in the second run
+    (disagreement,) = compare(first, flipped)
+    assert disagreement.contradictions == [("a", "b")]
+    assert disagreement.order_b == ["b", "c", "a"]

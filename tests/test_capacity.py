@@ -19,6 +19,7 @@ from bench.capacity import (
     Sweep,
     Sweeper,
     capacity_of,
+    is_contended,
     is_generator_bound,
     rate_steps,
     run_capacity,
@@ -52,6 +53,12 @@ def step(
         "generator_bound": generator_bound,
         "error": "",
     }
+
+
+def measured(rate: float, busy: float = 0.4, **figures) -> dict:
+    """A step as Sweeper.measure returns it, for a sweep without locust."""
+    record = {**step(rate, **figures), "generator_cpus_busy": busy, "server_cpu_share": 0.1}
+    return {**record, "error_fraction": capacity.error_fraction(record)}
 
 
 @pytest.fixture(autouse=True)
@@ -113,6 +120,15 @@ def test_a_generator_bound_step_ends_the_sweep_with_a_lower_bound() -> None:
     result = capacity_of(steps, LIMITS)
     assert result["capacity"] == 4_000 and result["lower_bound"]
     assert result["stop_reason"].startswith("generator-bound")
+
+
+def test_a_failure_while_others_took_the_generators_cpu_is_measured_again() -> None:
+    starved = {**step(5_840, throughput=3_035, locust_cpu=0.53), "generator_cpus_busy": 0.99}
+    assert is_contended(starved, True)
+    assert not is_contended({**starved, "generator_cpus_busy": 0.7}, True)  # a quiet CPU
+    assert not is_contended({**starved, "throughput": 5_840}, False)  # it passed: no doubt
+    saturated = {**starved, "generator_cpu_share": 0.95}  # locust had the CPU: generator-bound
+    assert not is_contended(saturated, True) and is_generator_bound(saturated, True)
 
 
 def test_rates_rise_by_the_factor_up_to_the_bound() -> None:
@@ -179,7 +195,7 @@ def test_an_interrupt_keeps_the_steps_measured_and_stops_the_server(
         servers.append(server.pid)
         if rate > 10:
             raise KeyboardInterrupt
-        return {**step(rate), "generator_cpus_busy": 0.3, "server_cpu_share": 0.1}
+        return measured(rate)
 
     monkeypatch.setattr(Sweeper, "measure", measure)
     sweep = Sweep(servers=("asyncio", "threaded"), rates=(10, 20, 40))
@@ -192,6 +208,30 @@ def test_an_interrupt_keeps_the_steps_measured_and_stops_the_server(
     assert entry["capacity"] == 10 and entry["lower_bound"]
     assert not psutil.pid_exists(servers[0])  # stopped and reaped
     assert not (tmp_path / ".processes.json").exists()
+
+
+def test_a_step_failed_while_the_generator_was_starved_is_measured_once_more(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    attempts: list[float] = []
+
+    def measure(self: Sweeper, server, rate: float) -> dict:
+        attempts.append(rate)
+        if rate == 10 and len(attempts) == 1:  # others held the generator's CPU: short
+            return measured(rate, busy=0.99, throughput=3)
+        if rate == 20:  # the server's own failure, on a quiet CPU
+            return measured(rate, p99_ms=500)
+        return measured(rate)
+
+    monkeypatch.setattr(Sweeper, "measure", measure)
+    sweep = Sweep(servers=("asyncio",), rates=(10, 20, 40))
+    document = Sweeper(sweep, tmp_path, Console(stderr=True, quiet=True)).run()
+    (entry,) = document["servers"]
+    assert attempts == [10, 10, 20]  # 10 twice; 20 failed on a quiet CPU: once, and the end
+    first, second = entry["steps"]
+    assert first["passed"] and first["first_attempt"]["throughput"] == 3
+    assert not second["passed"] and "first_attempt" not in second
+    assert (entry["capacity"], entry["stopped_at"]) == (10, 20)
 
 
 def test_a_server_that_cannot_serve_the_workload_is_skipped(tmp_path: Path) -> None:

@@ -1,6 +1,7 @@
 """Sessions: `bench` (the benchmark: every server under the same locust workload, stored in
 results/<run-id>/run.json), `tests`, `lint` (ruff), `ceiling` (wrk against uvicorn, gunicorn and
-waitress) and `scale` (idle connections held, memory per connection).
+waitress), `scale` (idle connections held, memory per connection) and `capacity` (a rate sweep
+per server: the highest offered rate within a p99 and an error limit).
 
 Virtualenvs are reused between runs, and the project is reinstalled only when pyproject.toml
 changed since the last install, so a second run starts in seconds.
@@ -101,3 +102,12 @@ def scale(session: nox.Session) -> None:
     connection: `nox -s scale -- [--counts 100,1000,10000]`."""
     install_once(session, "-e", ".")
     session.run("python", "-m", "bench.scale", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def capacity(session: nox.Session) -> None:
+    """A rate sweep per server, open loop, and its capacity: the highest offered rate with p99
+    and errors within their limits: `nox -s capacity -- [--servers ...] [--rates ...] [options]`
+    (`python -m bench.capacity --help` lists them)."""
+    install_once(session, "-e", ".[peers]")
+    session.run("python", "-m", "bench.capacity", *session.posargs)

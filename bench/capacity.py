@@ -1,0 +1,699 @@
+"""Capacity: a rate sweep per server, open loop, and the highest offered rate it sustains.
+
+    python -m bench.capacity [--servers asyncio,threaded] [--start 20 --factor 1.5] [options]
+
+Each server is started once (pinned apart from the load generator, as the harness does) and
+offered a rising rate of requests on a fixed schedule (bench/load.py's open loop: latency counts
+from the intended send time, and requests that could not even be sent count as failures). A step
+passes when its p99 is at most the limit (default 100 ms) and its errors at most the error limit
+(default 0.1 %). The sweep stops at the first step that does not pass; the server's capacity is
+the highest offered rate below that step. Two things end a sweep without a verdict on the server,
+and then the capacity is a lower bound ("at least"): reaching --max-rate, and a step that is
+generator-bound (the answers fell short of the offered rate, or the step failed, while the load
+generator's CPU was saturated: locust, not the server, set that step's figure). On a shared
+machine other work can take the generator's CPU: a step that fails while its CPU was nearly all
+busy, but not with locust, is measured once more, and the second verdict stands.
+
+Every step is written to capacity.json at once (atomically), so an interrupted sweep keeps what
+it measured; capacity_chart.py draws capacity.png and capacity.svg from that file alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import resource
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import NoReturn
+
+import psutil
+from rich.console import Console
+from rich.table import Table
+
+from bench.__main__ import duration, names
+from bench.launch import REPO_ROOT, LaunchError, ServerProcess, cpu_plan, free_port
+from bench.load import LoadResult, run_locust
+from bench.plan import SERVERS, WORKLOADS
+from bench.run import Registry
+from bench.store import StoreError, metadata, new_run_dir, write_json
+from bench.verify import verify
+
+FORMAT = "capacity/1"
+# every one of our models that does not leak by design; the leaking fork models (fork,
+# fork_leak, fork_wait) are not swept at all: their lesson is the leak, and fork_reap is the
+# same fork-per-connection model without it; the peers run when named
+DEFAULT_SERVERS = tuple(
+    name for name, spec in SERVERS.items() if spec.kind == "ours" and not spec.leaking
+)
+QUICK_SERVERS = ("asyncio", "threaded", "fork_reap")
+DEFAULT_START, DEFAULT_FACTOR = 20.0, 1.5
+DEFAULT_MAX_RATE = 12_000.0  # a little above the ~10,000 req/s locust sends from one core here
+SHORTFALL = 0.95  # answers below this share of the offered rate: the step fell short
+# locust's CPU seconds per second of its run (its start included) at or above this: saturated;
+# 0.97 at its limit here, 0.3 to 0.6 below it
+GENERATOR_BUSY = 0.85
+CONTENDED = (
+    0.9  # the generator's CPUs this busy, others' work included, and locust below GENERATOR_BUSY
+)
+FIRST_ATTEMPT = (
+    "throughput",
+    "latency_us",
+    "failures",
+    "generator_cpu_share",
+    "generator_cpus_busy",
+)
+
+
+class CapacityError(ValueError):
+    """The sweep cannot run as asked; the message says why in one line."""
+
+
+def rate_steps(start: float, factor: float, max_rate: float) -> tuple[float, ...]:
+    """start, start times factor, and so on up to max_rate, rounded to 3 significant digits."""
+    if start <= 0 or factor <= 1 or max_rate < start:
+        raise CapacityError("the rates need --start > 0, --factor > 1 and --max-rate >= --start")
+    rates: list[float] = []
+    rate = start
+    while rate <= max_rate * (1 + 1e-9):
+        rounded = float(f"{rate:.3g}")
+        if not rates or rounded > rates[-1]:
+            rates.append(rounded)
+        rate *= factor
+    return tuple(rates)
+
+
+DEFAULT_RATES = rate_steps(DEFAULT_START, DEFAULT_FACTOR, DEFAULT_MAX_RATE)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What a step must stay within to pass."""
+
+    p99_ms: float = 100.0
+    error_fraction: float = 0.001
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """The settings of one capacity measurement (stored in capacity.json's metadata)."""
+
+    servers: tuple[str, ...] = DEFAULT_SERVERS
+    workload: str = "hello"
+    users: int = 16
+    rates: tuple[float, ...] = DEFAULT_RATES
+    limits: Limits = field(default_factory=Limits)
+    duration_s: float = 2.0
+    warmup_s: float = 0.5
+    max_rate: float = DEFAULT_MAX_RATE
+    cpu_split: bool = True
+
+    @property
+    def request_timeout_s(self) -> float:
+        """A request unanswered this long fails: ten times the p99 limit (at least 1 s), so an
+        overloaded step ends soon after its window instead of waiting out the harness's 5 s."""
+        return max(1.0, 10 * self.limits.p99_ms / 1000)
+
+
+def check_sweep(sweep: Sweep) -> None:
+    """Refuse, in one line, a sweep that cannot be run or could not be trusted."""
+    for name in sweep.servers:
+        if name not in SERVERS:
+            raise CapacityError(f"unknown server {name!r}; choose from {', '.join(SERVERS)}")
+        if SERVERS[name].leaking:
+            raise CapacityError(
+                f"{name} leaks by design (zombies or descriptors with every connection) and is "
+                "not swept; fork_reap is the same model without the leak"
+            )
+    if not sweep.servers:
+        raise CapacityError("no server to sweep")
+    if sweep.workload not in WORKLOADS:
+        raise CapacityError(
+            f"unknown workload {sweep.workload!r}; choose from {', '.join(WORKLOADS)}"
+        )
+    if not 1 <= sweep.users <= 1000:
+        raise CapacityError("--users must be from 1 to 1000")
+    if not 1 <= sweep.max_rate <= 100_000:
+        raise CapacityError("--max-rate must be from 1 to 100000 requests per second")
+    if not sweep.rates or any(not 0 < r <= sweep.max_rate for r in sweep.rates):
+        raise CapacityError(f"every rate must be above 0 and at most --max-rate {sweep.max_rate:g}")
+    if list(sweep.rates) != sorted(set(sweep.rates)):
+        raise CapacityError("the rates must rise from step to step")
+    if not 0.5 <= sweep.duration_s <= 600 or not 0 <= sweep.warmup_s <= 60:
+        raise CapacityError("--duration must be 0.5 to 600 s and --warmup 0 to 60 s")
+    if not 0 < sweep.limits.p99_ms <= 60_000:
+        raise CapacityError("--p99-limit must be above 0 and at most 60 s")
+    if not 0 <= sweep.limits.error_fraction < 1:
+        raise CapacityError("--error-limit must be from 0 to below 100 %")
+
+
+# the rule: pure functions of step records ---------------------------------------------------
+
+
+def error_fraction(step: dict) -> float:
+    """Failed requests (answered wrongly, not answered, or never sent) over those due."""
+    failed = sum(step["failures"].values())
+    due = step["requests"] + failed
+    return failed / due if due else 1.0
+
+
+def fell_short(step: dict) -> bool:
+    return step["throughput"] < SHORTFALL * step["offered_rate"]
+
+
+def is_generator_bound(step: dict, failed_limits: bool) -> bool:
+    """The step fell short of its rate (or failed) while locust used nearly all of its CPU: the
+    server was not the bottleneck, the generator was."""
+    return (fell_short(step) or failed_limits) and step["generator_cpu_share"] >= GENERATOR_BUSY
+
+
+def is_contended(step: dict, failed_limits: bool) -> bool:
+    """The step fell short (or failed) while the generator's CPU was nearly all busy but not with
+    locust: on a shared machine other work took it, and locust may have been starved. Such a
+    step is measured once more; the second verdict stands (the sleep model's overload, which
+    needs little of locust, fails twice)."""
+    return (
+        (fell_short(step) or failed_limits)
+        and step["generator_cpus_busy"] >= CONTENDED
+        and step["generator_cpu_share"] < GENERATOR_BUSY
+    )
+
+
+def verdict(step: dict, limits: Limits) -> str:
+    """Why a step does not pass ("" when it passes). A generator-bound step never passes: its
+    figure is the generator's."""
+    if step.get("error"):
+        return f"the load failed: {step['error'][:120]}"
+    if step.get("generator_bound"):
+        return (
+            f"generator-bound: {step['throughput']:,.0f} of {step['offered_rate']:,.0f} req/s "
+            f"with locust at {step['generator_cpu_share']:.0%} of its CPU"
+        )
+    if not step["requests"]:
+        return "no request was answered"
+    errors = error_fraction(step)
+    if errors > limits.error_fraction:
+        return f"errors {errors:.2%} > {limits.error_fraction:.2%}"
+    p99_ms = step["latency_us"]["p99"] / 1000
+    if p99_ms > limits.p99_ms:
+        return f"p99 {p99_ms:,.1f} ms > {limits.p99_ms:g} ms"
+    return ""
+
+
+def capacity_of(steps: list[dict], limits: Limits, ended: str = "every rate passed") -> dict:
+    """The highest offered rate that passed below the first step that did not (steps taken in
+    rising rate). A step that passes above a failing one does not count: the server went through
+    the failing rate to get there, so that pass was luck, not capacity. None when the first step
+    failed. A lower bound when no step failed (`ended` says why the sweep ended: the last rate,
+    an interrupt, the server's exit) or the first failure was not the server's (generator-bound,
+    or the load generator failed)."""
+    capacity, stopped_at, reason = None, None, ended
+    for step in sorted(steps, key=lambda s: s["offered_rate"]):
+        failure = verdict(step, limits)
+        if failure:
+            stopped_at, reason = step["offered_rate"], failure
+            break
+        capacity = step["offered_rate"]
+    not_the_server = stopped_at is None or reason.startswith(("generator-bound", "the load"))
+    return {
+        "capacity": capacity,
+        "lower_bound": not_the_server and capacity is not None,
+        "stopped_at": stopped_at,
+        "stop_reason": reason,
+    }
+
+
+def describe(result: dict) -> str:
+    """'4,320 req/s', '≥ 8,760 req/s' or 'below 20 req/s', for a line or a legend."""
+    capacity = result["capacity"]
+    if capacity is None:
+        first = result.get("stopped_at")
+        return f"below {first:,.4g} req/s" if first else "not measured"
+    return f"{'≥ ' if result['lower_bound'] else ''}{capacity:,.6g} req/s"
+
+
+# measuring --------------------------------------------------------------------------------------
+
+
+def cpu_ticks(cpus: set[int]) -> tuple[int, int]:
+    """(busy, total) clock ticks of these CPUs since boot, everyone's work counted ((0, 0) where
+    /proc/stat is missing)."""
+    busy = total = 0
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/stat").read_text().splitlines():
+            name, *fields = line.split()
+            if name[:3] == "cpu" and name[3:].isdigit() and int(name[3:]) in cpus:
+                ticks = [int(value) for value in fields[:8]]  # up to steal; guest is in user
+                total += sum(ticks)
+                busy += sum(ticks) - ticks[3] - ticks[4]  # not idle, not iowait
+    return busy, total
+
+
+def tree_cpu_s(server: ServerProcess) -> float:
+    """CPU seconds of the server's tree, reaped children included (fork_reap's live briefly)."""
+    total = 0.0
+    for process in server.tree():
+        with contextlib.suppress(psutil.Error):
+            t = process.cpu_times()
+            total += t.user + t.system + t.children_user + t.children_system
+    return total
+
+
+def step_record(load: LoadResult, generator_cpus_busy: float, server_cpu_share: float) -> dict:
+    """What one step measured: the figures the rule and the chart need, and a reader wants."""
+    step = {
+        "offered_rate": load.offered_rate,
+        "throughput": load.throughput,
+        "requests": load.requests,
+        "due": load.requests + load.failed,
+        "failures": dict(load.failures),
+        "latency_us": load.latency_us,
+        "service_latency_us": load.service_latency_us,
+        "late": load.late,
+        "max_lag_s": load.max_lag_s,
+        "window_s": load.window_s,
+        "generator_cpu_share": load.generator_cpu_share,
+        "generator_cpus_busy": generator_cpus_busy,
+        "server_cpu_share": server_cpu_share,
+        "error": load.error,
+    }
+    step["error_fraction"] = error_fraction(step)
+    return step
+
+
+class Sweeper:
+    """One capacity measurement: the servers one after another, capacity.json after every step."""
+
+    def __init__(self, sweep: Sweep, folder: Path, console: Console, quiet: bool = False) -> None:
+        check_sweep(sweep)
+        self.sweep = sweep
+        self.folder = folder
+        self.console = console
+        self.quiet = quiet
+        self.server_cpus, self.generator_cpus = cpu_plan(sweep.cpu_split)
+        self.processes = len(self.generator_cpus) if self.generator_cpus else 1
+        self.registry = Registry(folder)  # a crashed sweep's servers are found by the next run
+        self.document: dict = {
+            "format": FORMAT,
+            "metadata": metadata(
+                {**asdict(sweep), "request_timeout_s": sweep.request_timeout_s},
+                {
+                    "server_cpus": sorted(self.server_cpus or []),
+                    "generator_cpus": sorted(self.generator_cpus or []),
+                    "generator_processes": self.processes,
+                },
+            ),
+            "status": "running",
+            "limits": asdict(sweep.limits),
+            "workload": sweep.workload,
+            "users": sweep.users,
+            "servers": [],
+        }
+
+    def run(self) -> dict:
+        """Sweep every server; on Ctrl-C or SIGTERM keep what was measured and re-raise."""
+        self.save()
+        try:
+            with _sigterm_raises():
+                for name in self.sweep.servers:
+                    self.sweep_server(name)
+            self.document["status"] = "complete"
+        except KeyboardInterrupt:
+            self.document["status"] = "interrupted"
+            raise
+        except BaseException:
+            self.document["status"] = "crashed"
+            raise
+        finally:
+            for entry in self.document["servers"]:
+                if entry["status"] == "running":
+                    entry["status"] = "interrupted"
+                    entry.update(capacity_of(entry["steps"], self.sweep.limits, "interrupted"))
+            self.save()
+            self.registry.path.unlink(missing_ok=True)
+        return self.document
+
+    def save(self) -> None:
+        write_json(self.folder / "capacity.json", self.document)
+
+    def say(self, message: str) -> None:
+        self.console.print(message, highlight=False, soft_wrap=True)
+
+    def sweep_server(self, name: str) -> None:
+        """Start the server once, check its answer, step the rate up; stop and reap it."""
+        spec, workload = SERVERS[name], WORKLOADS[self.sweep.workload]
+        entry: dict = {"server": name, "description": spec.description, "status": "running"}
+        entry.update(problem="", command=[], steps=[])
+        entry.update(capacity_of([], self.sweep.limits, "not started"))
+        self.document["servers"].append(entry)
+        if not spec.supports(workload.name):
+            self.give_up(entry, "skipped", f"serves only {', '.join(spec.only_workloads)}")
+            return
+        port = free_port() if spec.kind == "peer" else None
+        entry["command"] = command = spec.command(workload, port, None)
+        rlimits = {resource.RLIMIT_NOFILE: (spec.nofile, spec.nofile)} if spec.nofile else {}
+        server = ServerProcess(
+            command, port=port, cpus=self.server_cpus, rlimits=rlimits, log_dir=self.folder
+        )
+        try:
+            server.start(timeout=30)
+            self.registry.add(server.pid, f"capacity server {name}")
+            problem = verify(server.host, server.port, workload)
+            if problem is not None:
+                self.give_up(entry, "failed", f"verification failed: {problem}")
+            else:
+                self.step_up(entry, server)
+        except LaunchError as exc:
+            self.give_up(entry, "failed", f"did not start: {str(exc)[-500:]}")
+        finally:
+            server.stop()
+            if server.popen is not None:
+                self.registry.remove(server.pid)
+            server.remove_log()
+
+    def give_up(self, entry: dict, status: str, problem: str) -> None:
+        entry.update(status=status, problem=problem)
+        entry.update(capacity_of(entry["steps"], self.sweep.limits, problem.splitlines()[0]))
+        self.save()
+        mark = "[dim]skipped[/]" if status == "skipped" else "[red]✗[/]"
+        self.say(f"{mark} {entry['server']}: {problem.splitlines()[0][:160]}")
+
+    def step_up(self, entry: dict, server: ServerProcess) -> None:
+        """Offer each rate in turn until a step does not pass."""
+        limits = self.sweep.limits
+        for rate in self.sweep.rates:
+            if server.popen is not None and server.popen.poll() is not None:
+                output = server.output().strip().splitlines()[-1:] or [""]
+                self.give_up(
+                    entry, "failed", f"the server exited ({server.popen.returncode}): {output[0]}"
+                )
+                return
+            with self._status(f"{entry['server']}: {rate:,.6g} req/s offered"):
+                step = self.judged(self.measure(server, rate))
+                if step["contended"]:
+                    again = self.judged(self.measure(server, rate))
+                    again["first_attempt"] = {k: step[k] for k in FIRST_ATTEMPT}
+                    step = again
+            entry["steps"].append(step)
+            entry.update(capacity_of(entry["steps"], limits, "interrupted"))
+            self.save()
+            self.report_step(entry["server"], step)
+            if not step["passed"]:
+                break
+        entry["status"] = "ok"
+        entry.update(
+            capacity_of(entry["steps"], limits, f"passed up to the last rate, {rate:,.6g}")
+        )
+        self.save()
+        self.say(f"[bold]{entry['server']}[/]: capacity {describe(entry)} ({entry['stop_reason']})")
+
+    def judged(self, step: dict) -> dict:
+        """The step with its verdict, and whose: the server's, the generator's, or unclear."""
+        failed_limits = bool(verdict({**step, "generator_bound": False}, self.sweep.limits))
+        step["generator_bound"] = is_generator_bound(step, failed_limits)
+        step["contended"] = not step["generator_bound"] and is_contended(step, failed_limits)
+        step["verdict"] = verdict(step, self.sweep.limits)
+        step["passed"] = not step["verdict"]
+        return step
+
+    def measure(self, server: ServerProcess, rate: float) -> dict:
+        """One step, with the CPU that the generator's CPUs and the server's tree spent on it."""
+        cpus = self.generator_cpus or set(os.sched_getaffinity(0))
+        ticks_before, server_cpu_before = cpu_ticks(cpus), tree_cpu_s(server)
+        started = time.monotonic()
+        load = run_locust(
+            server.url,
+            WORKLOADS[self.sweep.workload].path,
+            self.sweep.users,
+            warmup_s=self.sweep.warmup_s,
+            duration_s=self.sweep.duration_s,
+            close=False,
+            max_requests=None,
+            out_dir=self.folder / "generator",
+            cpus=self.generator_cpus,
+            processes=self.processes,
+            timeout_s=self.sweep.request_timeout_s,
+            rate=rate,
+        )
+        busy, total = (a - b for a, b in zip(cpu_ticks(cpus), ticks_before, strict=True))
+        # the server works through the warm-up and the window, not through locust's start
+        loaded_s = self.sweep.warmup_s + (load.window_s or self.sweep.duration_s)
+        server_cpu = (tree_cpu_s(server) - server_cpu_before) / loaded_s
+        step = step_record(load, busy / total if total else 0.0, server_cpu)
+        step["wall_s"] = time.monotonic() - started  # locust's start and the backlog's wait too
+        return step
+
+    def report_step(self, name: str, step: dict) -> None:
+        if self.quiet:
+            return
+        latency = step["latency_us"] or {}
+        mark = "[green]✓[/]" if step["passed"] else "[red]✗[/]"
+        self.say(
+            f"{mark} {name} @ {step['offered_rate']:,.6g} req/s: "
+            f"{step['throughput']:,.0f} answered/s, p50 {latency.get('p50', 0) / 1000:,.2f} ms, "
+            f"p99 {latency.get('p99', 0) / 1000:,.2f} ms, errors {step['error_fraction']:.2%}, "
+            f"locust CPU {step['generator_cpu_share']:.0%}, server CPU "
+            f"{step['server_cpu_share']:.0%}"
+            + (f" [red]{step['verdict']}[/]" if step["verdict"] else "")
+            + (
+                f" [yellow](measured twice: the generator's CPU was "
+                f"{step['first_attempt']['generator_cpus_busy']:.0%} busy with other work too, "
+                f"then {step['generator_cpus_busy']:.0%})[/]"
+                if "first_attempt" in step
+                else ""
+            )
+        )
+
+    def _status(self, message: str) -> contextlib.AbstractContextManager:
+        return contextlib.nullcontext() if self.quiet else self.console.status(message)
+
+
+@contextlib.contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    """SIGTERM as KeyboardInterrupt, so that every `finally` stops and reaps what it started;
+    only where no one else handles SIGTERM (the harness has its own handler)."""
+    main = threading.current_thread() is threading.main_thread()
+    if not main or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def summary(document: dict) -> Table:
+    limits = document["limits"]
+    table = Table(
+        title=f"Capacity on {document['workload']}, {document['users']} connections: p99 at most "
+        f"{limits['p99_ms']:g} ms, errors at most {limits['error_fraction']:.2%}"
+    )
+    for column in ("server", "capacity", "steps", "stopped by"):
+        table.add_column(column, justify="right" if column in ("capacity", "steps") else "left")
+    for entry in document["servers"]:
+        table.add_row(
+            entry["server"], describe(entry), str(len(entry["steps"])), entry["stop_reason"]
+        )
+    return table
+
+
+def sweep_and_draw(sweep: Sweep, folder: Path, console: Console, quiet: bool = False) -> dict:
+    """Measure, then draw the chart; the measurements are in capacity.json whatever happens."""
+    from bench.capacity_chart import draw  # it draws with what this module decides
+
+    sweeper = Sweeper(sweep, folder, console, quiet)
+    try:
+        return sweeper.run()
+    finally:
+        try:
+            draw(folder)
+        except Exception as exc:  # the figures are safe in capacity.json
+            console.print(
+                f"[red]the chart could not be drawn ({type(exc).__name__}: {exc}); redraw it: "
+                f"python -m bench.capacity_chart {folder}[/]"
+            )
+
+
+def run_capacity(folder: Path, servers: list[str] | None = None, quick: bool = False) -> dict:
+    """The capacity sweep for the harness's profiles: writes capacity.json, capacity.png and
+    capacity.svg into `folder` (give it a folder of its own, e.g. <run>/capacity) and returns
+    the document. quick: fewer, shorter steps (doubling from 50 req/s, 1 s each) on the quick
+    profile's servers unless `servers` are given. Raises CapacityError for a bad server name;
+    KeyboardInterrupt passes through once the steps measured so far are stored."""
+    if quick:
+        sweep = Sweep(
+            servers=tuple(servers or QUICK_SERVERS),
+            rates=rate_steps(50, 2, DEFAULT_MAX_RATE),
+            duration_s=1.0,
+            warmup_s=0.3,
+        )
+    else:
+        sweep = Sweep(servers=tuple(servers or DEFAULT_SERVERS))
+    folder.mkdir(parents=True, exist_ok=True)
+    return sweep_and_draw(sweep, folder, Console(stderr=True))
+
+
+# the command line ---------------------------------------------------------------------------
+
+
+def rates(text: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected rates like 10,20,40, got {text!r}") from None
+    if not values or any(not math.isfinite(v) or v <= 0 for v in values):
+        raise argparse.ArgumentTypeError("each rate must be a number above 0")
+    return values
+
+
+def milliseconds(text: str) -> float:
+    """'100' or '100ms' or '0.1s': milliseconds."""
+    text = text.strip()
+    try:
+        return float(text)
+    except ValueError:
+        return duration(text) * 1000
+
+
+def percent(text: str) -> float:
+    """'0.1' or '0.1%': a fraction (0.001)."""
+    try:
+        return float(text.strip().removesuffix("%")) / 100
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a percentage like 0.1, got {text!r}") from None
+
+
+class OneLineErrors(argparse.ArgumentParser):
+    """A bad option is one line on stderr, not the usage text and then the line."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineErrors(
+        prog="python -m bench.capacity",
+        description="Offer each server a rising rate of requests (open loop: latency from the "
+        "intended send time) until p99 or errors break their limits; its capacity is the highest "
+        "rate that passed. Writes capacity.json, capacity.png and capacity.svg.",
+    )
+    parser.add_argument(
+        "--servers",
+        type=names(SERVERS),
+        default=DEFAULT_SERVERS,
+        help=f"comma-separated (default: {','.join(DEFAULT_SERVERS)}); the leaking fork models "
+        "are refused, the peers run when named",
+    )
+    parser.add_argument(
+        "--workload",
+        choices=WORKLOADS,
+        default="hello",
+        help="default hello",
+    )
+    parser.add_argument(
+        "--users", type=int, default=16, help="connections sharing the schedule (default 16)"
+    )
+    parser.add_argument("--start", type=float, default=20.0, help="the first rate (default 20)")
+    parser.add_argument(
+        "--factor", type=float, default=1.5, help="each rate is the last times this (default 1.5)"
+    )
+    parser.add_argument("--rates", type=rates, help="explicit rising rates instead, e.g. 10,20,40")
+    parser.add_argument(
+        "--max-rate",
+        type=float,
+        default=DEFAULT_MAX_RATE,
+        help=f"no rate above this (default {DEFAULT_MAX_RATE:,.0f}, a little above what locust "
+        "sends from one core here); a generator-bound step stops a sweep before it",
+    )
+    parser.add_argument(
+        "--p99-limit",
+        type=milliseconds,
+        default=100.0,
+        metavar="MS",
+        help="a step passes with p99 (from the intended send) at most this many ms (default 100)",
+    )
+    parser.add_argument(
+        "--error-limit",
+        type=percent,
+        default=0.001,
+        metavar="PERCENT",
+        help="and with at most this percentage of requests failed or never sent (default 0.1)",
+    )
+    parser.add_argument(
+        "--duration", type=duration, default=2.0, help="measured time per step (default 2s)"
+    )
+    parser.add_argument(
+        "--warmup", type=duration, default=0.5, help="unrecorded time before each step (0.5s)"
+    )
+    parser.add_argument(
+        "--no-cpu-split",
+        action="store_true",
+        help="do not pin the server and the load generator to different CPUs",
+    )
+    parser.add_argument(
+        "--out", type=Path, help="folder for capacity.json and the chart (results/capacity-TIME)"
+    )
+    parser.add_argument(
+        "--quiet", action="store_true", help="no live progress: one line per server"
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        steps = args.rates or rate_steps(args.start, args.factor, args.max_rate)
+        sweep = Sweep(
+            servers=tuple(args.servers),
+            workload=args.workload,
+            users=args.users,
+            rates=steps,
+            limits=Limits(args.p99_limit, args.error_limit),
+            duration_s=args.duration,
+            warmup_s=args.warmup,
+            max_rate=args.max_rate,
+            cpu_split=not args.no_cpu_split,
+        )
+        check_sweep(sweep)
+        folder = new_run_dir(
+            args.out or REPO_ROOT / "results" / time.strftime("capacity-%Y%m%d-%H%M%S")
+        )
+    except (CapacityError, StoreError) as exc:
+        parser.exit(2, f"{parser.prog}: error: {exc}\n")
+    console = Console(stderr=True)
+    console.print(
+        f"{len(sweep.servers)} server(s), rates {', '.join(f'{r:,.6g}' for r in steps)} req/s, "
+        f"into {folder}",
+        highlight=False,
+    )
+    code = 0
+    try:
+        document = sweep_and_draw(sweep, folder, console, args.quiet)
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted: the steps measured so far are kept[/]")
+        document, code = _read(folder), 130
+    Console(stderr=True, width=160).print(summary(document))
+    print(folder / "capacity.json")
+    return code
+
+
+def _read(folder: Path) -> dict:
+    return json.loads((folder / "capacity.json").read_text())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,136 @@
+"""The capacity chart, drawn from capacity.json and nothing else.
+
+    python -m bench.capacity_chart results/capacity-TIME     (redraws capacity.png and .svg)
+
+Latency against offered rate, log-log, one colour per server (the harness's colours): p99 solid,
+p50 dashed, both counted from the intended send time; the p99 limit as a grey line; a star on
+each server's capacity; hollow markers on generator-bound steps (locust's figure, not the
+server's). Every artist carries a gid ("p99|asyncio", "capacity|asyncio", "limit") so that
+tests read the plotted data back.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+from bench.capacity import describe
+from bench.charts import server_style, subtitle
+
+
+def measured(steps: list[dict]) -> list[dict]:
+    """The steps with an answered request (the others have no latency to draw), by rate."""
+    return sorted((s for s in steps if s["latency_us"]), key=lambda s: s["offered_rate"])
+
+
+def capacity_chart(document: dict) -> Figure:
+    """p99 and p50 against offered rate, one line per server; the limit; the capacities."""
+    fig, ax = plt.subplots(figsize=(8.5, 5.2), layout="constrained")
+    limit_ms = document["limits"]["p99_ms"]
+    for entry in document["servers"]:
+        steps = measured(entry["steps"])
+        if not steps:
+            continue
+        server, style = entry["server"], server_style(entry["server"])
+        rates = [s["offered_rate"] for s in steps]
+        ax.plot(
+            rates,
+            [s["latency_us"]["p99"] / 1000 for s in steps],
+            marker=style["marker"],
+            color=style["color"],
+            label=f"{server}: {describe(entry)}",
+            gid=f"p99|{server}",
+        )
+        ax.plot(
+            rates,
+            [s["latency_us"]["p50"] / 1000 for s in steps],
+            linestyle="--",
+            linewidth=1,
+            color=style["color"],
+            gid=f"p50|{server}",
+        )
+        bound = [s for s in steps if s.get("generator_bound")]
+        if bound:
+            ax.scatter(
+                [s["offered_rate"] for s in bound],
+                [s["latency_us"]["p99"] / 1000 for s in bound],
+                s=60,
+                marker=style["marker"],
+                facecolors="white",
+                edgecolors=style["color"],
+                linewidths=1.5,
+                zorder=3,
+                gid=f"bound|{server}",
+            )
+        at_capacity = [s for s in steps if s["offered_rate"] == entry.get("capacity")]
+        if at_capacity:
+            ax.scatter(
+                [entry["capacity"]],
+                [at_capacity[0]["latency_us"]["p99"] / 1000],
+                s=260,
+                marker="*",
+                color=style["color"],
+                edgecolors="black",
+                linewidths=0.6,
+                zorder=4,
+                gid=f"capacity|{server}",
+            )
+    ax.axhline(
+        limit_ms, color="grey", linewidth=1.2, gid="limit", label=f"p99 limit {limit_ms:g} ms"
+    )
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    for axis in (ax.xaxis, ax.yaxis):  # 20, 50, 100, 200 rather than powers of ten
+        axis.set_major_locator(LogLocator(base=10, subs=(1, 2, 5)))
+        axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.6g}"))
+        axis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel("offered rate (requests/s, open loop)")
+    ax.set_ylabel("latency from the intended send time (ms)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(loc="upper left", fontsize=8, frameon=False)
+    fig.suptitle(title(document), fontsize=9)
+    return fig
+
+
+def title(document: dict) -> str:
+    limits = document["limits"]
+    return (
+        f"Latency vs offered rate on {document['workload']}, {document['users']} connections: p99 "
+        f"solid, p50 dashed; star: capacity (p99 at most {limits['p99_ms']:g} ms, errors at most "
+        f"{limits['error_fraction']:.2%}); hollow: generator-bound\n{subtitle(document)}"
+    )
+
+
+def draw(folder: Path) -> list[Path]:
+    """capacity.png and capacity.svg from folder/capacity.json."""
+    document = json.loads((folder / "capacity.json").read_text())
+    figure = capacity_chart(document)
+    paths = [folder / "capacity.png", folder / "capacity.svg"]
+    try:
+        for path in paths:
+            figure.savefig(path, dpi=110, bbox_inches="tight")
+    finally:
+        plt.close(figure)
+    return paths
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    folder = Path(args[0]) if args else None
+    if folder is None or not (folder / "capacity.json").is_file():
+        print(
+            "usage: python -m bench.capacity_chart FOLDER (holding capacity.json)", file=sys.stderr
+        )
+        return 2
+    for path in draw(folder):
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,6 +1,7 @@
 """Sessions: `bench` (the benchmark: every server under the same locust workload, stored in
-results/<run-id>/run.json), `tests`, `lint` (ruff), `ceiling` (wrk against uvicorn, gunicorn and
-waitress) and `scale` (idle connections held, memory per connection).
+results/<run-id>/run.json), `tests`, `lint` (ruff), `hostile` (hostile requests: ours against
+gunicorn and uvicorn), `ceiling` (wrk against uvicorn, gunicorn and waitress) and `scale` (idle
+connections held, memory per connection).
 
 Virtualenvs are reused between runs, and the project is reinstalled only when pyproject.toml
 changed since the last install, so a second run starts in seconds.
@@ -101,3 +102,11 @@ def scale(session: nox.Session) -> None:
     connection: `nox -s scale -- [--counts 100,1000,10000]`."""
     install_once(session, "-e", ".")
     session.run("python", "-m", "bench.scale", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def hostile(session: nox.Session) -> None:
+    """Hostile requests against our keep-alive models, gunicorn and uvicorn; prints the markdown
+    table that servers/HOSTILE.md explains: `nox -s hostile -- [--servers a,b] [--bound 4]`."""
+    install_once(session, "-e", ".[peers]")
+    session.run("python", "-m", "bench.hostile", *session.posargs)

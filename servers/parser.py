@@ -206,7 +206,8 @@ class RequestParser:
             if version == "1.1":
                 raise ProtocolError(400, "an HTTP/1.1 request needs a Host header")
         elif host not in _VALID_HOSTS:  # a client sends the same Host again and again
-            if host.translate(None, _HOST_BYTES):
+            # llhttp strips the whitespace before a value, not after it (RFC 9110 §5.5: both)
+            if host.rstrip(b" \t").translate(None, _HOST_BYTES):
                 raise ProtocolError(400, "malformed Host header")
             if len(_VALID_HOSTS) < 1024:  # bounded: endless new names cannot grow it
                 _VALID_HOSTS.add(host)

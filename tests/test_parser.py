@@ -194,3 +194,10 @@ def test_a_request_begins_with_its_first_byte() -> None:
     parser = RequestParser()
     assert parser.feed(b"\r\n") == [] and not parser.in_request  # a stray CRLF is allowed
     assert parser.feed(b"G") == [] and parser.in_request
+
+
+def test_whitespace_after_the_host_value_is_not_an_invalid_host() -> None:
+    # RFC 9110 §5.5: whitespace around a field value is not part of it; llhttp strips only the
+    # whitespace before it.
+    [request] = RequestParser().feed(b"GET / HTTP/1.1\r\nHost: h:80 \t\r\n\r\n")
+    assert request.headers == [(b"Host", b"h:80 \t")]

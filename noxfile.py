@@ -1,7 +1,9 @@
 """Sessions: `bench` (the benchmark: every server under the same locust workload, stored in
-results/<run-id>/run.json), `tests`, `lint` (ruff), `ceiling` (wrk against uvicorn, gunicorn and
-waitress), `scale` (idle connections held, memory per connection) and `capacity` (a rate sweep
-per server: the highest offered rate within a p99 and an error limit).
+results/<run-id>/run.json), `tests`, `lint` (ruff), `fuzz` (the protocol core's property-based
+tests with far more examples), `hostile` (hostile requests: ours against gunicorn and uvicorn),
+`ceiling` (wrk against uvicorn, gunicorn and waitress), `scale` (idle connections held, memory
+per connection) and `capacity` (a rate sweep per server: the highest offered rate within a p99
+and an error limit).
 
 Virtualenvs are reused between runs, and the project is reinstalled only when pyproject.toml
 changed since the last install, so a second run starts in seconds.
@@ -60,11 +62,31 @@ def report(session: nox.Session) -> None:
     session.run("python", "-m", "bench", "report", *session.posargs)
 
 
+def keep_hypothesis_cache_in_venv(session: nox.Session) -> None:
+    """Hypothesis keeps a cache; in the session's virtualenv it stays out of the work tree."""
+    session.env["HYPOTHESIS_STORAGE_DIRECTORY"] = str(
+        Path(session.virtualenv.location) / "hypothesis"
+    )
+
+
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
     """Run the test suite: `nox -s tests -- [pytest args]`."""
     install_once(session, "-e", ".[test]")
+    keep_hypothesis_cache_in_venv(session)
     session.run("pytest", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def fuzz(session: nox.Session) -> None:
+    """The protocol core's property-based tests with the deep hypothesis profile (far more
+    examples than the suite runs; tests/conftest.py): `nox -s fuzz -- [pytest args]`."""
+    install_once(session, "-e", ".[test]")
+    keep_hypothesis_cache_in_venv(session)
+    session.env["HYPOTHESIS_PROFILE"] = "deep"
+    session.run(
+        "pytest", "tests/test_parser_fuzz.py", "--hypothesis-show-statistics", *session.posargs
+    )
 
 
 @nox.session(python=PYTHON)
@@ -111,3 +133,11 @@ def capacity(session: nox.Session) -> None:
     (`python -m bench.capacity --help` lists them)."""
     install_once(session, "-e", ".[peers]")
     session.run("python", "-m", "bench.capacity", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def hostile(session: nox.Session) -> None:
+    """Hostile requests against our keep-alive models, gunicorn and uvicorn; prints the markdown
+    table that servers/HOSTILE.md explains: `nox -s hostile -- [--servers a,b] [--bound 4]`."""
+    install_once(session, "-e", ".[peers]")
+    session.run("python", "-m", "bench.hostile", *session.posargs)

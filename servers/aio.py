@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from servers.asgi import ASGIResponse, build_scope
-from servers.blocking import Options, Server, log
+from servers.blocking import RESOURCE_ERRORS, Options, Server, log
 from servers.parser import ExpectContinue, ProtocolError, Request, RequestParser
 from servers.response import error_response
 from servers.wsgi import ServerInfo, WSGIExchange, connection_environ
@@ -461,6 +461,7 @@ async def _serve(server: Server, loop: asyncio.AbstractEventLoop) -> None:
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, on_signal, signum)
+    loop.set_exception_handler(lambda loop, context: _on_loop_error(server, loop, context))
     lifespan = None
     if state.asgi:
         lifespan = Lifespan(state.app, {})
@@ -486,6 +487,18 @@ async def _serve(server: Server, loop: asyncio.AbstractEventLoop) -> None:
             await lifespan.shutdown()
         if state.executor is not None:
             state.executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _on_loop_error(
+    server: Server, loop: asyncio.AbstractEventLoop, context: dict[str, Any]
+) -> None:
+    """accept() out of descriptors: the stock loop retries a second later by itself, and would
+    log a traceback each time; one line, as the blocking models write, says enough."""
+    exc = context.get("exception")
+    if isinstance(exc, OSError) and exc.errno in RESOURCE_ERRORS:
+        server.log_resource_error(exc)
+    else:
+        loop.default_exception_handler(context)
 
 
 async def _sweep(state: LoopState) -> None:

@@ -98,7 +98,7 @@ class Server:
             except OSError as exc:
                 if exc.errno not in RESOURCE_ERRORS:
                     raise
-                self._log_resource_error(exc)
+                self.log_resource_error(exc)
                 time.sleep(backoff)  # do not spin: wait for descriptors to free up
                 backoff = min(backoff * 2, 0.5)
                 continue
@@ -107,7 +107,8 @@ class Server:
             yield conn, peer[:2]
         log(f"served --max-requests={limit} connections; exiting")
 
-    def _log_resource_error(self, exc: OSError) -> None:
+    def log_resource_error(self, exc: OSError) -> None:
+        """One line a second at most, however often accept() fails for want of a resource."""
         now = time.monotonic()
         if now - self._last_resource_log >= 1.0:
             self._last_resource_log = now

@@ -4,10 +4,20 @@ Every model feeds the bytes it reads into a `RequestParser` and gets back comple
 an error to answer), so the models differ in concurrency alone. Parsing is done by httptools
 (llhttp, the parser uvicorn uses); this module adds what a server needs around it: limits on
 the request line, headers and body, buffering of the body, and errors as HTTP statuses.
+
+llhttp already refuses most smuggling shapes (Content-Length with Transfer-Encoding, duplicate
+Content-Length, bad chunk sizes, line folding, bare CR or LF, whitespace before the colon,
+control bytes). What it lets through and RFC 9110/9112 forbid is refused here, once for every
+model: an HTTP version other than 1.0 and 1.1 (505), Transfer-Encoding in HTTP/1.0 (400) or
+with a coding before chunked (501: we decode none), a missing, repeated or malformed Host
+(400), a target that is neither origin-form, absolute-form (whose authority then replaces the
+Host header, as RFC 9112 §3.2.2 requires) nor `*` for OPTIONS (400), and trailer fields, which
+are dropped instead of being merged into the headers (RFC 9110 §6.5.1).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import httptools
@@ -75,11 +85,16 @@ class RequestParser:
         self._in_body = False  # from the blank line to the end of the body
         self._begun = 0  # requests begun, to tell whether a read stayed inside one header block
         self._header_bytes = 0  # size of the current header block, as far as it is known
+        self._after_chunk_header = False  # no chunk data yet since the last chunk's size line
+        # The current request's version, path, query and header fields, set with its head.
+        self._version = ""
+        self._path = self._query = b""
+        self._head: list[tuple[bytes, bytes]] = []
         self._reset_message()
 
     def _reset_message(self) -> None:
         self._target = b""
-        self._headers: list[tuple[bytes, bytes]] = []
+        self._headers: list[tuple[bytes, bytes]] = []  # the fields being parsed
         self._body: list[bytes] = []
         self._body_size = 0
 
@@ -93,6 +108,7 @@ class RequestParser:
         if self._failed:
             return []
         inside_headers, begun = self._in_headers, self._begun
+        inside_trailers = self._after_chunk_header
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -103,8 +119,13 @@ class RequestParser:
             self._fail(ProtocolError(400, f"malformed request: {_parser_message(exc)}"))
         else:
             # httptools holds an unfinished header line in memory without telling us, so a read
-            # that began and ended inside one header block counts whole against the limit.
-            if inside_headers and self._in_headers and begun == self._begun:
+            # that began and ended inside one header block counts whole against the limit. So
+            # does one inside the trailer section (after the last chunk's size line: a read
+            # there with data in it and no chunk data can only be trailer fields).
+            if begun == self._begun and (
+                (inside_headers and self._in_headers)
+                or (inside_trailers and self._after_chunk_header)
+            ):
                 try:
                     self._count_header_bytes(len(data))
                 except ProtocolError as error:
@@ -140,13 +161,13 @@ class RequestParser:
 
     # httptools callbacks ------------------------------------------------------------------
 
-    # No on_message_begin: one callback fewer per request; a request begins with its target.
+    def on_message_begin(self) -> None:
+        # The request's first byte (of its method): from here on a slow client gets a 408.
+        self._begun += 1
+        self._in_headers = True
+        self._header_bytes = 0
 
     def on_url(self, url: bytes) -> None:
-        if not self._in_headers:  # the first piece of a new request's target
-            self._begun += 1
-            self._in_headers = True
-            self._header_bytes = 0
         target = self._target = self._target + url if self._target else url
         self._header_bytes += len(url)
         if len(target) > self.limits.max_target_bytes:
@@ -162,20 +183,81 @@ class RequestParser:
     def on_headers_complete(self) -> None:
         self._in_headers = False
         self._in_body = True
+        version = self._version = self._parser.get_http_version()
+        if version != "1.1" and version != "1.0":
+            raise ProtocolError(505, f"HTTP/{version} is not supported")
         declared = None
         expect_continue = False
+        host = None
+        codings = b""
         for name, value in self._headers:
             lowered = name.lower()
-            if lowered == b"content-length":
+            if lowered == b"host":
+                if host is not None:
+                    raise ProtocolError(400, "more than one Host header")
+                host = value
+            elif lowered == b"content-length":
                 declared = int(value)  # llhttp has already checked that it is a number
+            elif lowered == b"transfer-encoding":
+                codings += b"," + value
             elif lowered == b"expect" and value.lower() == b"100-continue":
                 expect_continue = True
+        if host is None:
+            if version == "1.1":
+                raise ProtocolError(400, "an HTTP/1.1 request needs a Host header")
+        elif host not in _VALID_HOSTS:  # a client sends the same Host again and again
+            # llhttp strips the whitespace before a value, not after it (RFC 9110 §5.5: both)
+            if host.rstrip(b" \t").translate(None, _HOST_BYTES):
+                raise ProtocolError(400, "malformed Host header")
+            if len(_VALID_HOSTS) < 1024:  # bounded: endless new names cannot grow it
+                _VALID_HOSTS.add(host)
+        if codings:
+            _check_transfer_codings(codings, version)
+            # Trailer fields come after the body: RFC 9110 §6.5.1 forbids merging them into the
+            # header fields, so they are parsed (and limited) into a list of their own, unused.
+            self._head, self._headers = self._headers, []
+        else:
+            self._head = self._headers
+        target = self._target
+        if target[:1] == b"/" and b"#" not in target:  # origin-form, the usual case
+            self._path, _, self._query = target.partition(b"?")
+        else:
+            self._split_other_target(target)
         if declared is not None and declared > self.limits.max_body_bytes:
             raise ProtocolError(413, f"request body over {self.limits.max_body_bytes} bytes")
-        if expect_continue and declared != 0 and self._parser.get_http_version() == "1.1":
+        if expect_continue and declared != 0 and version == "1.1":
             self._events.append(EXPECT_CONTINUE)
 
+    def _split_other_target(self, target: bytes) -> None:
+        """Path and query from a target not in plain origin-form (RFC 9112 §3.2), or 400."""
+        if target == b"*":  # asterisk-form: the server as a whole, for OPTIONS only
+            if self._parser.get_method() != b"OPTIONS":
+                raise ProtocolError(400, "the * target is for OPTIONS only")
+            self._path = target
+            return
+        try:
+            url = httptools.parse_url(target)
+        except httptools.HttpParserInvalidURLError:
+            raise ProtocolError(400, "malformed request target") from None
+        if url.schema is not None:  # absolute-form: its authority, not Host, names the host
+            absolute = _ABSOLUTE.match(target)
+            if absolute is None or absolute[1].translate(None, _HOST_BYTES):
+                raise ProtocolError(400, "absolute target without a valid http(s) authority")
+            headers = self._head
+            headers[:] = [(name, value) for name, value in headers if name.lower() != b"host"]
+            headers.append((b"Host", absolute[1]))
+        elif target[:1] != b"/":  # neither origin-form (with a fragment) nor any other form
+            raise ProtocolError(400, "malformed request target")
+        self._path, self._query = url.path or b"/", url.query or b""
+
+    def on_chunk_header(self) -> None:
+        self._after_chunk_header = True
+
+    def on_chunk_complete(self) -> None:
+        self._after_chunk_header = False
+
     def on_body(self, body: bytes) -> None:
+        self._after_chunk_header = False
         self._body_size += len(body)
         if self._body_size > self.limits.max_body_bytes:
             raise ProtocolError(413, f"request body over {self.limits.max_body_bytes} bytes")
@@ -184,26 +266,17 @@ class RequestParser:
     def on_message_complete(self) -> None:
         self._in_body = False
         parser = self._parser
-        target = self._target
-        if target[:1] == b"/" and b"#" not in target:  # origin-form, the usual case
-            path, _, query = target.partition(b"?")
-        else:
-            try:
-                url = httptools.parse_url(target)
-            except httptools.HttpParserInvalidURLError:
-                raise ProtocolError(400, "malformed request target") from None
-            path, query = url.path or b"/", url.query or b""
         raw_method = parser.get_method()
         method = _METHODS.get(raw_method) or raw_method.decode("ascii")
         body = self._body
         self._events.append(
             Request(
                 method,
-                target,
-                path,
-                query,
-                parser.get_http_version(),
-                self._headers,
+                self._target,
+                self._path,
+                self._query,
+                self._version,
+                self._head,
                 (body[0] if len(body) == 1 else b"".join(body)) if body else b"",
                 parser.should_keep_alive(),
             )
@@ -212,6 +285,31 @@ class RequestParser:
 
 
 _METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH")}
+
+# The bytes of uri-host [":" port] (RFC 3986 §3.2.2): reg-name, IPv4 and bracketed IPv6
+# addresses. A Host value with any other byte (space, "/", "@", controls) is refused.
+_HOST_BYTES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+,;=%:[]"
+_VALID_HOSTS: set[bytes] = set()
+# The authority of an absolute-form target; userinfo ("user@") is refused by _HOST_BYTES.
+_ABSOLUTE = re.compile(rb"(?i:https?)://([^/?#]+)")
+
+
+def _check_transfer_codings(joined: bytes, version: str) -> None:
+    """Only `chunked` frames a body we can read (RFC 9112 §6.1, §6.3); anything else is refused.
+
+    After chunked, nothing: llhttp refuses that already, and so do we (400: the body's length
+    cannot be known). Before chunked, a coding we do not decode (501, as §6.1 advises: the
+    framing is sound, the content is not something we can hand to the application).
+    """
+    if version == "1.0":  # §6.1: the framing of an HTTP/1.0 message with it is faulty
+        raise ProtocolError(400, "Transfer-Encoding in an HTTP/1.0 request")
+    codings = [coding.strip().lower() for coding in joined.split(b",")]
+    codings = [coding for coding in codings if coding]
+    if not codings or codings[-1] != b"chunked":
+        raise ProtocolError(400, "chunked must be the final transfer coding")
+    if len(codings) > 1:
+        unknown = b", ".join(codings[:-1]).decode("latin-1")
+        raise ProtocolError(501, f"transfer coding {unknown} is not implemented")
 
 
 def _callback_error(exc: Exception) -> ProtocolError:

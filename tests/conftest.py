@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 
 import psutil
 import pytest
+from hypothesis import settings
 
 from bench.launch import ServerProcess, become_subreaper, servers_command
 
@@ -19,6 +20,12 @@ APP_MODELS = TEACHING_MODELS + KEEP_ALIVE_MODELS
 ASGI_MODELS = ("asyncio", "prefork")
 
 Launch = Callable[..., ServerProcess]
+
+# Property-based tests: HYPOTHESIS_PROFILE=deep (nox -s fuzz) runs far more examples than the
+# suite does. No example database: nothing is written into the repository.
+settings.register_profile("suite", max_examples=700, deadline=None, database=None)
+settings.register_profile("deep", max_examples=50_000, deadline=None, database=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "suite"))
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -19,6 +19,7 @@ import pytest
 from bench.launch import ServerProcess
 from tests.conftest import PLAIN, Launch
 from tests.http_helpers import read_response, request
+from tests.polling import settle
 
 pytestmark = pytest.mark.slow
 HELLO = b"GET /hello/ HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
@@ -34,22 +35,6 @@ def zombies(server: ServerProcess) -> int:
         with contextlib.suppress(psutil.NoSuchProcess):
             count += child.status() == psutil.STATUS_ZOMBIE
     return count
-
-
-def settle(measure, want=None, timeout: float = 5.0):
-    """Poll `measure()` until it equals `want` (or stops changing), then return it."""
-    deadline = time.monotonic() + timeout
-    last, stable_since = measure(), time.monotonic()
-    while time.monotonic() < deadline:
-        time.sleep(0.05)
-        value = measure()
-        if want is not None and value == want:
-            return value
-        if value != last:
-            last, stable_since = value, time.monotonic()
-        elif want is None and time.monotonic() - stable_since > 0.5:
-            return value
-    return measure()
 
 
 def burst(port: int, clients: int) -> list[bytes]:

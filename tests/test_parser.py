@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from bench.hostile_cases import CASES
 from servers.parser import EXPECT_CONTINUE, Limits, ProtocolError, Request, RequestParser
 
 TWO_REQUESTS = (
@@ -131,3 +132,72 @@ def test_upgrade_is_served_as_plain_http_then_closed() -> None:
         b"GET /ws HTTP/1.1\r\nHost: h\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n\x81\x00"
     )
     assert request.path == b"/ws" and request.keep_alive is False
+
+
+CORE_CASES = [case for case in CASES if not case.slow]  # the slow ones are the drivers' timers
+
+
+@pytest.mark.parametrize("step", [1, None])
+@pytest.mark.parametrize("case", CORE_CASES, ids=[case.name for case in CORE_CASES])
+def test_hostile_case_gets_the_same_answer_in_any_split(case, step: int | None) -> None:
+    events = feed_all(RequestParser(), b"".join(case.pieces), step)
+    if case.refused:
+        assert isinstance(events[-1], ProtocolError) and events[-1].status == case.status
+        assert not any(isinstance(event, Request) for event in events)
+    else:
+        assert [type(event) for event in events] == [Request]
+
+
+CHUNKED_HEAD = b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+
+
+def test_trailer_fields_are_dropped_not_merged_into_the_headers() -> None:
+    # Merged, these would reach the app as a second Host and a forged X-Forwarded-For that a
+    # proxy in front, checking only the header section, never saw (RFC 9110 §6.5.1).
+    data = CHUNKED_HEAD + b"2\r\nok\r\n0\r\nHost: evil\r\nX-Forwarded-For: 10.0.0.1\r\n\r\n"
+    [request] = feed_all(RequestParser(), data, 3)
+    assert request.headers == [(b"Host", b"h"), (b"Transfer-Encoding", b"chunked")]
+    assert request.body == b"ok"
+
+
+def test_a_trailer_that_never_ends_is_431_not_memory() -> None:
+    parser = RequestParser(Limits(max_header_bytes=4096))
+    assert parser.feed(CHUNKED_HEAD + b"0\r\nX-Trailer: ") == []
+    events: list = []
+    for _ in range(100):  # 6.4 KB: past the limit, far below what a client could send
+        events += parser.feed(b"a" * 64)
+    assert [error.status for error in events] == [431]
+
+
+def test_chunk_data_does_not_count_as_header_bytes() -> None:
+    parser = RequestParser(Limits(max_header_bytes=1024))
+    assert parser.feed(CHUNKED_HEAD + b"1000\r\n") == []
+    assert all(parser.feed(b"a" * 64) == [] for _ in range(64))  # 4 KiB of one chunk's data
+    [request] = parser.feed(b"\r\n0\r\n\r\n")
+    assert len(request.body) == 4096
+
+
+def test_absolute_form_authority_replaces_the_host_header() -> None:
+    data = b"GET http://other.example:8080/a?b=1 HTTP/1.1\r\nHost: h\r\nX: y\r\n\r\n"
+    [request] = RequestParser().feed(data)
+    assert (request.path, request.query) == (b"/a", b"b=1")
+    assert request.headers == [(b"X", b"y"), (b"Host", b"other.example:8080")]
+
+
+def test_options_asterisk_reaches_the_app_as_path_star() -> None:
+    [request] = RequestParser().feed(b"OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n")
+    assert (request.method, request.path, request.query) == ("OPTIONS", b"*", b"")
+
+
+def test_a_request_begins_with_its_first_byte() -> None:
+    # A client that sends its method one byte a second is slow, not idle: it gets a 408.
+    parser = RequestParser()
+    assert parser.feed(b"\r\n") == [] and not parser.in_request  # a stray CRLF is allowed
+    assert parser.feed(b"G") == [] and parser.in_request
+
+
+def test_whitespace_after_the_host_value_is_not_an_invalid_host() -> None:
+    # RFC 9110 §5.5: whitespace around a field value is not part of it; llhttp strips only the
+    # whitespace before it.
+    [request] = RequestParser().feed(b"GET / HTTP/1.1\r\nHost: h:80 \t\r\n\r\n")
+    assert request.headers == [(b"Host", b"h:80 \t")]

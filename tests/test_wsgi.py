@@ -227,6 +227,6 @@ def test_validator_finds_nothing_wrong(request_bytes: bytes, capsys) -> None:
 
 def test_input_is_the_body_only() -> None:
     environ = build_environ(
-        parse_request(b"PUT / HTTP/1.1\r\nContent-Length: 2\r\n\r\nok"), SERVER, PEER
+        parse_request(b"PUT / HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nok"), SERVER, PEER
     )
     assert isinstance(environ["wsgi.input"], io.BytesIO) and environ["wsgi.input"].read() == b"ok"

@@ -1,0 +1,95 @@
+"""Every hostile case (bench/hostile_cases.py) against our keep-alive models and the peers:
+`python -m bench.hostile` prints a markdown table of what each server answered.
+
+Servers run as the benchmark runs them (bench/plan.py: asyncio and prefork on uvloop, gunicorn
+sync with 2 workers, uvicorn on httptools and on h11, all on the plain app), one at a time, on
+127.0.0.1; our models get --header-timeout 1 so that the slow cases end quickly. Every case
+gets a fresh connection and at most --bound seconds. servers/HOSTILE.md holds the table and
+what its differences mean.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from bench.hostile_cases import CASES, HEADER_TIMEOUT, Answer, probe
+from bench.launch import LaunchError, ServerProcess, free_port
+from bench.plan import SERVERS, WORKLOADS
+
+OURS = ("asyncio", "threaded", "prefork")
+PEERS = ("gunicorn-sync", "uvicorn", "uvicorn-h11")
+
+
+def command(name: str) -> tuple[list[str], int | None]:
+    """The command line that runs `name` on the plain app, and the port a peer is told to use."""
+    spec = SERVERS[name]
+    if spec.kind == "ours":
+        options = ["--header-timeout", str(HEADER_TIMEOUT)]
+        return spec.command(WORKLOADS["hello"], None, None) + options, None
+    port = free_port()
+    return spec.command(WORKLOADS["hello"], port, None), port
+
+
+def answers_of(name: str, bound: float) -> list[Answer]:
+    """Start `name`, send it every case, stop it (and its whole process tree)."""
+    argv, port = command(name)
+    with ServerProcess(argv, port=port) as server:
+        answers = [probe(server.port, case, bound) for case in CASES]
+        if server.popen is not None and server.popen.poll() is not None:
+            raise LaunchError(f"{name} died during the cases:\n{server.output()}")
+    return answers
+
+
+def ours_column(results: dict[str, list[Answer]], index: int) -> str:
+    """Our models' common answer, or each one's when they differ (they should not)."""
+    answers = {name: str(results[name][index]) for name in OURS if name in results}
+    if len(set(answers.values())) == 1:
+        return next(iter(answers.values()))
+    return "; ".join(f"{name}: {answer}" for name, answer in answers.items())
+
+
+def markdown(results: dict[str, list[Answer]]) -> str:
+    """The table: one row per case, our answer beside each peer's."""
+    peers = [name for name in PEERS if name in results]
+    titles = ["case", "ours (" + ", ".join(n for n in OURS if n in results) + ")"]
+    titles += [SERVERS[name].description for name in peers]
+    lines = ["| " + " | ".join(titles) + " |", "|" + "---|" * len(titles)]
+    for index, case in enumerate(CASES):
+        cells = [case.name, ours_column(results, index)]
+        cells += [str(results[name][index]) for name in peers]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.hostile", description=__doc__)
+    parser.add_argument(
+        "--servers",
+        default=",".join(OURS + PEERS),
+        help=f"comma-separated, from {', '.join(OURS + PEERS)} (default: all)",
+    )
+    parser.add_argument(
+        "--bound", type=float, default=4.0, help="seconds a case may take (default 4)"
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    names = [name.strip() for name in args.servers.split(",") if name.strip()]
+    unknown = [name for name in names if name not in OURS + PEERS]
+    if unknown:
+        print(f"unknown servers: {', '.join(unknown)}", file=sys.stderr)
+        return 2
+    results = {}
+    for name in names:
+        print(f"{name}: {len(CASES)} cases", file=sys.stderr)
+        results[name] = answers_of(name, args.bound)
+    print(markdown(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-from bench.ceiling import Run, pairings, parse_wrk, summary
+from bench.ceiling import Run, pairings, summary
+from bench.wrk import parse_wrk
 
 WRK_OUTPUT = """\
 Running 5s test @ http://127.0.0.1:41011/hello/

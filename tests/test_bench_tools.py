@@ -69,6 +69,7 @@ def test_summary_takes_medians_and_ratios_and_survives_failures() -> None:
         ("bench.scale", ["--models", "fork"]),
         ("bench.scale", ["--counts", "10,abc"]),
         ("bench.scale", ["--counts", "999999999"]),
+        ("bench.scenario_charts", ["/no/such/folder"]),
     ],
 )
 def test_bad_options_are_one_line_errors(module: str, args: list[str]) -> None:

@@ -97,7 +97,7 @@ def ceiling(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def scale(session: nox.Session) -> None:
-    """Idle keep-alive connections held by asyncio, threaded and prefork, and RSS per
-    connection: `nox -s scale -- [--counts 100,1000,10000]`."""
+    """C10K: idle connections held by every model, RSS and descriptors per connection, requests
+    while holding: `nox -s scale -- [--models ...] [--counts 100,1000,10000]`."""
     install_once(session, "-e", ".")
     session.run("python", "-m", "bench.scale", *session.posargs)

@@ -66,9 +66,10 @@ def test_summary_takes_medians_and_ratios_and_survives_failures() -> None:
     [
         ("bench.ceiling", ["--duration", "0"]),
         ("bench.ceiling", ["--only", "no such pairing"]),
-        ("bench.scale", ["--models", "fork"]),
+        ("bench.scale", ["--models", "nginx"]),
         ("bench.scale", ["--counts", "10,abc"]),
         ("bench.scale", ["--counts", "999999999"]),
+        ("bench.scale", ["--fork-cap", "0"]),
         ("bench.scenario_charts", ["/no/such/folder"]),
     ],
 )

@@ -101,3 +101,11 @@ def scale(session: nox.Session) -> None:
     while holding: `nox -s scale -- [--models ...] [--counts 100,1000,10000]`."""
     install_once(session, "-e", ".")
     session.run("python", "-m", "bench.scale", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def slowclients(session: nox.Session) -> None:
+    """Normal users' throughput without and with clients that send their headers one byte at a
+    time, per model: `nox -s slowclients -- [--models ...] [--slow 8] [--users 8]`."""
+    install_once(session, "-e", ".")
+    session.run("python", "-m", "bench.slowclients", *session.posargs)

@@ -70,6 +70,8 @@ def test_summary_takes_medians_and_ratios_and_survives_failures() -> None:
         ("bench.scale", ["--counts", "10,abc"]),
         ("bench.scale", ["--counts", "999999999"]),
         ("bench.scale", ["--fork-cap", "0"]),
+        ("bench.slowclients", ["--slow", "0"]),
+        ("bench.slowclients", ["--interval", "0.2,0.1"]),
         ("bench.scenario_charts", ["/no/such/folder"]),
     ],
 )

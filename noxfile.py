@@ -1,6 +1,7 @@
 """Sessions: `bench` (the benchmark: every server under the same locust workload, stored in
 results/<run-id>/run.json), `tests`, `lint` (ruff), `ceiling` (wrk against uvicorn, gunicorn and
-waitress) and `scale` (idle connections held, memory per connection).
+waitress), `scale` (C10K: idle connections held, memory per connection), `slowclients` (what
+byte-at-a-time clients cost the normal users) and `crosscheck` (locust and wrk on the same cells).
 
 Virtualenvs are reused between runs, and the project is reinstalled only when pyproject.toml
 changed since the last install, so a second run starts in seconds.
@@ -109,3 +110,12 @@ def slowclients(session: nox.Session) -> None:
     time, per model: `nox -s slowclients -- [--models ...] [--slow 8] [--users 8]`."""
     install_once(session, "-e", ".")
     session.run("python", "-m", "bench.slowclients", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def crosscheck(session: nox.Session) -> None:
+    """locust and wrk on the same cells: `nox -s crosscheck -- [--servers ...] [--users 8]`
+    (installs Debian's wrk as root)."""
+    ensure_wrk(session)
+    install_once(session, "-e", ".")
+    session.run("python", "-m", "bench.crosscheck", *session.posargs)

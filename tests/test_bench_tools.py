@@ -72,6 +72,7 @@ def test_summary_takes_medians_and_ratios_and_survives_failures() -> None:
         ("bench.scale", ["--fork-cap", "0"]),
         ("bench.slowclients", ["--slow", "0"]),
         ("bench.slowclients", ["--interval", "0.2,0.1"]),
+        ("bench.crosscheck", ["--servers", "fork"]),
         ("bench.scenario_charts", ["/no/such/folder"]),
     ],
 )

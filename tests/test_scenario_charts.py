@@ -1,8 +1,11 @@
-"""The scenario charts are pure functions of small fixed documents."""
+"""The scenario charts are pure functions of small fixed documents; the scenario commands
+explain their options."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -118,3 +121,13 @@ def test_draw_writes_a_png_per_document(tmp_path: Path) -> None:
     written = draw(tmp_path)
     assert [p.name for p in written] == ["scale.png", "slowclients.png", "crosscheck.png"]
     assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in written)
+
+
+@pytest.mark.parametrize("module", ["bench.scale", "bench.slowclients", "bench.crosscheck"])
+def test_help_names_every_option_with_its_default(module: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", module, "--help"], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0
+    assert "--models" in result.stdout or "--servers" in result.stdout
+    assert "default" in result.stdout

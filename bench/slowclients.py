@@ -91,7 +91,6 @@ class Window:
     cap: int | None = None  # requests sent at most, warm-up included
     sent: int = 0
     capped_at: float | None = None
-    unfinished: int = 0  # requests still unanswered when the window closed
     latencies: Latencies = field(default_factory=Latencies)
     failures: dict[str, int] = field(default_factory=dict)
 
@@ -123,7 +122,6 @@ class Window:
             "window_s": window_s,
             "throughput": answered / window_s if window_s else 0.0,
             "latency_ms": self.latencies.figures(),
-            "unanswered_at_end": self.unfinished,
             "capped": self.capped_at is not None,
         }
 
@@ -133,22 +131,15 @@ class Window:
 
 async def user(client: Client, window: Window, timeout_s: float) -> None:
     """Closed loop: the next request as soon as the last one is answered (or failed), until the
-    window ends (a request still in flight then is counted apart, as unanswered) or the cap is
-    reached."""
-    waiting = False
-    try:
+    window ends (a request still in flight then is dropped, not counted) or the cap is reached."""
+    with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(window.end - time.monotonic()):
             while window.may_send():
-                waiting = True
                 outcome = await client.get(timeout_s)
-                waiting = False
                 window.record(outcome)
                 if isinstance(outcome, str):
                     await asyncio.sleep(0.01)  # a refusing server is not hammered
-    except TimeoutError:
-        window.unfinished += waiting
-    finally:
-        client.close()
+    client.close()
 
 
 async def slow_client(port: int, request: bytes, interval_s: float, end: float) -> dict:

@@ -138,7 +138,14 @@ def measure(server_name: str, args: argparse.Namespace, out: Path) -> dict:
 
 def render(cells: list[dict]) -> Table:
     table = Table(title="locust and wrk on the same cells")
-    for column in ("server", "locust req/s", "wrk req/s", "wrk / locust", "p50 µs", "p99 µs"):
+    for column in (
+        "server",
+        "locust req/s",
+        "wrk req/s",
+        "wrk / locust",
+        "p50 µs locust / wrk",
+        "p99 µs locust / wrk",
+    ):
         table.add_column(column, justify="left" if column == "server" else "right")
     for cell in cells:
         if cell["failure"] or not cell["wrk"]:

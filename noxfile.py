@@ -1,9 +1,10 @@
 """Sessions: `bench` (the benchmark: every server under the same locust workload, stored in
 results/<run-id>/run.json), `tests`, `lint` (ruff), `fuzz` (the protocol core's property-based
 tests with far more examples), `hostile` (hostile requests: ours against gunicorn and uvicorn),
-`ceiling` (wrk against uvicorn, gunicorn and waitress), `scale` (idle connections held, memory
-per connection) and `capacity` (a rate sweep per server: the highest offered rate within a p99
-and an error limit).
+`ceiling` (wrk against uvicorn, gunicorn and waitress), `scale` (C10K: idle connections held,
+memory per connection), `slowclients` (what byte-at-a-time clients cost the normal users),
+`crosscheck` (locust and wrk on the same cells) and `capacity` (a rate sweep per server: the
+highest offered rate within a p99 and an error limit).
 
 Virtualenvs are reused between runs, and the project is reinstalled only when pyproject.toml
 changed since the last install, so a second run starts in seconds.
@@ -120,8 +121,8 @@ def ceiling(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def scale(session: nox.Session) -> None:
-    """Idle keep-alive connections held by asyncio, threaded and prefork, and RSS per
-    connection: `nox -s scale -- [--counts 100,1000,10000]`."""
+    """C10K: idle connections held by every model, RSS and descriptors per connection, requests
+    while holding: `nox -s scale -- [--models ...] [--counts 100,1000,10000]`."""
     install_once(session, "-e", ".")
     session.run("python", "-m", "bench.scale", *session.posargs)
 
@@ -141,3 +142,20 @@ def hostile(session: nox.Session) -> None:
     table that servers/HOSTILE.md explains: `nox -s hostile -- [--servers a,b] [--bound 4]`."""
     install_once(session, "-e", ".[peers]")
     session.run("python", "-m", "bench.hostile", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def slowclients(session: nox.Session) -> None:
+    """Normal users' throughput without and with clients that send their headers one byte at a
+    time, per model: `nox -s slowclients -- [--models ...] [--slow 8] [--users 8]`."""
+    install_once(session, "-e", ".")
+    session.run("python", "-m", "bench.slowclients", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def crosscheck(session: nox.Session) -> None:
+    """locust and wrk on the same cells: `nox -s crosscheck -- [--servers ...] [--users 8]`
+    (installs Debian's wrk as root)."""
+    ensure_wrk(session)
+    install_once(session, "-e", ".")
+    session.run("python", "-m", "bench.crosscheck", *session.posargs)

@@ -13,8 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
-import shutil
 import statistics
 import subprocess
 import sys
@@ -36,6 +34,7 @@ from bench.launch import (
 )
 from bench.plan import SERVERS
 from bench.store import write_json
+from bench.wrk import run_wrk, wrk_path
 
 PLAIN_WSGI = "helloworld.plain:app"
 PLAIN_ASGI = "helloworld.plain_asgi:app"
@@ -140,68 +139,6 @@ class Run:
     requests: int = 0
     errors: dict[str, int] = field(default_factory=dict)
     failure: str = ""
-
-
-# wrk --------------------------------------------------------------------------------------------
-
-_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
-
-
-def _ms(text: str) -> float:
-    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()  # type: ignore[union-attr]
-    return float(number) * _UNITS[unit]
-
-
-def parse_wrk(output: str) -> dict:
-    """requests/s, p50, p99, requests and errors from wrk --latency output."""
-
-    def find(pattern: str) -> re.Match[str]:
-        match = re.search(pattern, output)
-        if match is None:
-            raise ValueError(f"wrk output without {pattern!r}:\n{output}")
-        return match
-
-    errors = {}
-    socket_errors = re.search(
-        r"Socket errors: connect (\d+), read (\d+), write (\d+), "
-        r"timeout (\d+)",
-        output,
-    )
-    if socket_errors:
-        for name, count in zip(
-            ("connect", "read", "write", "timeout"), socket_errors.groups(), strict=True
-        ):
-            if int(count):
-                errors[name] = int(count)
-    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    if non_2xx:
-        errors["non-2xx"] = int(non_2xx.group(1))
-    return {
-        "requests_per_s": float(find(r"Requests/sec:\s+([\d.]+)").group(1)),
-        "p50_ms": _ms(find(r"\s50%\s+([\d.]+\w+)").group(1)),
-        "p99_ms": _ms(find(r"\s99%\s+([\d.]+\w+)").group(1)),
-        "requests": int(find(r"(\d+) requests in").group(1)),
-        "errors": errors,
-    }
-
-
-def run_wrk(
-    url: str, seconds: float, connections: int, new_connection: bool, cpus: set[int] | None
-) -> dict:
-    command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "2s"]
-    if new_connection:
-        command += ["-H", "Connection: close"]
-    result = subprocess.run(
-        [*command, url],
-        capture_output=True,
-        text=True,
-        timeout=seconds + 30,
-        preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
-    )
-    if result.returncode != 0:
-        said = (result.stderr.strip() or result.stdout.strip()).splitlines()[:1]
-        raise RuntimeError(f"wrk failed ({result.returncode}): {' '.join(said)}")
-    return parse_wrk(result.stdout)
 
 
 # one run ----------------------------------------------------------------------------------------
@@ -405,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.redraw:
         return redraw(args.redraw)
-    if shutil.which("wrk") is None:
+    if wrk_path() is None:
         console.print(
             "[red]wrk is not installed.[/] On Debian: apt-get install wrk "
             "(nox -s ceiling installs it when run as root)."

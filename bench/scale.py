@@ -1,21 +1,31 @@
-"""Memory at scale: how many idle keep-alive connections each model holds, and RSS per connection.
+"""Connection scaling (C10K): how many idle connections each model holds, what each costs, and
+whether the server still answers while it holds them.
 
-For each model, the server is started with its descriptor limit raised as far as allowed; a
-holder process (a separate process, so its memory is not counted) opens N connections, makes one
-keep-alive request on each, and holds them all open while the server's whole process tree is
-measured. N grows (default 100, 1,000, 10,000) until the first failure, which is reported.
+For every model and every count N (default 100, 1,000, 10,000) a fresh server is started (its
+descriptor limit raised to the hard limit, a listen backlog of 4,096), warmed up and measured
+idle; then a holder process (bench/holder.py, so its memory is not counted) opens N idle
+connections. With them held, the server's whole process tree is measured (RSS, USS, open
+descriptors, processes, threads), its accepted sockets are counted, and so is the kernel's
+listen queue; then one GET is timed on a sample of the held connections and on fresh ones.
 
-    python -m bench.scale [--models asyncio,threaded,prefork] [--counts 100,1000,10000]
+What each model can do shows as it is: the one-at-a-time models (basic, iterative, sleep) accept
+one connection and block on it, so the rest wait in the listen backlog, unserved, and requests
+time out; the fork models fork a process per connection, so they are capped (--fork-cap, default
+256: process ids are shared with the whole machine) and their process group is killed and reaped
+after every step; counts are capped to the descriptors (and, for threaded, the process ids) this
+machine has room for, and every cap is said.
+
+    python -m bench.scale [--models asyncio,threaded,...] [--counts 100,1000,10000] [--out DIR]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
-import errno
 import json
+import os
 import resource
-import socket
 import subprocess
 import sys
 import time
@@ -26,21 +36,52 @@ import psutil
 from rich.console import Console
 from rich.table import Table
 
-from bench.launch import REPO_ROOT, LaunchError, ServerProcess, servers_command
+from bench.launch import REPO_ROOT, LaunchError, ServerProcess, cpu_plan
+from bench.plan import SERVERS, WORKLOADS
+from bench.rawclient import fresh_get
+from bench.scenario_cli import add_models_option, chosen_models, run_command
 from bench.store import write_json
+from servers.models import MODELS
 
 console = Console(stderr=True)
-MODELS = ("asyncio", "threaded", "prefork")
-REQUEST = b"GET /hello/ HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
-HOLD_LIMIT_S = 300.0  # a holder never outlives this, whatever happens to its parent
+KINDS = {
+    "basic": "one at a time",
+    "iterative": "one at a time",
+    "sleep": "one at a time",
+    "fork": "a process per connection",
+    "fork_leak": "a process per connection",
+    "fork_wait": "a process per connection",
+    "fork_reap": "a process per connection",
+    "threaded": "a thread per connection",
+    "asyncio": "one event loop",
+    "prefork": "event loops in pre-forked workers",
+}
+FORK_MODELS = tuple(m for m in MODELS if KINDS[m] == "a process per connection")
+DESCRIPTOR_RESERVE = 64  # descriptors a process needs besides the connections
+THREAD_RESERVE = 4096  # process ids left free for everyone else on the machine
+BACKLOG = 4096
+WARM_UP_REQUESTS = 5
+PER_CONNECTION_FROM = 10  # connections held: fewer, and a page or two of noise is the figure
+MAX_COUNT = 1_000_000
+
+
+@dataclass(frozen=True)
+class Settings:
+    models: tuple[str, ...] = MODELS
+    counts: tuple[int, ...] = (100, 1000, 10000)
+    settle_s: float = 1.0
+    sample: int = 16  # held connections that each get one timed GET
+    fresh: int = 8  # new connections that each get one timed GET while the rest are held
+    timeout_s: float = 2.0  # for each connect and each timed GET
+    fork_cap: int = 256  # connections at most for the fork-per-connection models
 
 
 @dataclass
 class Step:
     model: str
-    connections: int
-    held: int = 0
-    failure: str = ""
+    connections: int  # asked for (after any cap)
+    held: int = 0  # accepted by the server and still open when measured
+    failure: str = ""  # the measurement itself went wrong (server or holder died)
     rss_mib: float = 0.0
     baseline_rss_mib: float = 0.0
     rss_per_connection_kib: float | None = None
@@ -48,137 +89,245 @@ class Step:
     processes: int = 0
     threads: int = 0
     open_s: float = 0.0
-    errors: dict[str, int] = field(default_factory=dict)
+    errors: dict[str, int] = field(default_factory=dict)  # connect failures by kind
+    kind: str = ""
+    capped_from: int | None = None  # the count asked before a cap lowered it
+    opened: int = 0  # connects that completed (client's view)
+    accepted: int = 0  # connections the server's processes hold a socket for
+    in_backlog: int = 0  # the kernel's listen queue: connected, never accepted
+    closed_by_server: int = 0  # opened, then closed (or answered unasked) before measured
+    not_attempted: int = 0  # connects not tried after the first failure
+    zombies: int = 0
+    baseline_descriptors: int = 0
+    descriptors_per_connection: float | None = None
+    uss_mib: float = 0.0
+    baseline_uss_mib: float = 0.0
+    uss_per_connection_kib: float | None = None
+    sample: dict = field(default_factory=dict)  # GETs on held connections (rawclient.tally)
+    fresh: dict = field(default_factory=dict)  # GETs on new connections while holding
+    stopped_clean: bool | None = None  # the server's process group was gone after the step
+
+    @property
+    def climbing_stops(self) -> bool:
+        """A failure, not a backlog: a larger count would only fail the same way."""
+        return bool(self.failure or self.errors or self.closed_by_server)
+
+    def verdict(self) -> str:
+        if self.failure:
+            return self.failure
+        said = []
+        if self.held == self.connections:
+            said.append("held all")
+        elif self.in_backlog:
+            said.append(f"accepted {self.accepted:,}; {self.in_backlog:,} wait in the backlog")
+        else:
+            said.append(f"held {self.held:,} of {self.connections:,}")
+        if self.errors:
+            said.append("connects failed: " + _kinds(self.errors))
+        if self.closed_by_server:
+            said.append(f"{self.closed_by_server:,} closed by the server")
+        return "; ".join(said)
 
 
-# the holder (runs in its own process) ------------------------------------------------------------
+def _kinds(counts: dict[str, int]) -> str:
+    return ", ".join(f"{name} x{n:,}" for name, n in counts.items())
 
 
-def hold(port: int, count: int) -> int:
-    """Open `count` connections, one keep-alive request each; report; hold until stdin closes."""
+# limits -----------------------------------------------------------------------------------------
+
+
+def descriptor_room() -> int:
+    """Connections one process can hold: the hard RLIMIT_NOFILE (holder and server raise their
+    soft limit to it) less what they need besides."""
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    with contextlib.suppress(ValueError, OSError):
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    held: list[socket.socket] = []
-    errors: dict[str, int] = {}
-    started = time.monotonic()
-    for _ in range(count):
-        try:
-            sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-            sock.sendall(REQUEST)
-            if not _read_answer(sock):
-                raise ConnectionError(errno.ECONNRESET, "closed without an answer")
-        except OSError as exc:
-            name = (
-                "timeout"
-                if isinstance(exc, TimeoutError)
-                else errno.errorcode.get(exc.errno or 0, type(exc).__name__)
-            )
-            errors[name] = errors.get(name, 0) + 1
-            break  # the first failure ends the step: it is the figure we want
-        held.append(sock)
-    report = {"held": len(held), "errors": errors, "open_s": time.monotonic() - started}
-    print(json.dumps(report), flush=True)
-    deadline = time.monotonic() + HOLD_LIMIT_S
-    with contextlib.suppress(OSError):  # wait for the parent to close our stdin (or die)
-        while time.monotonic() < deadline and sys.stdin.buffer.read(1):
-            pass
-    for sock in held:
-        sock.close()
-    return 0
+    return max(0, hard - DESCRIPTOR_RESERVE)
 
 
-def _read_answer(sock: socket.socket) -> bool:
-    data = b""
-    while not data.endswith(b"Hello, world!"):
-        piece = sock.recv(4096)
-        if not piece:
-            return False
-        data += piece
-    return True
+def thread_room() -> int:
+    """Threads we may add: the machine's process ids less those in use and a reserve."""
+    pid_max = int(Path("/proc/sys/kernel/pid_max").read_text())
+    in_use = int(Path("/proc/loadavg").read_text().split()[3].split("/")[1])
+    return max(0, pid_max - in_use - THREAD_RESERVE)
 
 
-# the measurement -------------------------------------------------------------------------------
-
-
-def tree_figures(server: ServerProcess) -> dict:
-    """RSS, descriptors, processes and threads of the server's whole tree."""
-    rss = descriptors = threads = 0
-    tree = server.tree()
-    for process in tree:
-        with contextlib.suppress(psutil.Error):
-            rss += process.memory_info().rss
-            descriptors += process.num_fds()
-            threads += process.num_threads()
-    return {"rss": rss, "descriptors": descriptors, "processes": len(tree), "threads": threads}
-
-
-def measure_model(model: str, counts: list[int], settle_s: float) -> list[Step]:
-    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    command = servers_command(
-        model,
-        "helloworld.plain:app",
-        "--keepalive-timeout",
-        "600",
-        "--header-timeout",
-        "600",
-        "--backlog",
-        "4096",
-    )
-    steps: list[Step] = []
-    try:
-        with ServerProcess(command, rlimits={resource.RLIMIT_NOFILE: (hard, hard)}) as server:
-            _warm_up(server.port)
-            time.sleep(settle_s)
-            baseline = tree_figures(server)["rss"]
-            for count in counts:
-                step = Step(model, count, baseline_rss_mib=baseline / 2**20)
-                steps.append(step)
-                console.print(f"{model}: holding {count:,} connections ...", end=" ")
-                _hold_and_measure(server, step, baseline, settle_s)
-                if step.failure:
-                    console.print(f"[red]failed after {step.held:,}[/]: {step.failure}")
-                    break
-                console.print(
-                    f"{step.rss_per_connection_kib:.1f} KiB per connection "
-                    f"(RSS {step.rss_mib:.1f} MiB, {step.descriptors:,} fds)"
-                )
-    except LaunchError as exc:
-        steps.append(Step(model, 0, failure=f"did not start: {str(exc).splitlines()[0]}"))
+def model_counts(model: str, settings: Settings) -> list[tuple[int, int | None, str]]:
+    """(count, the largest count asked if a cap lowered it, why) for each step of a model,
+    ascending; counts that a cap makes equal are measured once."""
+    caps = [(descriptor_room(), "the descriptor limit")]
+    if model in FORK_MODELS:
+        caps.append((settings.fork_cap, "--fork-cap (process ids)"))
+    if model == "threaded":
+        caps.append((thread_room(), "the free process ids (one per thread)"))
+    limit, why = min(caps)
+    within = sorted(c for c in set(settings.counts) if c <= limit)
+    over = sorted(c for c in set(settings.counts) if c > limit)
+    steps: list[tuple[int, int | None, str]] = [(count, None, "") for count in within]
+    if over:
+        asked = " and ".join(f"{c:,}" for c in over)
+        if within and within[-1] == limit:
+            steps.pop()
+        steps.append((limit, over[-1], f"{asked} capped to {limit:,} by {why}"))
     return steps
 
 
-def _warm_up(port: int) -> None:
-    for _ in range(20):
-        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
-            sock.sendall(REQUEST)
-            _read_answer(sock)
+# measuring the server ---------------------------------------------------------------------------
 
 
-def _hold_and_measure(server: ServerProcess, step: Step, baseline: int, settle_s: float) -> None:
+def server_command(model: str, settings: Settings) -> list[str]:
+    """The model as the harness runs it (bench/plan.py), holding idle connections for as long
+    as the step lasts, with a backlog that can queue thousands."""
+    command = SERVERS[model].command(WORKLOADS["hello"], None, None)
+    command += [
+        "--header-timeout",
+        "600",
+        "--keepalive-timeout",
+        "600",
+        "--backlog",
+        str(BACKLOG),
+    ]
+    if model in FORK_MODELS:  # a hard bound in the server too: 503 instead of another fork
+        command += ["--max-children", str(settings.fork_cap + settings.fresh + 16)]
+    return command
+
+
+def tree_figures(server: ServerProcess) -> dict:
+    """RSS, USS, descriptors, processes, threads and zombies of the server's whole tree. RSS
+    counts the pages forked children share with their parent once per child; USS counts only a
+    process's private pages (a child's copied-on-write ones), so the growth of the tree's USS
+    is what each connection really costs, whoever else maps the same libraries."""
+    figures = dict.fromkeys(("rss", "uss", "descriptors", "threads", "zombies"), 0)
+    tree = server.tree()
+    for process in tree:
+        with contextlib.suppress(psutil.Error):
+            if process.status() == psutil.STATUS_ZOMBIE:
+                figures["zombies"] += 1
+                continue
+            memory = process.memory_full_info()
+            figures["rss"] += memory.rss
+            figures["uss"] += memory.uss
+            figures["descriptors"] += process.num_fds()
+            figures["threads"] += process.num_threads()
+    figures["processes"] = len(tree)
+    return figures
+
+
+def accepted_peers(server: ServerProcess) -> set[int]:
+    """Client ports of the connections the server's processes hold a socket for (a socket
+    shared by a parent and its child counts once)."""
+    peers: set[int] = set()
+    for process in server.tree():
+        with contextlib.suppress(psutil.Error):
+            for conn in process.net_connections(kind="tcp4"):
+                if conn.raddr and conn.laddr.port == server.port:
+                    peers.add(conn.raddr.port)
+    return peers
+
+
+def listen_queue(port: int) -> int:
+    """Connections waiting in the kernel's accept queue of the loopback listener on `port`
+    (for a listening socket, /proc/net/tcp's rx_queue is that queue's length)."""
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local, state, queues = fields[1], fields[3], fields[4]
+        if state == "0A" and int(local.split(":")[1], 16) == port:
+            return int(queues.split(":")[1], 16)
+    return 0
+
+
+def _group_gone(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+# one step ---------------------------------------------------------------------------------------
+
+
+def measure_step(model: str, count: int, settings: Settings) -> Step:
+    """A fresh server holding `count` idle connections, measured; stopped and reaped after."""
+    step = Step(model, count, kind=KINDS[model])
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    server_cpus, holder_cpus = cpu_plan()
+    server = ServerProcess(
+        server_command(model, settings),
+        rlimits={resource.RLIMIT_NOFILE: (hard, hard)},
+        cpus=server_cpus,
+    )
+    try:
+        server.start()
+    except LaunchError as exc:
+        step.failure = f"did not start: {str(exc).splitlines()[0][:200]}"
+        return step
+    try:
+        for _ in range(WARM_UP_REQUESTS):
+            asyncio.run(fresh_get(server.port, 5.0))
+        time.sleep(settings.settle_s)
+        baseline = tree_figures(server)
+        step.baseline_rss_mib = baseline["rss"] / 2**20
+        step.baseline_uss_mib = baseline["uss"] / 2**20
+        step.baseline_descriptors = baseline["descriptors"]
+        _hold_and_measure(server, step, baseline, settings, holder_cpus)
+    finally:
+        server.stop()
+        server.remove_log()
+        step.stopped_clean = _group_gone(server.pid)
+    return step
+
+
+def _hold_and_measure(
+    server: ServerProcess, step: Step, baseline: dict, settings: Settings, cpus: set[int] | None
+) -> None:
     holder = subprocess.Popen(
-        [sys.executable, "-m", "bench.scale", "--hold", str(server.port), str(step.connections)],
+        [
+            sys.executable,
+            "-m",
+            "bench.holder",
+            *("--port", str(server.port), "--count", str(step.connections)),
+            *("--sample", str(settings.sample), "--fresh", str(settings.fresh)),
+            *("--timeout", str(settings.timeout_s), "--settle", str(settings.settle_s)),
+        ],
         cwd=REPO_ROOT,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
+        preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
     )
     try:
-        line = holder.stdout.readline()  # type: ignore[union-attr]
-        report = json.loads(line) if line else {"held": 0, "errors": {"holder died": 1}}
-        step.held, step.errors, step.open_s = report["held"], report["errors"], report["open_s"]
-        time.sleep(settle_s)
+        held = _read_report(holder)
+        if held is None:
+            step.failure = "the holder died before it reported"
+            return
+        step.opened, step.errors = held["opened"], held["errors"]
+        step.not_attempted, step.open_s = held["not_attempted"], held["open_s"]
+        step.closed_by_server = held["opened"] - held["states"].get("open", 0)
         figures = tree_figures(server)
-        step.rss_mib = figures["rss"] / 2**20
-        step.descriptors = figures["descriptors"]
+        accepted = accepted_peers(server)
+        step.in_backlog = listen_queue(server.port)
+        step.accepted = len(accepted)
+        step.held = len(accepted & set(held["open_ports"]))
+        step.rss_mib, step.uss_mib = figures["rss"] / 2**20, figures["uss"] / 2**20
+        step.descriptors, step.zombies = figures["descriptors"], figures["zombies"]
         step.processes, step.threads = figures["processes"], figures["threads"]
-        if step.held:
-            step.rss_per_connection_kib = (figures["rss"] - baseline) / step.held / 1024
-        if step.held < step.connections:
-            reasons = ", ".join(f"{name} x{n}" for name, n in step.errors.items()) or "unknown"
-            step.failure = f"held {step.held:,} of {step.connections:,}: {reasons}"
+        if step.held >= PER_CONNECTION_FROM:
+            step.rss_per_connection_kib = (figures["rss"] - baseline["rss"]) / step.held / 1024
+            step.uss_per_connection_kib = (figures["uss"] - baseline["uss"]) / step.held / 1024
+            step.descriptors_per_connection = (
+                figures["descriptors"] - baseline["descriptors"]
+            ) / step.held
         if server.popen and server.popen.poll() is not None:
             step.failure = f"the server exited with {server.popen.returncode}"
+            return
+        holder.stdin.write("go\n")  # type: ignore[union-attr]
+        holder.stdin.flush()  # type: ignore[union-attr]
+        timed = _read_report(holder)
+        if timed is not None:
+            step.sample, step.fresh = timed["sample"], timed["fresh"]
+    except (OSError, ValueError, KeyError) as exc:
+        step.failure = f"the holder failed: {exc}"
     finally:
         with contextlib.suppress(OSError):
             holder.stdin.close()  # type: ignore[union-attr]
@@ -187,89 +336,203 @@ def _hold_and_measure(server: ServerProcess, step: Step, baseline: int, settle_s
         except subprocess.TimeoutExpired:
             holder.kill()
             holder.wait()
-        time.sleep(settle_s)  # let the server close them before the next, larger step
 
 
-def render(steps: list[Step]) -> Table:
-    table = Table(title="Idle keep-alive connections held, server RSS (whole process tree)")
-    for column in (
+def _read_report(holder: subprocess.Popen) -> dict | None:
+    line = holder.stdout.readline()  # type: ignore[union-attr]
+    return json.loads(line) if line else None
+
+
+# a model, the whole scenario --------------------------------------------------------------------
+
+
+def measure_model(model: str, settings: Settings, notes: list[str]) -> list[Step]:
+    """The model's counts, ascending, until one fails (a backlog alone does not stop it)."""
+    steps: list[Step] = []
+    for count, asked, cap in model_counts(model, settings):
+        if cap:
+            notes.append(f"{model}: {cap}")
+            console.print(f"[yellow]{model}: {cap}[/]")
+        console.print(f"{model}: holding {count:,} idle connections ...", end=" ")
+        step = measure_step(model, count, settings)
+        step.capped_from = asked
+        steps.append(step)
+        colour = "red" if step.climbing_stops else "green"
+        console.print(f"[{colour}]{step.verdict()}[/]{_cost(step)}")
+        if step.climbing_stops:
+            break
+    return steps
+
+
+def _cost(step: Step) -> str:
+    answered = f"{step.sample.get('answered', 0)} of {step.sample.get('asked', 0)} sampled GETs"
+    if step.rss_per_connection_kib is None:
+        return f" ({answered} answered)"
+    return (
+        f" ({step.rss_per_connection_kib:,.1f} KiB RSS, "
+        f"{step.descriptors_per_connection:.2f} descriptors per connection; {answered} answered)"
+    )
+
+
+def run_scale(out: Path, settings: Settings) -> dict:
+    """Measure every model into out/scale.json (written after each step) and return it."""
+    out.mkdir(parents=True, exist_ok=True)
+    notes: list[str] = []
+    document = {
+        "scenario": "scale",
+        "descriptor_limit": resource.getrlimit(resource.RLIMIT_NOFILE)[1],
+        "counts": list(settings.counts),
+        "settings": asdict(settings) | {"backlog": BACKLOG, "cpus": os.cpu_count()},
+        "notes": notes,
+        "steps": [],
+        "summary": [],
+    }
+    steps: list[Step] = []
+    for model in settings.models:
+        steps += measure_model(model, settings, notes)
+        document["steps"] = [asdict(s) | {"verdict": s.verdict()} for s in steps]
+        document["summary"] = summarise(document["steps"])
+        write_json(out / "scale.json", document)
+    return document
+
+
+def summarise(steps: list[dict]) -> list[dict]:
+    """One row per model: its largest step's figures (a pure function of the stored steps)."""
+    rows = []
+    for model in dict.fromkeys(s["model"] for s in steps):
+        largest = [s for s in steps if s["model"] == model][-1]
+        sample, fresh = largest.get("sample") or {}, largest.get("fresh") or {}
+        rows.append(
+            {
+                "model": model,
+                "kind": largest.get("kind", ""),
+                "asked": largest["connections"],
+                "held": largest["held"],
+                "in_backlog": largest.get("in_backlog", 0),
+                "failed": sum(largest["errors"].values()),
+                "rss_per_connection_kib": largest["rss_per_connection_kib"],
+                "uss_per_connection_kib": largest.get("uss_per_connection_kib"),
+                "descriptors_per_connection": largest.get("descriptors_per_connection"),
+                "sample_answered": f"{sample.get('answered', 0)}/{sample.get('asked', 0)}",
+                "fresh_answered": f"{fresh.get('answered', 0)}/{fresh.get('asked', 0)}",
+                "sample_p50_ms": (sample.get("latency_ms") or {}).get("p50"),
+                "verdict": largest.get("verdict", ""),
+            }
+        )
+    return rows
+
+
+# the table --------------------------------------------------------------------------------------
+
+
+def _number(value: float | None, digits: int = 1) -> str:
+    return "" if value is None else f"{value:,.{digits}f}"
+
+
+def render(steps: list[dict]) -> Table:
+    table = Table(title="Idle connections held; the server's whole process tree")
+    columns = (
         "model",
         "asked",
         "held",
+        "backlog",
         "RSS MiB",
-        "KiB per connection",
-        "fds",
-        "processes / threads",
+        "KiB/conn RSS",
+        "KiB/conn USS",
+        "fds/conn",
+        "procs / threads",
+        "GETs held / fresh",
+        "p50 ms",
         "result",
-    ):
+    )
+    for column in columns:
         table.add_column(column, justify="left" if column in ("model", "result") else "right")
     for step in steps:
-        per = "" if step.rss_per_connection_kib is None else f"{step.rss_per_connection_kib:.1f}"
+        sample, fresh = step["sample"] or {}, step["fresh"] or {}
         table.add_row(
-            step.model,
-            f"{step.connections:,}",
-            f"{step.held:,}",
-            f"{step.rss_mib:.1f}",
-            per,
-            f"{step.descriptors:,}",
-            f"{step.processes} / {step.threads:,}",
-            step.failure or "ok",
+            step["model"],
+            f"{step['connections']:,}",
+            f"{step['held']:,}",
+            f"{step['in_backlog']:,}",
+            f"{step['rss_mib']:,.1f}",
+            _number(step["rss_per_connection_kib"]),
+            _number(step["uss_per_connection_kib"]),
+            _number(step["descriptors_per_connection"], 2),
+            f"{step['processes']:,} / {step['threads']:,}",
+            f"{sample.get('answered', 0)}/{sample.get('asked', 0)} / "
+            f"{fresh.get('answered', 0)}/{fresh.get('asked', 0)}",
+            _number((sample.get("latency_ms") or {}).get("p50"), 2),
+            step["verdict"],
         )
     return table
 
 
-def main(argv: list[str] | None = None) -> int:
-    if argv is None and len(sys.argv) == 4 and sys.argv[1] == "--hold":
-        return hold(int(sys.argv[2]), int(sys.argv[3]))  # internal: the holder process
+# command line -----------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None) -> tuple[Settings, Path | None]:
     parser = argparse.ArgumentParser(
         prog="python -m bench.scale",
-        description="How many idle keep-alive connections asyncio, threaded and prefork hold, "
-        "and the server's RSS per connection.",
+        description="C10K: how many idle connections each model holds, the server tree's RSS "
+        "and descriptors per connection, and whether it still answers while holding them.",
+        epilog="The fork models are capped (--fork-cap); counts above what the descriptor limit "
+        "(or, for threaded, the free process ids) allows are capped, and the run says so.",
     )
-    parser.add_argument(
-        "--models", default=",".join(MODELS), help=f"comma-separated, from {', '.join(MODELS)}"
-    )
+    add_models_option(parser)
     parser.add_argument(
         "--counts",
         default="100,1000,10000",
-        help="connection counts, ascending (default 100,1000,10000)",
+        help="idle connections to hold, comma-separated (default 100,1000,10000)",
     )
     parser.add_argument(
-        "--settle",
+        "--settle", type=float, default=1.0, help="seconds before each measurement (default 1)"
+    )
+    parser.add_argument(
+        "--sample", type=int, default=16, help="held connections given one GET (default 16)"
+    )
+    parser.add_argument(
+        "--fresh", type=int, default=8, help="new connections given one GET (default 8)"
+    )
+    parser.add_argument(
+        "--timeout",
         type=float,
-        default=1.0,
-        help="seconds to wait before each measurement (default 1)",
+        default=2.0,
+        help="seconds for each connect and each GET (default 2)",
+    )
+    parser.add_argument(
+        "--fork-cap",
+        type=int,
+        default=256,
+        help="at most this many connections for the fork models (default 256, at most 1024)",
     )
     parser.add_argument(
         "--out", type=Path, default=None, help="folder for scale.json (default results/scale-TIME)"
     )
     args = parser.parse_args(argv)
-    models = [m.strip() for m in args.models.split(",") if m.strip()]
-    unknown = [m for m in models if m not in MODELS]
+    models = chosen_models(parser, args.models)
     try:
-        counts = [int(c) for c in args.counts.split(",")]
+        counts = tuple(sorted({int(c) for c in args.counts.split(",")}))
     except ValueError:
         parser.error(f"--counts wants whole numbers, got {args.counts!r}")
-    if unknown:
-        parser.error(f"unknown model(s) {', '.join(unknown)}; choose from {', '.join(MODELS)}")
-    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if not counts or any(c < 1 for c in counts) or max(counts) > hard - 100:
-        parser.error(
-            f"--counts must be positive and at most {hard - 100:,} "
-            f"(this machine's descriptor limit is {hard:,})"
-        )
-    out = args.out or REPO_ROOT / "results" / time.strftime("scale-%Y%m%d-%H%M%S")
-    out.mkdir(parents=True, exist_ok=True)
-    steps: list[Step] = []
-    for model in models:
-        steps += measure_model(model, sorted(counts), args.settle)
-        write_json(
-            out / "scale.json",
-            {"descriptor_limit": hard, "counts": counts, "steps": [asdict(s) for s in steps]},
-        )
-    Console(width=160).print(render(steps))
-    console.print(f"stored in {out / 'scale.json'}")
-    return 0
+    if not counts or counts[0] < 1 or counts[-1] > MAX_COUNT:
+        parser.error(f"--counts must be from 1 to {MAX_COUNT:,}")
+    if not 0 <= args.settle <= 60 or not 0.1 <= args.timeout <= 30:
+        parser.error("--settle must be 0 to 60 s and --timeout 0.1 to 30 s")
+    if not 0 <= args.sample <= 1000 or not 0 <= args.fresh <= 100:
+        parser.error("--sample must be 0 to 1000 and --fresh 0 to 100")
+    if not 1 <= args.fork_cap <= 1024:
+        parser.error("--fork-cap must be 1 to 1024")
+    settings = Settings(
+        models, counts, args.settle, args.sample, args.fresh, args.timeout, args.fork_cap
+    )
+    return settings, args.out
+
+
+def main(argv: list[str] | None = None) -> int:
+    settings, out = parse_args(argv)
+    return run_command(
+        "scale", out, lambda folder: run_scale(folder, settings), lambda d: render(d["steps"])
+    )
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-from bench.ceiling import Run, pairings, parse_wrk, summary
+from bench.ceiling import Run, pairings, summary
+from bench.wrk import parse_wrk
 
 WRK_OUTPUT = """\
 Running 5s test @ http://127.0.0.1:41011/hello/
@@ -65,9 +66,14 @@ def test_summary_takes_medians_and_ratios_and_survives_failures() -> None:
     [
         ("bench.ceiling", ["--duration", "0"]),
         ("bench.ceiling", ["--only", "no such pairing"]),
-        ("bench.scale", ["--models", "fork"]),
+        ("bench.scale", ["--models", "nginx"]),
         ("bench.scale", ["--counts", "10,abc"]),
         ("bench.scale", ["--counts", "999999999"]),
+        ("bench.scale", ["--fork-cap", "0"]),
+        ("bench.slowclients", ["--slow", "0"]),
+        ("bench.slowclients", ["--interval", "0.2,0.1"]),
+        ("bench.crosscheck", ["--servers", "fork"]),
+        ("bench.scenario_charts", ["/no/such/folder"]),
     ],
 )
 def test_bad_options_are_one_line_errors(module: str, args: list[str]) -> None:

@@ -1,0 +1,232 @@
+"""Cross-check with wrk: the same cell as locust's (same server, path, connections = users,
+keep-alive or a new connection per request), measured by a generator written in C, so that a
+reader can see how much of a figure is the server and how much is locust.
+
+`crosscheck()` is the piece the harness calls in its cell loop, after locust; it returns None
+where wrk is not installed (the harness goes on without it). wrk has no request cap: on the
+leaking fork models only the server's own --max-requests bounds it, so leave those out.
+
+    python -m bench.crosscheck [--servers asyncio,threaded,prefork] [--users 8] [--duration 3]
+        [--mode keepalive|close] [--out DIR]
+
+runs locust and then wrk on each server and stores both in crosscheck.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from bench.launch import LaunchError, ServerProcess, cpu_plan, free_port
+from bench.load import run_locust
+from bench.plan import SERVERS, WORKLOADS
+from bench.scenario_cli import run_command
+from bench.store import write_json
+from bench.wrk import run_wrk, wrk_path
+
+console = Console(stderr=True)
+UNBOUNDED = tuple(name for name, spec in SERVERS.items() if spec.leaking)
+
+
+def wrk_version() -> str:
+    """wrk's version line ('wrk debian/4.1.0-3 [epoll] ...'), or '' if it says none."""
+    try:
+        said = subprocess.run(["wrk", "-v"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    lines = (said.stdout + said.stderr).strip().splitlines()
+    return lines[0].split(" Copyright")[0] if lines else ""
+
+
+def crosscheck(
+    url: str, path: str, users: int, duration_s: float, close: bool, cpus: set[int] | None
+) -> dict | None:
+    """wrk on one cell: `users` connections (one wrk thread) for `duration_s` (rounded up to
+    whole seconds, as wrk counts them) against url + path, keep-alive or, with `close`, a new
+    connection per request. Figures are named as the harness's locust figures are (throughput,
+    latency_us with p50 ... p99.99, mean and max, requests, failures by kind); `error` says
+    why there are none. None when wrk is not installed."""
+    if wrk_path() is None:
+        return None
+    result = {
+        "tool": "wrk",
+        "version": wrk_version(),
+        "connections": users,
+        "threads": 1,
+        "close": close,
+        "duration_s": 0.0,
+        "requests": 0,
+        "throughput": 0.0,
+        "latency_us": {},
+        "failures": {},
+        "error": "",
+    }
+    try:
+        figures = run_wrk(url.rstrip("/") + path, duration_s, users, close, cpus)
+    except (RuntimeError, ValueError, OSError, subprocess.SubprocessError) as exc:
+        result["error"] = str(exc).splitlines()[0][:300]
+        return result
+    result.update(
+        duration_s=figures.get("duration_s", float(duration_s)),
+        requests=figures["requests"],
+        throughput=figures["requests_per_s"],
+        latency_us=figures.get("latency_us")
+        or {"p50": figures["p50_ms"] * 1000, "p99": figures["p99_ms"] * 1000},
+        failures=figures["errors"],
+    )
+    return result
+
+
+def versus(locust: dict, wrk: dict) -> dict:
+    """wrk's figures over locust's: throughput, p50 and p99 (None where one is missing)."""
+
+    def ratio(ours: float | None, theirs: float | None) -> float | None:
+        return ours / theirs if ours and theirs else None
+
+    locust_latency, wrk_latency = locust.get("latency_us") or {}, wrk.get("latency_us") or {}
+    return {
+        "throughput_ratio": ratio(wrk.get("throughput"), locust.get("throughput")),
+        "p50_ratio": ratio(wrk_latency.get("p50"), locust_latency.get("p50")),
+        "p99_ratio": ratio(wrk_latency.get("p99"), locust_latency.get("p99")),
+    }
+
+
+# the command line: locust, then wrk, on each server ---------------------------------------------
+
+
+def measure(server_name: str, args: argparse.Namespace, out: Path) -> dict:
+    spec, workload = SERVERS[server_name], WORKLOADS[args.workload]
+    port = free_port() if spec.kind == "peer" else None
+    server_cpus, load_cpus = cpu_plan()
+    cell = {"server": server_name, "workload": workload.name, "users": args.users}
+    cell |= {"close": args.mode == "close", "locust": None, "wrk": None, "failure": ""}
+    try:
+        with ServerProcess(spec.command(workload, port, None), port=port, cpus=server_cpus) as srv:
+            load = run_locust(
+                srv.url,
+                workload.path,
+                args.users,
+                warmup_s=args.warmup,
+                duration_s=args.duration,
+                close=cell["close"],
+                max_requests=None,
+                out_dir=out / "generator" / server_name,
+                cpus=load_cpus,
+            )
+            cell["locust"] = {
+                "throughput": load.throughput,
+                "requests": load.requests,
+                "latency_us": load.latency_us,
+                "failures": load.failures,
+                "window_s": load.window_s,
+                "error": load.error,
+            }
+            cell["wrk"] = crosscheck(
+                srv.url, workload.path, args.users, args.duration, cell["close"], load_cpus
+            )
+    except LaunchError as exc:
+        cell["failure"] = f"did not start: {str(exc).splitlines()[0][:200]}"
+    if cell["locust"] and cell["wrk"]:
+        cell["versus"] = versus(cell["locust"], cell["wrk"])
+    return cell
+
+
+def render(cells: list[dict]) -> Table:
+    table = Table(title="locust and wrk on the same cells")
+    for column in (
+        "server",
+        "locust req/s",
+        "wrk req/s",
+        "wrk / locust",
+        "p50 µs locust / wrk",
+        "p99 µs locust / wrk",
+    ):
+        table.add_column(column, justify="left" if column == "server" else "right")
+    for cell in cells:
+        if cell["failure"] or not cell["wrk"]:
+            table.add_row(cell["server"], "", "", "", "", cell["failure"] or "no wrk")
+            continue
+        locust, wrk = cell["locust"], cell["wrk"]
+        ratio = (cell.get("versus") or {}).get("throughput_ratio")
+        table.add_row(
+            cell["server"],
+            f"{locust['throughput']:,.0f}",
+            f"{wrk['throughput']:,.0f}" if not wrk["error"] else wrk["error"],
+            "" if ratio is None else f"{ratio:.2f}",
+            f"{locust['latency_us'].get('p50', 0):,.0f} / {wrk['latency_us'].get('p50', 0):,.0f}",
+            f"{locust['latency_us'].get('p99', 0):,.0f} / {wrk['latency_us'].get('p99', 0):,.0f}",
+        )
+    return table
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    allowed = [name for name in SERVERS if name not in UNBOUNDED]
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.crosscheck",
+        description="Run locust and then wrk on the same cells and store both figures.",
+        epilog=f"Not for {', '.join(UNBOUNDED)}: wrk cannot cap its requests.",
+    )
+    parser.add_argument(
+        "--servers",
+        default="asyncio,threaded,prefork",
+        help=f"comma-separated, from {', '.join(allowed)} (default asyncio,threaded,prefork)",
+    )
+    parser.add_argument(
+        "--workload", choices=WORKLOADS, default="hello", help="the workload (default hello)"
+    )
+    parser.add_argument(
+        "--users", type=int, default=8, help="locust users = wrk connections (default 8)"
+    )
+    parser.add_argument(
+        "--duration", type=int, default=3, help="seconds measured by each (default 3)"
+    )
+    parser.add_argument(
+        "--warmup", type=float, default=0.5, help="locust's warm-up, seconds (default 0.5)"
+    )
+    parser.add_argument(
+        "--mode",
+        choices=("keepalive", "close"),
+        default="keepalive",
+        help="keep-alive, or a new connection per request (default keepalive)",
+    )
+    parser.add_argument(
+        "--out", type=Path, default=None, help="folder (default results/crosscheck-TIME)"
+    )
+    args = parser.parse_args(argv)
+    args.servers = [s.strip() for s in args.servers.split(",") if s.strip()]
+    unknown = [s for s in args.servers if s not in allowed]
+    if unknown or not args.servers:
+        parser.error(f"unknown or unbounded server(s) {', '.join(unknown) or '(none)'}")
+    if not 1 <= args.users <= 1000 or not 1 <= args.duration <= 60 or not 0 <= args.warmup <= 10:
+        parser.error("--users must be 1 to 1000, --duration 1 to 60 s, --warmup 0 to 10 s")
+    return args
+
+
+def run_crosscheck(out: Path, args: argparse.Namespace) -> dict:
+    """locust then wrk on each server, into out/crosscheck.json (written after each)."""
+    out.mkdir(parents=True, exist_ok=True)
+    document = {"scenario": "crosscheck", "settings": vars(args) | {"out": str(out)}, "cells": []}
+    for server in args.servers:
+        console.print(f"{server}: locust, then wrk, {args.users} users, {args.mode} ...")
+        document["cells"].append(measure(server, args, out))
+        write_json(out / "crosscheck.json", document)
+    return document
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if wrk_path() is None:
+        console.print("[red]wrk is not installed.[/] On Debian: apt-get install wrk")
+        return 2
+    return run_command(
+        "crosscheck", args.out, lambda out: run_crosscheck(out, args), lambda d: render(d["cells"])
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,107 @@
+"""wrk, the C load generator: run it on one URL and read its figures.
+
+Shared by the ceiling benchmark and the wrk cross-check of a harness cell. wrk runs with
+`--latency` and a small Lua script (wrk_report.lua) whose `done()` prints wrk's own exact
+percentiles as JSON, so p99.9 and p99.99 are there beside --latency's four rows.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+REPORT_SCRIPT = Path(__file__).with_name("wrk_report.lua")
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def wrk_path() -> str | None:
+    """The wrk executable, or None where it is not installed."""
+    return shutil.which("wrk")
+
+
+def _ms(text: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()  # type: ignore[union-attr]
+    return float(number) * _UNITS[unit]
+
+
+def parse_wrk(output: str) -> dict:
+    """requests/s, p50, p99, requests and errors from wrk --latency output; with the report
+    script, also every percentile in microseconds (`latency_us`) and the measured duration."""
+
+    def find(pattern: str) -> re.Match[str]:
+        match = re.search(pattern, output)
+        if match is None:
+            raise ValueError(f"wrk output without {pattern!r}:\n{output}")
+        return match
+
+    errors = {}
+    socket_errors = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), "
+        r"timeout (\d+)",
+        output,
+    )
+    if socket_errors:
+        for name, count in zip(
+            ("connect", "read", "write", "timeout"), socket_errors.groups(), strict=True
+        ):
+            if int(count):
+                errors[name] = int(count)
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    if non_2xx:
+        errors["non-2xx"] = int(non_2xx.group(1))
+    figures = {
+        "requests_per_s": float(find(r"Requests/sec:\s+([\d.]+)").group(1)),
+        "p50_ms": _ms(find(r"\s50%\s+([\d.]+\w+)").group(1)),
+        "p99_ms": _ms(find(r"\s99%\s+([\d.]+\w+)").group(1)),
+        "requests": int(find(r"(\d+) requests in").group(1)),
+        "errors": errors,
+    }
+    report = re.search(r"^BENCH_WRK (\{.*\})$", output, re.MULTILINE)
+    if report:
+        exact = json.loads(report.group(1))
+        figures["latency_us"] = {key: float(value) for key, value in exact["latency_us"].items()}
+        figures["duration_s"] = exact["duration_us"] / 1e6
+    return figures
+
+
+def run_wrk(
+    url: str,
+    seconds: float,
+    connections: int,
+    new_connection: bool,
+    cpus: set[int] | None,
+    timeout_s: float = 2.0,
+) -> dict:
+    """One wrk run (one thread): keep-alive, or a new connection per request (the request says
+    `Connection: close`, the server closes, and wrk reconnects). Raises RuntimeError or
+    ValueError when wrk fails or says something unreadable."""
+    whole_seconds = max(1, math.ceil(seconds))  # wrk's -d takes whole seconds
+    command = [
+        "wrk",
+        "-t1",
+        f"-c{connections}",
+        f"-d{whole_seconds}s",
+        "--latency",
+        "--timeout",
+        f"{max(1, math.ceil(timeout_s))}s",
+        "-s",
+        str(REPORT_SCRIPT),
+    ]
+    if new_connection:
+        command += ["-H", "Connection: close"]
+    result = subprocess.run(
+        [*command, url],
+        capture_output=True,
+        text=True,
+        timeout=whole_seconds + 30,
+        preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
+    )
+    if result.returncode != 0:
+        said = (result.stderr.strip() or result.stdout.strip()).splitlines()[:1]
+        raise RuntimeError(f"wrk failed ({result.returncode}): {' '.join(said)}")
+    return parse_wrk(result.stdout)

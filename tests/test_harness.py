@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import jsonschema
-import psutil
 import pytest
 from hdrh.histogram import HdrHistogram
 
@@ -27,6 +26,7 @@ from bench.plan import (
 )
 from bench.run import Runner
 from bench.store import SCHEMA_PATH
+from tests.conftest import live_descendants
 
 pytestmark = pytest.mark.slow
 SCHEMA = json.loads(SCHEMA_PATH.read_text())
@@ -39,14 +39,6 @@ def valid_run(folder: Path) -> dict:
     document = json.loads((folder / "run.json").read_text())
     jsonschema.validate(document, SCHEMA)
     return document
-
-
-def descendants() -> list[psutil.Process]:
-    return [
-        p
-        for p in psutil.Process().children(recursive=True)
-        if p.is_running() and p.status() != psutil.STATUS_ZOMBIE
-    ]
 
 
 def test_tiny_plan_end_to_end(tmp_path: Path) -> None:
@@ -64,7 +56,7 @@ def test_tiny_plan_end_to_end(tmp_path: Path) -> None:
         assert cell["leak"]["verdict"] == "clean"
     assert document["metadata"]["commit"] and document["metadata"]["python"]
     assert document["metadata"]["settings"]["profile"] == "custom"
-    assert not descendants()
+    assert not live_descendants()
 
 
 @pytest.fixture
@@ -99,7 +91,7 @@ def test_failed_verification_and_a_crash_are_recorded_and_the_run_goes_on(
     assert cells["crashing"]["status"] == "failed"
     assert "exited with 3" in cells["crashing"]["reason"]
     assert cells["asyncio"]["status"] == "ok"  # the run went on after both
-    assert not descendants()
+    assert not live_descendants()
 
 
 def test_ctrl_c_during_a_cell_keeps_a_valid_run_and_leaves_nothing(tmp_path: Path) -> None:
@@ -138,7 +130,7 @@ def test_ctrl_c_during_a_cell_keeps_a_valid_run_and_leaves_nothing(tmp_path: Pat
     document = valid_run(tmp_path)
     assert document["status"] == "interrupted"
     time.sleep(0.5)
-    assert not descendants(), output
+    assert not live_descendants(), output
 
 
 def test_a_plan_cannot_ask_too_much_of_the_leaking_servers() -> None:

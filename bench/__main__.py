@@ -88,6 +88,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--repeat", type=int, help="repetitions of every cell")
     run.add_argument(
+        "--request-timeout",
+        type=duration,
+        help="a request unanswered this long fails; after a cell, a server that does not answer "
+        "within it has hung (default 5s)",
+    )
+    run.add_argument(
+        "--start-timeout",
+        type=duration,
+        help="a server not listening this long after its start fails its cells (default 30s)",
+    )
+    run.add_argument(
+        "--generator-grace",
+        type=duration,
+        help="locust still running this long after its run time is killed (default 10s)",
+    )
+    run.add_argument(
         "--request-cap",
         type=int,
         metavar="N",
@@ -146,6 +162,9 @@ def main(argv: list[str] | None = None) -> int:
         "settle_s": args.settle,
         "repeat": args.repeat,
         "request_cap": args.request_cap,
+        "request_timeout_s": args.request_timeout,
+        "start_timeout_s": args.start_timeout,
+        "generator_grace_s": args.generator_grace,
     }
     settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
     if args.no_cpu_split:

@@ -29,7 +29,11 @@ _PR_SET_CHILD_SUBREAPER = 36
 
 
 class LaunchError(Exception):
-    """The server did not start; the message carries its own output."""
+    """The server did not start; the message carries its own output, `reason` says why."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 def servers_command(model: str, app: str | None = None, *options: str) -> list[str]:
@@ -73,6 +77,7 @@ class ServerProcess:
         self.popen: subprocess.Popen[bytes] | None = None
         self.host = ""
         self.port = 0
+        self.fault = ""  # why the harness stopped it early (it hung), for the cells not run
         self._log = None
 
     # starting -----------------------------------------------------------------------------
@@ -106,12 +111,16 @@ class ServerProcess:
                 output = self.output()
                 self.stop()
                 raise LaunchError(
-                    f"{' '.join(self.command)} exited with {self.popen.returncode}:\n{output}"
+                    f"{' '.join(self.command)} exited with {self.popen.returncode}:\n{output}",
+                    f"it exited with {self.popen.returncode} before listening",
                 )
             time.sleep(0.02)
         output = self.output()
         self.stop()
-        raise LaunchError(f"{' '.join(self.command)} did not listen within {timeout} s:\n{output}")
+        raise LaunchError(
+            f"{' '.join(self.command)} did not listen within {timeout:g} s:\n{output}",
+            f"it did not listen within {timeout:g} s",
+        )
 
     def _prepare_child(self) -> None:
         for which, limits in self.rlimits.items():
@@ -149,12 +158,15 @@ class ServerProcess:
     # stopping -----------------------------------------------------------------------------
 
     def stop(self, grace: float = 3.0) -> int | None:
-        """SIGTERM the process group, SIGKILL what is left after `grace`, reap everything."""
+        """SIGTERM the process group, SIGKILL what is left after `grace`, reap everything.
+
+        A stopped (SIGSTOP) server is continued after its SIGTERM, so that it can act on it."""
         if self.popen is None:
             return None
         pgid = self.popen.pid  # start_new_session made it the group leader
         if self.popen.poll() is None:
             _signal_group(pgid, signal.SIGTERM)
+            _signal_group(pgid, signal.SIGCONT)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.popen.wait(grace)
         _signal_group(pgid, signal.SIGKILL)

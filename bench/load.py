@@ -80,8 +80,12 @@ def run_locust(
     cpus: set[int] | None,
     processes: int = 1,
     timeout_s: float = 5.0,
+    grace_s: float = 10.0,
+    body: bytes | None = None,
 ) -> LoadResult:
-    """Run one closed-loop load and return what it measured (never raises for load problems)."""
+    """Run one closed-loop load and return what it measured (never raises for load problems).
+    A locust still running `grace_s` after its run time is killed; answers whose body is not
+    `body` count as failures of kind "wrong body"."""
     out_dir.mkdir(parents=True, exist_ok=True)
     for stale in out_dir.glob("gen-*.json"):
         stale.unlink()
@@ -98,6 +102,7 @@ def run_locust(
         "BENCH_MAX_REQUESTS": str(math.ceil(max_requests / processes) if max_requests else 0),
         "BENCH_OUT": str(out_dir),
         "BENCH_TIMEOUT_S": str(timeout_s),
+        **({"BENCH_BODY": body.decode("latin-1")} if body is not None else {}),
     }
     log_path = out_dir / "locust.log"
     result = LoadResult(processes=processes)
@@ -115,9 +120,9 @@ def run_locust(
             preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
         )
         try:
-            locust.wait(timeout=run_time + 30)
+            locust.wait(timeout=run_time + grace_s)
         except subprocess.TimeoutExpired:
-            result.error = f"locust did not stop within {run_time + 30} s: killed"
+            result.error = f"locust did not stop within {run_time + grace_s:g} s: killed"
         finally:
             if locust.poll() is None:
                 with contextlib.suppress(ProcessLookupError):

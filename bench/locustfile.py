@@ -9,6 +9,7 @@ Configured by environment variables that the harness sets (bench/load.py):
     BENCH_MAX_REQUESTS  a cap on requests (over all users of this process): users stop there
     BENCH_OUT           a folder: each process writes its figures to BENCH_OUT/gen-<pid>.json
     BENCH_TIMEOUT_S     a request unanswered this long fails (default 5)
+    BENCH_BODY          the body a right answer carries (latin-1); another counts as "wrong body"
 
 Latency is recorded at microsecond resolution in an HdrHistogram per process (locust's own
 percentiles round to whole milliseconds, which hides every loopback latency); the harness
@@ -34,6 +35,7 @@ MAX_REQUESTS = int(os.environ.get("BENCH_MAX_REQUESTS", "0")) or None
 OUT = Path(os.environ.get("BENCH_OUT", "."))
 TIMEOUT_S = float(os.environ.get("BENCH_TIMEOUT_S", "5"))
 HEADERS = {"Connection": "close"} if CLOSE else {}
+BODY = os.environ["BENCH_BODY"].encode("latin-1") if "BENCH_BODY" in os.environ else None
 
 LOWEST_US, HIGHEST_US = 1, 120_000_000  # 1 µs to 2 minutes, 3 significant digits
 
@@ -124,5 +126,9 @@ class WorkloadUser(FastHttpUser):
             raise StopUser  # the cap of a leaking server's cell
         FIGURES.sent += 1
         with self.client.get(PATH, headers=HEADERS, catch_response=True) as response:
+            if response.status_code == 0:
+                return  # no answer: locust records the network error by its class (a timeout)
             if response.status_code != 200:
                 response.failure(f"HTTP {response.status_code}")
+            elif BODY is not None and response.content != BODY:
+                response.failure("wrong body")  # bench/faults.py WRONG_BODY

@@ -270,6 +270,8 @@ class Settings:
     ceiling: bool = True  # measure the generator's ceiling first
     profile: str = "custom"  # the profile these settings started from
     request_timeout_s: float = 5.0  # a request unanswered this long counts as a failure
+    start_timeout_s: float = 30.0  # a server not listening by then fails its cells
+    generator_grace_s: float = 10.0  # locust still running this long after its run time: killed
 
 
 PROFILES = {

@@ -28,6 +28,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from bench.faults import cell_verdict, check_still_answers
 from bench.launch import LaunchError, ServerProcess, cpu_plan, free_port
 from bench.load import LoadResult, run_locust
 from bench.plan import SERVERS, WORKLOADS, Cell, Plan, ServerSpec
@@ -198,10 +199,12 @@ class Runner:
         )
         try:
             try:
-                server.start(timeout=30)
+                server.start(timeout=self.settings.start_timeout_s)
             except LaunchError as exc:
                 for cell in cells:
-                    self.record_failure(cell, command, "did not start", str(exc)[-2000:])
+                    self.record_failure(
+                        cell, command, f"did not start: {exc.reason}", str(exc)[-2000:]
+                    )
                     progress.advance(task)  # type: ignore[arg-type]
                 return
             self.registry.add(server.pid, f"server {spec.name}")
@@ -219,7 +222,7 @@ class Runner:
                     self.record_failure(
                         cell,
                         command,
-                        "the server had exited before the cell",
+                        server.fault or "the server had exited before the cell",
                         server.output()[-2000:],
                     )
                 else:
@@ -258,25 +261,20 @@ class Runner:
             cpus=self.generator_cpus,
             processes=self.processes,
             timeout_s=settings.request_timeout_s,
+            grace_s=settings.generator_grace_s,
+            body=workload.body,
         )
         load_end = sampler.now()
         time.sleep(settings.settle_s)
         samples = sampler.stop()
         overflows_after = listen_overflows()
         exited = server.popen.poll() if server.popen else None
-        status, reason = "ok", ""
-        if load.error:
-            status, reason = "failed", load.error
-        elif exited is not None and not (cap and exited == 0):
-            status, reason = "failed", f"the server exited with {exited} during the cell"
-        elif load.requests == 0:
-            status, reason = (
-                "failed",
-                (
-                    f"no request was answered in the measured window: the server stalled or failed "
-                    f"(failures: {load.failures or 'none, the requests were still waiting'})"
-                ),
+        hung = ""  # the leaking servers stop answering by design (EMFILE, the cap): not probed
+        if exited is None and not spec.leaking:
+            hung = check_still_answers(
+                server, workload, cell.mode == "close", settings.request_timeout_s
             )
+        status, reason = cell_verdict(load, exited, cap, hung)
         record = {
             **asdict(cell),
             "key": cell.key,
@@ -362,6 +360,7 @@ class Runner:
                 out_dir=self.folder / "generator",
                 cpus=self.generator_cpus,
                 processes=self.processes,
+                grace_s=self.settings.generator_grace_s,
             )
             self.registry.remove(server.pid)
         self.document["generator_ceiling"] = {

@@ -71,3 +71,44 @@ def crash_after_200(environ, start_response):
         os._exit(3)
     start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "13")])
     return [b"Hello, world!"]
+
+
+# Servers that go wrong part-way, for tests/test_faults.py (served by asyncio: one process, so
+# the counts are the server's).
+_counts = {"hang": 0, "wrong": 0, "rare": 0}
+HELLO = b"Hello, world!"
+
+
+def _answer(start_response, body: bytes = HELLO, status: str = "200 OK") -> list[bytes]:
+    start_response(status, [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def hang_after_100(environ, start_response):
+    """Answers 100 requests, then stops its own process group (SIGSTOP): a hung server."""
+    import os
+    import signal
+
+    _counts["hang"] += 1
+    if _counts["hang"] > 100:
+        os.killpg(os.getpgrp(), signal.SIGSTOP)
+    return _answer(start_response)
+
+
+def wrong_after_100(environ, start_response):
+    """Answers 100 requests right (the verification among them), then alternately a 500 and a
+    200 with the wrong body."""
+    _counts["wrong"] += 1
+    if _counts["wrong"] <= 100:
+        return _answer(start_response)
+    if _counts["wrong"] % 2:
+        return _answer(start_response, b"broken", "500 Internal Server Error")
+    return _answer(start_response, b"Hello, wrong!")
+
+
+def rare_500(environ, start_response):
+    """Every 200th request gets a 500 (0.5 %, under the 1 % that fails a cell)."""
+    _counts["rare"] += 1
+    if _counts["rare"] % 200 == 0:
+        return _answer(start_response, b"broken", "500 Internal Server Error")
+    return _answer(start_response)

@@ -1,16 +1,21 @@
-"""Faults: what the harness does when a server or the load generator fails a cell.
+"""Faults: what the harness does when a server, the load generator or the user stops a cell.
 
-Two decisions live here, so that bench/run.py only calls them:
+Three decisions live here, so that bench/run.py only calls them:
 
 - whether a cell is "failed", and the reason said (cell_verdict);
 - whether a server still answers after its cell, or hung (SIGSTOP, a deadlock), in which case
-  it is stopped at once and the rest of its cells are not run (check_still_answers).
+  it is stopped at once and the rest of its cells are not run (check_still_answers);
+- what SIGINT and SIGTERM do during a run: the first stops it, keeping the cells done; a second
+  cannot cut short the stopping of servers and the saving of run.json (interrupt_on_first_signal).
 """
 
 from __future__ import annotations
 
 import contextlib
 import http.client
+import signal
+import sys
+from collections.abc import Callable
 
 import psutil
 
@@ -24,6 +29,35 @@ from bench.verify import fetch
 # it, the cell stays "ok" and the wrong answers are counted by kind, as every failure is.
 WRONG_ANSWER_SHARE = 0.01
 WRONG_BODY = "wrong body"  # the failure kind bench/locustfile.py counts
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM during a run: an exception, so that every `with` and `finally` runs; a
+    KeyboardInterrupt, so that no `except Exception` on the way swallows it."""
+
+
+def interrupt_on_first_signal() -> dict[int, Callable | int | None]:
+    """Make the first SIGINT or SIGTERM raise Interrupted, and the next ones only say that the
+    run is stopping. Returns the previous handlers, for restore_handlers()."""
+    raised = []
+
+    def handler(signum: int, frame: object) -> None:
+        if raised:
+            print(
+                "python -m bench: already stopping: the servers are being stopped and run.json "
+                "saved (a few seconds)",
+                file=sys.stderr,
+            )
+            return
+        raised.append(signum)
+        raise Interrupted(signal.Signals(signum).name)
+
+    return {signum: signal.signal(signum, handler) for signum in (signal.SIGINT, signal.SIGTERM)}
+
+
+def restore_handlers(previous: dict[int, Callable | int | None]) -> None:
+    for signum, handler in previous.items():
+        signal.signal(signum, signal.SIG_DFL if handler is None else handler)
 
 
 def wrong_answers(failures: dict[str, int]) -> int:

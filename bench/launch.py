@@ -17,8 +17,9 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import psutil
@@ -88,14 +89,13 @@ class ServerProcess:
         self._log = tempfile.NamedTemporaryFile(  # noqa: SIM115 (kept open while it runs)
             prefix="server-", suffix=".log", dir=self.log_dir, delete=False
         )
-        self.popen = subprocess.Popen(
+        self.popen = spawn_group(  # its own process group: one signal reaches the whole tree
             self.command,
             cwd=self.cwd,
             env=self.env,
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: one signal reaches the whole tree
             preexec_fn=self._prepare_child if self.rlimits or self.cpus else None,
         )
         deadline = time.monotonic() + timeout
@@ -160,21 +160,23 @@ class ServerProcess:
     def stop(self, grace: float = 3.0) -> int | None:
         """SIGTERM the process group, SIGKILL what is left after `grace`, reap everything.
 
-        A stopped (SIGSTOP) server is continued after its SIGTERM, so that it can act on it."""
+        A stopped (SIGSTOP) server is continued after its SIGTERM, so that it can act on it; a
+        Ctrl-C that arrives meanwhile waits until the group is gone (signals_deferred)."""
         if self.popen is None:
             return None
-        pgid = self.popen.pid  # start_new_session made it the group leader
-        if self.popen.poll() is None:
-            _signal_group(pgid, signal.SIGTERM)
-            _signal_group(pgid, signal.SIGCONT)
+        with signals_deferred():
+            pgid = self.popen.pid  # start_new_session made it the group leader
+            if self.popen.poll() is None:
+                _signal_group(pgid, signal.SIGTERM)
+                _signal_group(pgid, signal.SIGCONT)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self.popen.wait(grace)
+            _signal_group(pgid, signal.SIGKILL)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.popen.wait(grace)
-        _signal_group(pgid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.popen.wait(grace)
-        reap_group(pgid, timeout=grace)
-        if self._log is not None:
-            self._log.close()
+            reap_group(pgid, timeout=grace)
+            if self._log is not None:
+                self._log.close()
         return self.popen.returncode
 
     def remove_log(self) -> None:
@@ -185,8 +187,9 @@ class ServerProcess:
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-        self.remove_log()
+        with signals_deferred():
+            self.stop()
+            self.remove_log()
 
 
 def cpu_plan(split: bool = True) -> tuple[set[int] | None, set[int] | None]:
@@ -210,6 +213,52 @@ def _accepts(host: str, port: int) -> bool:
             return True
     except OSError:
         return False
+
+
+@contextlib.contextmanager
+def signals_deferred(signums: Sequence[int] = (signal.SIGINT, signal.SIGTERM)) -> Iterator[None]:
+    """Hold SIGINT and SIGTERM until the block ends, then deliver them to their own handlers.
+
+    For cleanup that must not stop half-way (stopping and reaping a process group, renaming a
+    file into place): a Ctrl-C in the middle would leave a process running or a file half
+    written. Python runs signal handlers in the main thread only, so elsewhere this does
+    nothing (and is not needed)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = {signum: signal.signal(signum, lambda s, _: caught.append(s)) for signum in signums}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
+        for signum in dict.fromkeys(caught):
+            signal.raise_signal(signum)
+
+
+def spawn_group(command: Sequence[str], **popen_options: object) -> subprocess.Popen:
+    """subprocess.Popen in a new session (its own process group), safe from Ctrl-C: a signal
+    during the start, when Popen has forked but not returned the child, would lose its pid. It
+    is held until Popen returns; then what was started is killed, and the signal goes on."""
+    popen = None
+    try:
+        with signals_deferred():
+            popen = subprocess.Popen(command, start_new_session=True, **popen_options)  # type: ignore[call-overload]
+    except BaseException:
+        if popen is not None:
+            kill_group(popen)
+        raise
+    return popen
+
+
+def kill_group(popen: subprocess.Popen, timeout: float = 2.0) -> None:
+    """SIGKILL a process group whose leader is `popen` (if it still runs), and reap it all."""
+    with signals_deferred():
+        if popen.poll() is None:
+            _signal_group(popen.pid, signal.SIGKILL)
+            popen.wait()
+        reap_group(popen.pid, timeout=timeout)
 
 
 def _signal_group(pgid: int, signum: int) -> None:

@@ -3,12 +3,10 @@ latency captured in microseconds by bench/locustfile.py and merged here."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
 import resource
-import signal
 import subprocess
 import sys
 import time
@@ -17,7 +15,7 @@ from pathlib import Path
 
 from hdrh.histogram import HdrHistogram
 
-from bench.launch import reap_group
+from bench.launch import kill_group, spawn_group
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 PERCENTILES = (50, 90, 99, 99.9, 99.99)
@@ -109,13 +107,12 @@ def run_locust(
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
     with log_path.open("wb") as log:
-        locust = subprocess.Popen(
+        locust = spawn_group(
             command,
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
-            start_new_session=True,
             cwd=Path(__file__).resolve().parent.parent,
             preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
         )
@@ -124,11 +121,7 @@ def run_locust(
         except subprocess.TimeoutExpired:
             result.error = f"locust did not stop within {run_time + grace_s:g} s: killed"
         finally:
-            if locust.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(locust.pid, signal.SIGKILL)
-                locust.wait()
-            reap_group(locust.pid, timeout=2)
+            kill_group(locust)
     wall = time.monotonic() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     result.generator_cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)

@@ -28,8 +28,14 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from bench.faults import cell_verdict, check_still_answers
-from bench.launch import LaunchError, ServerProcess, cpu_plan, free_port
+from bench.faults import (
+    Interrupted,
+    cell_verdict,
+    check_still_answers,
+    interrupt_on_first_signal,
+    restore_handlers,
+)
+from bench.launch import LaunchError, ServerProcess, cpu_plan, free_port, signals_deferred
 from bench.load import LoadResult, run_locust
 from bench.plan import SERVERS, WORKLOADS, Cell, Plan, ServerSpec
 from bench.store import metadata, write_json, write_run
@@ -38,10 +44,6 @@ from bench.verify import verify
 
 GENERATOR_BOUND = 0.8  # a cell at 80 % of the generator's ceiling measures the generator
 REGISTRY = ".processes.json"  # in the results folder: what is running, for after a crash
-
-
-class Interrupted(Exception):
-    """SIGTERM, turned into an exception so that every `with` and `finally` runs."""
 
 
 class Registry:
@@ -116,7 +118,7 @@ class Runner:
     # the whole run --------------------------------------------------------------------------
 
     def run(self) -> int:
-        previous = signal.signal(signal.SIGTERM, _raise_interrupted)
+        previous = interrupt_on_first_signal()
         self.document["leftovers_found"] = stop_leftovers(self.folder.parent)
         for line in self.document["leftovers_found"]:
             self.say(f"[yellow]found and stopped a leftover of an earlier run:[/] {line}")
@@ -141,7 +143,7 @@ class Runner:
             self.say("[yellow]interrupted: the cells completed so far are kept[/]")
             code = 130
         finally:
-            signal.signal(signal.SIGTERM, previous)
+            restore_handlers(previous)
             self.save()
             self.registry.path.unlink(missing_ok=True)
         failed = sum(cell["status"] == "failed" for cell in self.document["cells"])
@@ -229,10 +231,11 @@ class Runner:
                     self.run_cell(cell, spec, server, command, cap)
                 progress.advance(task)  # type: ignore[arg-type]
         finally:
-            server.stop()
-            if server.popen is not None:
-                self.registry.remove(server.pid)
-            server.remove_log()
+            with signals_deferred():  # a Ctrl-C now waits until the server is stopped and reaped
+                server.stop()
+                if server.popen is not None:
+                    self.registry.remove(server.pid)
+                server.remove_log()
 
     def run_cell(
         self,
@@ -384,7 +387,3 @@ class Runner:
         if not ceiling or not ceiling["throughput"]:
             return False
         return load.throughput >= GENERATOR_BOUND * ceiling["throughput"]
-
-
-def _raise_interrupted(signum: int, frame: object) -> None:
-    raise Interrupted(signal.Signals(signum).name)

@@ -16,7 +16,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from bench.launch import REPO_ROOT
+from bench.launch import REPO_ROOT, signals_deferred
 
 SCHEMA_VERSION = 1
 SCHEMA_PATH = Path(__file__).with_name("run.schema.json")
@@ -73,8 +73,10 @@ def write_json(path: Path, document: object, indent: int | None = 2) -> None:
     previous complete file or the new one, never half of one."""
     partial = path.with_name(path.name + ".partial")
     separators = (",", ":") if indent is None else None
-    partial.write_text(json.dumps(document, indent=indent, separators=separators))
-    partial.replace(path)
+    text = json.dumps(document, indent=indent, separators=separators)
+    with signals_deferred():  # Ctrl-C waits for the rename: no .partial is left behind
+        partial.write_text(text)
+        partial.replace(path)
 
 
 def write_run(folder: Path, document: dict) -> Path:

@@ -75,7 +75,7 @@ def crash_after_200(environ, start_response):
 
 # Servers that go wrong part-way, for tests/test_faults.py (served by asyncio: one process, so
 # the counts are the server's).
-_counts = {"hang": 0, "wrong": 0, "rare": 0}
+_counts = {"hang": 0, "wrong": 0, "rare": 0, "slow": 0}
 HELLO = b"Hello, world!"
 
 
@@ -111,4 +111,14 @@ def rare_500(environ, start_response):
     _counts["rare"] += 1
     if _counts["rare"] % 200 == 0:
         return _answer(start_response, b"broken", "500 Internal Server Error")
+    return _answer(start_response)
+
+
+def slow_first_answer(environ, start_response):
+    """Takes 2 s over its first answer (the harness's verification), then answers at once."""
+    import time
+
+    _counts["slow"] += 1
+    if _counts["slow"] == 1:
+        time.sleep(2)
     return _answer(start_response)

@@ -7,10 +7,13 @@ Time bounds here are safety checks with wide margins, never claims about speed."
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import re
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,10 +24,10 @@ import pytest
 import bench.load
 import bench.run
 import bench.store
-from bench.launch import REPO_ROOT, ServerProcess, servers_command
+from bench.launch import REPO_ROOT, ServerProcess, reap_group, servers_command
 from bench.plan import SERVERS, Cell, Settings, build_plan
-from bench.run import Runner
-from tests.conftest import live_descendants
+from bench.run import REGISTRY, Runner
+from tests.conftest import live_descendants, reap_zombie_children
 from tests.faulty_servers import FAULTY
 from tests.test_harness import valid_run
 
@@ -160,6 +163,192 @@ def test_a_load_generator_that_crashes_or_hangs_is_bounded_and_recorded(
     assert stopped["reason"] == "locust did not stop within 3 s: killed"  # 2 s + 1 s of grace
     assert fine["started"] - stopped["started"] < 3 + MARGIN_S
     assert fine["status"] == "ok", fine["reason"]  # the same server, the run went on
+
+
+# SIGINT and SIGTERM -------------------------------------------------------------------------
+
+
+def registered(folder: Path) -> dict[str, dict]:
+    """The process groups the run has registered now ({pid: {what, created}})."""
+    try:
+        return json.loads((folder / REGISTRY).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def whats(seen: dict[str, dict]) -> set[str]:
+    return {entry["what"] for entry in seen.values()}
+
+
+def cells_saved(folder: Path) -> int:
+    try:
+        return len(json.loads((folder / "run.json").read_text())["cells"])
+    except (OSError, ValueError):
+        return 0
+
+
+def command_line(process: psutil.Process) -> list[str]:
+    """Its command line, or [] if it has just ended."""
+    with contextlib.suppress(psutil.Error):
+        return process.cmdline()
+    return []
+
+
+def still_alive(seen: dict[str, dict]) -> list[int]:
+    """The registered process-group leaders still running (the same processes, not a pid
+    reused; zombies are dead)."""
+    reap_zombie_children()
+    alive = []
+    for pid, entry in seen.items():
+        with contextlib.suppress(psutil.Error):
+            process = psutil.Process(int(pid))
+            same = abs(process.create_time() - entry["created"]) < 0.01
+            if same and process.status() != psutil.STATUS_ZOMBIE:
+                alive.append(int(pid))
+    return alive
+
+
+Reached = Callable[[Path, dict[str, dict]], bool]
+# point: (options, signal, when the harness is there, whether to draw the report)
+POINTS: dict[str, tuple[list[str], signal.Signals, Reached, bool]] = {
+    "the ceiling": (
+        ["--servers", "asyncio", "--duration", "4s"],
+        signal.SIGTERM,
+        lambda folder, seen: (
+            "ceiling server" in whats(seen) and (folder / "generator" / "locust.log").exists()
+        ),
+        True,
+    ),
+    "a server's start": (
+        ["--servers", "never-listens", "--start-timeout", "30s", "--no-ceiling"],
+        signal.SIGINT,
+        lambda folder, seen: any(folder.glob("server-*.log")),
+        False,
+    ),
+    "the verification": (
+        ["--servers", "slow-verify", "--no-ceiling"],
+        signal.SIGTERM,
+        lambda folder, seen: "server slow-verify" in whats(seen),
+        False,
+    ),
+    "a cell": (
+        ["--servers", "asyncio,threaded", "--duration", "5s", "--no-ceiling"],
+        signal.SIGINT,
+        lambda folder, seen: (
+            "server asyncio" in whats(seen) and (folder / "generator" / "locust.log").exists()
+        ),
+        False,
+    ),
+    "the end of the first cell": (
+        ["--servers", "asyncio,threaded", "--no-ceiling"],
+        signal.SIGTERM,
+        lambda folder, seen: cells_saved(folder) >= 1,
+        True,
+    ),
+}
+
+
+@pytest.mark.parametrize("point", POINTS)
+def test_a_signal_at_any_point_keeps_the_cells_done_and_leaves_nothing(
+    tmp_path: Path, point: str
+) -> None:
+    options, signum, reached, draw = POINTS[point]
+    folder = tmp_path / "run"  # its own parent: the leftover search looks at nothing else
+    command = [
+        *(sys.executable, "-m", "tests.faulty_servers", "run", "--workloads", "hello"),
+        *("--users", "2", "--duration", "1s", "--warmup", "0.3s", "--settle", "0.2s"),
+        *("--quiet", "--out", str(folder)),
+        *options,
+    ]
+    log_path = tmp_path / "harness.log"
+    seen: dict[str, dict] = {}
+    with log_path.open("w") as log:
+        harness = subprocess.Popen(command, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 40
+        while time.monotonic() < deadline and harness.poll() is None:
+            seen.update(registered(folder))
+            if reached(folder, seen):
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail(f"the harness never reached {point}: {log_path.read_text()[-2000:]}")
+        harness.send_signal(signum)
+        assert harness.wait(timeout=60) == 130, log_path.read_text()[-2000:]
+        seen.update(registered(folder))
+    finally:
+        if harness.poll() is None:
+            harness.kill()
+            harness.wait()
+        for pid in still_alive(seen):  # only if the test failed: leave nothing either way
+            os.killpg(pid, signal.SIGKILL)
+            reap_group(pid)
+    document = valid_run(folder)
+    assert document["status"] == "interrupted"
+    assert all(cell["status"] == "ok" for cell in document["cells"]), document["cells"]
+    if point == "the end of the first cell":
+        assert document["cells"], "the completed cell was kept"
+    assert not live_descendants(), log_path.read_text()
+    assert not still_alive(seen)
+    assert "server" in " ".join(whats(seen)) or point == "a server's start"
+    leftovers = [*folder.glob("server-*.log"), *folder.glob("*.partial"), folder / REGISTRY]
+    assert not [path for path in leftovers if path.exists()]
+    if draw:
+        report = subprocess.run(
+            [sys.executable, "-m", "bench", "report", str(folder)],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert report.returncode == 0, report.stderr
+        assert "interrupted" in (folder / "report.html").read_text()
+
+
+def test_a_signal_during_the_micro_benchmarks_lets_pytest_stop_its_servers(tmp_path: Path) -> None:
+    """The micro step (after the cells of the default profile) runs pytest, which starts servers
+    of its own: the harness passes the Ctrl-C on and waits for them to be stopped."""
+    harness = subprocess.Popen(
+        [sys.executable, "-m", "bench", "micro", "--out", str(tmp_path / "micro")],
+        cwd=REPO_ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and harness.poll() is None:
+            if any("servers" in command_line(process)[:3] for process in live_descendants()):
+                break  # pytest has started a server
+            time.sleep(0.05)
+        else:
+            pytest.fail("the micro-benchmarks never started a server")
+        harness.send_signal(signal.SIGINT)
+        _, errors = harness.communicate(timeout=60)
+    finally:
+        if harness.poll() is None:
+            harness.kill()
+            harness.communicate()
+    assert harness.returncode == 130 and "Traceback" not in errors, errors
+    assert not live_descendants()
+
+
+def test_saving_is_finished_before_an_interrupt_takes_effect(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Ctrl-C between writing run.json.partial and renaming it waits for the rename."""
+    real_replace = Path.replace
+
+    def replace_after_ctrl_c(self: Path, target: Path) -> Path:
+        os.kill(os.getpid(), signal.SIGINT)  # arrives in the middle of the write
+        return real_replace(self, target)
+
+    monkeypatch.setattr(Path, "replace", replace_after_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        bench.store.write_json(tmp_path / "run.json", {"cells": [1, 2]})
+    monkeypatch.undo()
+    assert json.loads((tmp_path / "run.json").read_text()) == {"cells": [1, 2]}
+    assert not list(tmp_path.glob("*.partial"))
 
 
 # the session's own check ----------------------------------------------------------------

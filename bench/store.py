@@ -12,6 +12,7 @@ import importlib.metadata
 import json
 import os
 import platform
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -31,22 +32,30 @@ PACKAGES = (
     "uvicorn",
     "waitress",
 )
+MIN_FREE_BYTES = 100 * 2**20  # run.json (rewritten whole after each cell), charts, report, logs
 
 
 class StoreError(Exception):
     """The results folder cannot be written; said before any measuring starts."""
 
 
-def new_run_dir(out: Path | None) -> Path:
-    """The run's folder, created and checked writable now, not after ten minutes of work."""
+def new_run_dir(out: Path | None, min_free_bytes: int = MIN_FREE_BYTES) -> Path:
+    """The run's folder, created and checked writable, with room to spare, now: not after ten
+    minutes of measuring."""
     folder = out or REPO_ROOT / "results" / time.strftime("run-%Y%m%d-%H%M%S")
     try:
         folder.mkdir(parents=True, exist_ok=True)
         probe = folder / ".write-test"
         probe.write_text("ok")
         probe.unlink()
+        free = shutil.disk_usage(folder).free
     except OSError as exc:
         raise StoreError(f"cannot write results to {folder}: {exc.strerror or exc}") from None
+    if free < min_free_bytes:
+        raise StoreError(
+            f"only {free / 2**20:.0f} MiB free for results in {folder}; a run needs "
+            f"{min_free_bytes / 2**20:.0f} MiB"
+        )
     return folder
 
 

@@ -24,6 +24,7 @@ import pytest
 import bench.load
 import bench.run
 import bench.store
+from bench.__main__ import main as bench_main
 from bench.launch import REPO_ROOT, ServerProcess, reap_group, servers_command
 from bench.plan import SERVERS, Cell, Settings, build_plan
 from bench.run import REGISTRY, Runner
@@ -349,6 +350,47 @@ def test_saving_is_finished_before_an_interrupt_takes_effect(
     monkeypatch.undo()
     assert json.loads((tmp_path / "run.json").read_text()) == {"cells": [1, 2]}
     assert not list(tmp_path.glob("*.partial"))
+
+
+# the results folder -------------------------------------------------------------------------
+
+
+def refuse(out: Path, capsys: pytest.CaptureFixture[str]) -> str:
+    """Run `python -m bench run` in-process; it must stop with one error line, measuring
+    nothing."""
+    with pytest.raises(SystemExit) as stopped:
+        bench_main(["run", "--servers", "asyncio", "--no-ceiling", "--out", str(out)])
+    assert stopped.value.code == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and error[0].startswith("python -m bench: error:"), error
+    assert not (out / "run.json").exists()
+    return error[0]
+
+
+def test_a_results_disk_without_room_is_refused_before_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    real_usage = bench.store.shutil.disk_usage
+    monkeypatch.setattr(
+        bench.store.shutil,
+        "disk_usage",
+        lambda path: real_usage(path)._replace(free=20 * 2**20),
+    )
+    assert "only 20 MiB free for results" in refuse(tmp_path / "run", capsys)
+
+
+def test_a_read_only_results_folder_is_refused_before_the_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        if os.access(locked, os.W_OK):
+            pytest.skip("root writes into read-only folders: the path-in-a-file test covers it")
+        assert "cannot write results to" in refuse(locked / "run", capsys)
+    finally:
+        locked.chmod(0o700)
 
 
 # the session's own check ----------------------------------------------------------------

@@ -12,9 +12,11 @@ import importlib.metadata
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from bench.launch import REPO_ROOT, signals_deferred
@@ -33,6 +35,19 @@ PACKAGES = (
     "waitress",
 )
 MIN_FREE_BYTES = 100 * 2**20  # run.json (rewritten whole after each cell), charts, report, logs
+# The only environment variables a run records: they change what is measured, and are no secret.
+ENV_ALLOWLIST = (
+    "PYTHONHASHSEED",
+    "PYTHONOPTIMIZE",
+    "PYTHONDEVMODE",
+    "PYTHONMALLOC",
+    "PYTHONASYNCIODEBUG",
+    "PYTHONGC",
+    "DJANGO_SETTINGS_MODULE",
+)
+# Names of variables whose values are never written, wherever they turn up (a server's output).
+SECRET_NAME = re.compile(r"SECRET|TOKEN|PASSW|PASSPHRASE|KEY|CREDENTIAL|AUTH|PRIVATE|COOKIE")
+REDACTED = "[redacted]"
 
 
 class StoreError(Exception):
@@ -74,15 +89,31 @@ def metadata(settings: dict, cpus: dict) -> dict:
         "machine": platform.machine(),
         "affinity": cpus,
         "settings": settings,
+        "environment": recorded_environment(),
     }
+
+
+def recorded_environment(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """The allow-listed environment variables that are set: never the rest (keys, tokens)."""
+    return {name: environ[name] for name in ENV_ALLOWLIST if name in environ}
+
+
+def redact_secrets(text: str, environ: Mapping[str, str] = os.environ) -> str:
+    """`text` with the value of every secret-looking environment variable replaced, as it is
+    and as JSON escapes it: a server may print anything, its output tail is stored."""
+    for name, value in environ.items():
+        if len(value) >= 8 and SECRET_NAME.search(name.upper()):
+            for form in dict.fromkeys((value, json.dumps(value)[1:-1])):
+                text = text.replace(form, REDACTED)
+    return text
 
 
 def write_json(path: Path, document: object, indent: int | None = 2) -> None:
     """Atomically (a temporary file, then a rename): a reader, or an interrupted run, sees the
-    previous complete file or the new one, never half of one."""
+    previous complete file or the new one, never half of one. Secrets are redacted."""
     partial = path.with_name(path.name + ".partial")
     separators = (",", ":") if indent is None else None
-    text = json.dumps(document, indent=indent, separators=separators)
+    text = redact_secrets(json.dumps(document, indent=indent, separators=separators))
     with signals_deferred():  # Ctrl-C waits for the rename: no .partial is left behind
         partial.write_text(text)
         partial.replace(path)

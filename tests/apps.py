@@ -122,3 +122,17 @@ def slow_first_answer(environ, start_response):
     if _counts["slow"] == 1:
         time.sleep(2)
     return _answer(start_response)
+
+
+FAKE_SECRETS = ("DJANGO_SECRET_KEY", "AWS_SECRET_ACCESS_KEY", "GITHUB_TOKEN")  # the test sets
+
+
+def tells_secrets(environ, start_response):
+    """Prints the fake secrets the test put in its environment (as a careless server might),
+    then answers wrongly, so that the harness keeps the tail of its output."""
+    import os
+    import sys
+
+    for name in FAKE_SECRETS:
+        print(f"{name}={os.environ.get(name)}", file=sys.stderr, flush=True)
+    return _answer(start_response, b"Goodbye!")

@@ -24,6 +24,7 @@ FAULTY = {
         _row("wrong-later", "500s, wrong bodies after 100 answers", "tests.apps:wrong_after_100"),
         _row("rare-500", "a 500 every 200 requests", "tests.apps:rare_500"),
         _row("slow-verify", "takes 2 s over its first answer", "tests.apps:slow_first_answer"),
+        _row("tells-secrets", "prints secret environment variables", "tests.apps:tells_secrets"),
     )
 }
 

@@ -28,6 +28,7 @@ from bench.__main__ import main as bench_main
 from bench.launch import REPO_ROOT, ServerProcess, reap_group, servers_command
 from bench.plan import SERVERS, Cell, Settings, build_plan
 from bench.run import REGISTRY, Runner
+from bench.store import ENV_ALLOWLIST, REDACTED, redact_secrets
 from tests.conftest import live_descendants, reap_zombie_children
 from tests.faulty_servers import FAULTY
 from tests.test_harness import valid_run
@@ -393,7 +394,7 @@ def test_a_read_only_results_folder_is_refused_before_the_run(
         locked.chmod(0o700)
 
 
-# the session's own check ----------------------------------------------------------------
+# the session's own check, and secrets ---------------------------------------------------------
 
 
 def test_the_session_check_sees_a_leftover_child_and_an_orphan() -> None:
@@ -415,3 +416,48 @@ def test_the_session_check_sees_a_leftover_child_and_an_orphan() -> None:
         os.waitpid(orphan, 0)
     left = {process.pid for process in live_descendants()}
     assert sleeper.pid not in left and orphan not in left
+
+
+def test_redaction_covers_the_json_escaped_form_of_a_secret() -> None:
+    environ = {"API_TOKEN": 'to"ken\\value', "HOME": "/home/someone", "SHORT_KEY": "abc"}
+    text = json.dumps({"tail": 'token: to"ken\\value', "home": "/home/someone", "k": "abc"})
+    assert json.loads(redact_secrets(text, environ)) == {
+        "tail": f"token: {REDACTED}",
+        "home": "/home/someone",  # not a secret's name
+        "k": "abc",  # too short to replace safely
+    }
+
+
+def test_no_secret_from_the_environment_reaches_the_results(tmp_path: Path) -> None:
+    secrets = {
+        "DJANGO_SECRET_KEY": "sekrit-123-django",
+        "AWS_SECRET_ACCESS_KEY": "sekrit-456-aws",
+        "GITHUB_TOKEN": "sekrit-789-token",
+    }
+    folder = tmp_path / "run"
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "tests.faulty_servers", "run"),
+            *("--servers", "tells-secrets,asyncio", "--workloads", "django", "--users", "2"),
+            *("--duration", "1s", "--warmup", "0.2s", "--settle", "0.2s", "--no-ceiling"),
+            *("--quiet", "--no-micro", "--out", str(folder)),
+        ],
+        cwd=REPO_ROOT,
+        env={**os.environ, **secrets, "PYTHONHASHSEED": "0"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    document = valid_run(folder)
+    told, fine = document["cells"]
+    assert "DJANGO_SECRET_KEY=[redacted]" in told["server_output_tail"]  # printed, not kept
+    assert fine["status"] == "ok", fine["reason"]
+    environment = document["metadata"]["environment"]
+    assert environment["PYTHONHASHSEED"] == "0" and set(environment) <= set(ENV_ALLOWLIST)
+    assert (folder / "report.html").exists()
+    for path in folder.rglob("*"):
+        if path.is_file():
+            content = path.read_bytes()
+            assert not [name for name, value in secrets.items() if value.encode() in content], path
+    assert not live_descendants()

@@ -84,7 +84,10 @@ class ServerProcess:
     # starting -----------------------------------------------------------------------------
 
     def start(self, timeout: float = 20.0) -> ServerProcess:
-        """Start the server and wait for its 'serving ... on http://host:port' line."""
+        """Start the server and wait for its 'serving ... on http://host:port' line.
+
+        If it does not start, or a Ctrl-C comes while we wait, it is stopped here: a caller whose
+        start() raised (a `with` whose __enter__ raised, a fixture) has nothing to stop."""
         become_subreaper()
         self._log = tempfile.NamedTemporaryFile(  # noqa: SIM115 (kept open while it runs)
             prefix="server-", suffix=".log", dir=self.log_dir, delete=False
@@ -98,27 +101,31 @@ class ServerProcess:
             stderr=subprocess.STDOUT,
             preexec_fn=self._prepare_child if self.rlimits or self.cpus else None,
         )
+        try:
+            self._wait_until_listening(self.popen, timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _wait_until_listening(self, popen: subprocess.Popen, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.known_port is not None:
                 if _accepts("127.0.0.1", self.known_port):
                     self.host, self.port = "127.0.0.1", self.known_port
-                    return self
+                    return
             elif match := READY_LINE.search(self.output_bytes()):
                 self.host, self.port = match.group(1).decode(), int(match.group(2))
-                return self
-            if self.popen.poll() is not None:
-                output = self.output()
-                self.stop()
+                return
+            if popen.poll() is not None:
                 raise LaunchError(
-                    f"{' '.join(self.command)} exited with {self.popen.returncode}:\n{output}",
-                    f"it exited with {self.popen.returncode} before listening",
+                    f"{' '.join(self.command)} exited with {popen.returncode}:\n{self.output()}",
+                    f"it exited with {popen.returncode} before listening",
                 )
             time.sleep(0.02)
-        output = self.output()
-        self.stop()
         raise LaunchError(
-            f"{' '.join(self.command)} did not listen within {timeout:g} s:\n{output}",
+            f"{' '.join(self.command)} did not listen within {timeout:g} s:\n{self.output()}",
             f"it did not listen within {timeout:g} s",
         )
 

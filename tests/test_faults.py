@@ -14,6 +14,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -305,6 +306,22 @@ def test_a_signal_at_any_point_keeps_the_cells_done_and_leaves_nothing(
         )
         assert report.returncode == 0, report.stderr
         assert "interrupted" in (folder / "report.html").read_text()
+
+
+def test_a_ctrl_c_while_a_server_starts_stops_it(tmp_path: Path) -> None:
+    """A `with ServerProcess(...)` (or a fixture) whose start is interrupted has nothing to
+    stop: start() stops it before the KeyboardInterrupt goes on."""
+    command = servers_command("asyncio", "tests.apps_slow_import:app")  # never listens
+    server = ServerProcess(command, log_dir=tmp_path)
+    ctrl_c = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
+    ctrl_c.start()
+    try:
+        with pytest.raises(KeyboardInterrupt), server:
+            pytest.fail("it cannot have started")
+    finally:
+        ctrl_c.cancel()
+    assert server.popen is not None and server.popen.poll() is not None
+    assert not live_descendants()
 
 
 def test_a_signal_during_the_micro_benchmarks_lets_pytest_stop_its_servers(tmp_path: Path) -> None:

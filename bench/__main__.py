@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import re
 import sys
 from dataclasses import replace
@@ -116,6 +117,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="the workloads that get the open-loop cell (default: the profile's, or all)",
     )
     run.add_argument(
+        "--request-timeout",
+        type=duration,
+        help="a request unanswered this long fails; after a cell, a server that does not answer "
+        "within it has hung (default 5s)",
+    )
+    run.add_argument(
+        "--start-timeout",
+        type=duration,
+        help="a server not listening this long after its start fails its cells (default 30s)",
+    )
+    run.add_argument(
+        "--generator-grace",
+        type=duration,
+        help="locust still running this long after its run time is killed (default 10s)",
+    )
+    run.add_argument(
         "--request-cap",
         type=int,
         metavar="N",
@@ -188,6 +205,9 @@ def main(argv: list[str] | None = None) -> int:
         "open_rate": args.open_rate,
         "open_workloads": args.open_workloads,
         "request_cap": args.request_cap,
+        "request_timeout_s": args.request_timeout,
+        "start_timeout_s": args.start_timeout,
+        "generator_grace_s": args.generator_grace,
     }
     settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
     if args.no_cpu_split:
@@ -204,28 +224,42 @@ def main(argv: list[str] | None = None) -> int:
     from bench.run import Runner  # imports rich and psutil only when there is work
 
     print(f"{len(plan.cells)} cells ({args.profile} profile) into {folder}", file=sys.stderr)
-    code = Runner(plan, folder, quiet=args.quiet).run()
-    if code == 0 and settings.profile in ("default", "full") and not args.no_micro:
-        run_micro(folder)
-    from bench.report import draw
-
     try:
-        print(f"report: {draw(folder)}")
-    except Exception as exc:  # the measurements are safe in run.json whatever happens here
-        print(
-            f"python -m bench: the report could not be drawn ({type(exc).__name__}: {exc}); "
-            f"run.json is kept: python -m bench report {folder}",
-            file=sys.stderr,
-        )
+        code = Runner(plan, folder, quiet=args.quiet).run()
+        if code == 0 and settings.profile in ("default", "full") and not args.no_micro:
+            run_micro(folder)
+        from bench.report import draw
+
+        try:
+            print(f"report: {draw(folder)}")
+        except Exception as exc:  # the measurements are safe in run.json whatever happens here
+            print(
+                f"python -m bench: the report could not be drawn ({type(exc).__name__}: {exc}); "
+                f"run.json is kept: python -m bench report {folder}",
+                file=sys.stderr,
+            )
+    except KeyboardInterrupt:  # after the cells (their own Ctrl-C is the Runner's): no traceback
+        print(f"python -m bench: interrupted; run.json is kept in {folder}", file=sys.stderr)
+        return 130
     return code
 
 
-def run_micro(folder: Path) -> bool:
-    """The pytest-benchmark micro-benchmarks, into the run's folder as micro.json."""
+def run_micro(folder: Path, timeout_s: float = 600) -> bool:
+    """The pytest-benchmark micro-benchmarks, into the run's folder as micro.json.
+
+    pytest runs in its own process group. A Ctrl-C or SIGTERM here is passed on to it as
+    SIGINT, so that its fixtures stop the servers they started (killing it at once would leave
+    them running); what is left after 20 s is killed."""
+    import os
+    import signal
     import subprocess
 
+    from bench.faults import interrupt_on_first_signal, restore_handlers
+    from bench.launch import kill_group, spawn_group
+
     print("micro-benchmarks (pytest-benchmark) ...", file=sys.stderr)
-    done = subprocess.run(
+    handlers = interrupt_on_first_signal()
+    pytest = spawn_group(
         [
             sys.executable,
             "-m",
@@ -240,14 +274,28 @@ def run_micro(folder: Path) -> bool:
             f"--benchmark-json={folder / 'micro.json'}",
         ],
         cwd=Path(__file__).resolve().parent.parent,
-        capture_output=True,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
         text=True,
-        timeout=600,
     )
-    if done.returncode != 0:
-        tail = " | ".join(done.stdout.strip().splitlines()[-3:])
+    output = ""
+    try:
+        output, _ = pytest.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        output = f"did not finish within {timeout_s:g} s"
+    except KeyboardInterrupt:
+        os.killpg(pytest.pid, signal.SIGINT)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            pytest.communicate(timeout=20)
+        raise
+    finally:
+        kill_group(pytest)
+        restore_handlers(handlers)
+    if pytest.returncode != 0:
+        tail = " | ".join(output.strip().splitlines()[-3:])
         print(f"python -m bench: the micro-benchmarks failed: {tail}", file=sys.stderr)
-    return done.returncode == 0
+    return pytest.returncode == 0
 
 
 def micro_command(out: Path | None) -> int:
@@ -263,8 +311,12 @@ def micro_command(out: Path | None) -> int:
     except StoreError as exc:
         print(f"python -m bench: error: {exc}", file=sys.stderr)
         return 2
-    if not run_micro(folder):
-        return 1
+    try:
+        if not run_micro(folder):
+            return 1
+    except KeyboardInterrupt:
+        print("python -m bench: interrupted", file=sys.stderr)
+        return 130
     compare = ["--previous", str(previous[-1])] if previous else []
     return summary([str(folder / "micro.json"), *compare])
 

@@ -17,8 +17,9 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import psutil
@@ -29,7 +30,11 @@ _PR_SET_CHILD_SUBREAPER = 36
 
 
 class LaunchError(Exception):
-    """The server did not start; the message carries its own output."""
+    """The server did not start; the message carries its own output, `reason` says why."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 def servers_command(model: str, app: str | None = None, *options: str) -> list[str]:
@@ -73,45 +78,56 @@ class ServerProcess:
         self.popen: subprocess.Popen[bytes] | None = None
         self.host = ""
         self.port = 0
+        self.fault = ""  # why the harness stopped it early (it hung), for the cells not run
         self._log = None
 
     # starting -----------------------------------------------------------------------------
 
     def start(self, timeout: float = 20.0) -> ServerProcess:
-        """Start the server and wait for its 'serving ... on http://host:port' line."""
+        """Start the server and wait for its 'serving ... on http://host:port' line.
+
+        If it does not start, or a Ctrl-C comes while we wait, it is stopped here: a caller whose
+        start() raised (a `with` whose __enter__ raised, a fixture) has nothing to stop."""
         become_subreaper()
         self._log = tempfile.NamedTemporaryFile(  # noqa: SIM115 (kept open while it runs)
             prefix="server-", suffix=".log", dir=self.log_dir, delete=False
         )
-        self.popen = subprocess.Popen(
+        self.popen = spawn_group(  # its own process group: one signal reaches the whole tree
             self.command,
             cwd=self.cwd,
             env=self.env,
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: one signal reaches the whole tree
             preexec_fn=self._prepare_child if self.rlimits or self.cpus else None,
         )
+        try:
+            self._wait_until_listening(self.popen, timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _wait_until_listening(self, popen: subprocess.Popen, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.known_port is not None:
                 if _accepts("127.0.0.1", self.known_port):
                     self.host, self.port = "127.0.0.1", self.known_port
-                    return self
+                    return
             elif match := READY_LINE.search(self.output_bytes()):
                 self.host, self.port = match.group(1).decode(), int(match.group(2))
-                return self
-            if self.popen.poll() is not None:
-                output = self.output()
-                self.stop()
+                return
+            if popen.poll() is not None:
                 raise LaunchError(
-                    f"{' '.join(self.command)} exited with {self.popen.returncode}:\n{output}"
+                    f"{' '.join(self.command)} exited with {popen.returncode}:\n{self.output()}",
+                    f"it exited with {popen.returncode} before listening",
                 )
             time.sleep(0.02)
-        output = self.output()
-        self.stop()
-        raise LaunchError(f"{' '.join(self.command)} did not listen within {timeout} s:\n{output}")
+        raise LaunchError(
+            f"{' '.join(self.command)} did not listen within {timeout:g} s:\n{self.output()}",
+            f"it did not listen within {timeout:g} s",
+        )
 
     def _prepare_child(self) -> None:
         for which, limits in self.rlimits.items():
@@ -149,20 +165,25 @@ class ServerProcess:
     # stopping -----------------------------------------------------------------------------
 
     def stop(self, grace: float = 3.0) -> int | None:
-        """SIGTERM the process group, SIGKILL what is left after `grace`, reap everything."""
+        """SIGTERM the process group, SIGKILL what is left after `grace`, reap everything.
+
+        A stopped (SIGSTOP) server is continued after its SIGTERM, so that it can act on it; a
+        Ctrl-C that arrives meanwhile waits until the group is gone (signals_deferred)."""
         if self.popen is None:
             return None
-        pgid = self.popen.pid  # start_new_session made it the group leader
-        if self.popen.poll() is None:
-            _signal_group(pgid, signal.SIGTERM)
+        with signals_deferred():
+            pgid = self.popen.pid  # start_new_session made it the group leader
+            if self.popen.poll() is None:
+                _signal_group(pgid, signal.SIGTERM)
+                _signal_group(pgid, signal.SIGCONT)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self.popen.wait(grace)
+            _signal_group(pgid, signal.SIGKILL)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.popen.wait(grace)
-        _signal_group(pgid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.popen.wait(grace)
-        reap_group(pgid, timeout=grace)
-        if self._log is not None:
-            self._log.close()
+            reap_group(pgid, timeout=grace)
+            if self._log is not None:
+                self._log.close()
         return self.popen.returncode
 
     def remove_log(self) -> None:
@@ -173,8 +194,9 @@ class ServerProcess:
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-        self.remove_log()
+        with signals_deferred():
+            self.stop()
+            self.remove_log()
 
 
 def cpu_plan(split: bool = True) -> tuple[set[int] | None, set[int] | None]:
@@ -198,6 +220,52 @@ def _accepts(host: str, port: int) -> bool:
             return True
     except OSError:
         return False
+
+
+@contextlib.contextmanager
+def signals_deferred(signums: Sequence[int] = (signal.SIGINT, signal.SIGTERM)) -> Iterator[None]:
+    """Hold SIGINT and SIGTERM until the block ends, then deliver them to their own handlers.
+
+    For cleanup that must not stop half-way (stopping and reaping a process group, renaming a
+    file into place): a Ctrl-C in the middle would leave a process running or a file half
+    written. Python runs signal handlers in the main thread only, so elsewhere this does
+    nothing (and is not needed)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = {signum: signal.signal(signum, lambda s, _: caught.append(s)) for signum in signums}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
+        for signum in dict.fromkeys(caught):
+            signal.raise_signal(signum)
+
+
+def spawn_group(command: Sequence[str], **popen_options: object) -> subprocess.Popen:
+    """subprocess.Popen in a new session (its own process group), safe from Ctrl-C: a signal
+    during the start, when Popen has forked but not returned the child, would lose its pid. It
+    is held until Popen returns; then what was started is killed, and the signal goes on."""
+    popen = None
+    try:
+        with signals_deferred():
+            popen = subprocess.Popen(command, start_new_session=True, **popen_options)  # type: ignore[call-overload]
+    except BaseException:
+        if popen is not None:
+            kill_group(popen)
+        raise
+    return popen
+
+
+def kill_group(popen: subprocess.Popen, timeout: float = 2.0) -> None:
+    """SIGKILL a process group whose leader is `popen` (if it still runs), and reap it all."""
+    with signals_deferred():
+        if popen.poll() is None:
+            _signal_group(popen.pid, signal.SIGKILL)
+            popen.wait()
+        reap_group(popen.pid, timeout=timeout)
 
 
 def _signal_group(pgid: int, signum: int) -> None:

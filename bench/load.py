@@ -3,12 +3,10 @@ latency captured in microseconds by bench/locustfile.py and merged here."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
 import resource
-import signal
 import subprocess
 import sys
 import time
@@ -17,7 +15,7 @@ from pathlib import Path
 
 from hdrh.histogram import HdrHistogram
 
-from bench.launch import reap_group
+from bench.launch import kill_group, spawn_group
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 PERCENTILES = (50, 90, 99, 99.9, 99.99)
@@ -91,9 +89,13 @@ def run_locust(
     processes: int = 1,
     timeout_s: float = 5.0,
     rate: float = 0.0,
+    grace_s: float = 10.0,
+    body: bytes | None = None,
 ) -> LoadResult:
     """Run one load and return what it measured (never raises for load problems): closed loop,
-    or open loop at `rate` requests per second over all users when `rate` is given."""
+    or open loop at `rate` requests per second over all users when `rate` is given. A locust
+    still running `grace_s` after its run time is killed; answers whose body is not `body` count
+    as failures of kind "wrong body"."""
     out_dir.mkdir(parents=True, exist_ok=True)
     for stale in out_dir.glob("gen-*.json"):
         stale.unlink()
@@ -112,32 +114,28 @@ def run_locust(
         "BENCH_TIMEOUT_S": str(timeout_s),
         "BENCH_USER_RATE": str(rate / users if rate else 0),
         "BENCH_DRAIN_S": str(min(timeout_s, DRAIN_S)),
+        **({"BENCH_BODY": body.decode("latin-1")} if body is not None else {}),
     }
     log_path = out_dir / "locust.log"
     result = LoadResult(processes=processes, offered_rate=rate)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
     with log_path.open("wb") as log:
-        locust = subprocess.Popen(
+        locust = spawn_group(
             command,
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
-            start_new_session=True,
             cwd=Path(__file__).resolve().parent.parent,
             preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
         )
         try:
-            locust.wait(timeout=run_time + 30)
+            locust.wait(timeout=run_time + grace_s)
         except subprocess.TimeoutExpired:
-            result.error = f"locust did not stop within {run_time + 30} s: killed"
+            result.error = f"locust did not stop within {run_time + grace_s:g} s: killed"
         finally:
-            if locust.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(locust.pid, signal.SIGKILL)
-                locust.wait()
-            reap_group(locust.pid, timeout=2)
+            kill_group(locust)
     wall = time.monotonic() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     result.generator_cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)

@@ -11,6 +11,7 @@ Configured by environment variables that the harness sets (bench/load.py):
     BENCH_TIMEOUT_S     a request unanswered this long fails (default 5)
     BENCH_USER_RATE     open loop: requests per second per user (0 or unset: closed loop)
     BENCH_DRAIN_S       open loop: how long to wait after the window for answers still due
+    BENCH_BODY          the body a right answer carries (latin-1); another counts as "wrong body"
 
 Latency is recorded at microsecond resolution in an HdrHistogram per process (locust's own
 percentiles round to whole milliseconds, which hides every loopback latency); the harness
@@ -54,6 +55,7 @@ HEADERS = {"Connection": "close"} if CLOSE else {}
 LATE_S = 0.002  # later than this after its intended time (libev wakes timers ~1 ms late): late
 BEHIND = "behind schedule: no answer"  # open loop: due in the window, not answered by the end
 DRAIN_S = float(os.environ.get("BENCH_DRAIN_S", str(TIMEOUT_S)))
+BODY = os.environ["BENCH_BODY"].encode("latin-1") if "BENCH_BODY" in os.environ else None
 
 LOWEST_US, HIGHEST_US = 1, 120_000_000  # 1 µs to 2 minutes, 3 significant digits
 
@@ -244,6 +246,9 @@ def _check(response: object) -> str | None:
     """Mark a wrong answer failed: "HTTP 503" for a status, the error's class for no answer."""
     status = getattr(response, "status_code", 0)
     if status == 200:
+        if BODY is not None and response.content != BODY:  # type: ignore[attr-defined]
+            response.failure("wrong body")  # type: ignore[attr-defined]  bench/faults.py WRONG_BODY
+            return "wrong body"
         return None
     error = getattr(response, "error", None)
     failure = type(error).__name__ if not status and error is not None else f"HTTP {status}"

@@ -280,6 +280,8 @@ class Settings:
     open_workloads: tuple[str, ...] = ()  # where the open-loop cells go (empty: every workload)
     seed: int = 1  # the shuffle of the rounds of repetitions
     repeat_only: tuple[str, ...] = ()  # "workload@users": only these repeat (empty: every cell)
+    start_timeout_s: float = 30.0  # a server not listening by then fails its cells
+    generator_grace_s: float = 10.0  # locust still running this long after its run time: killed
 
 
 PROFILES = {

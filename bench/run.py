@@ -28,7 +28,14 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from bench.launch import LaunchError, ServerProcess, cpu_plan, free_port
+from bench.faults import (
+    Interrupted,
+    cell_verdict,
+    check_still_answers,
+    interrupt_on_first_signal,
+    restore_handlers,
+)
+from bench.launch import LaunchError, ServerProcess, cpu_plan, free_port, signals_deferred
 from bench.load import LoadResult, run_locust
 from bench.plan import SERVERS, WORKLOADS, Cell, Plan, ServerSpec
 from bench.store import metadata, write_json, write_run
@@ -37,10 +44,6 @@ from bench.verify import verify
 
 GENERATOR_BOUND = 0.8  # a cell at 80 % of the generator's ceiling measures the generator
 REGISTRY = ".processes.json"  # in the results folder: what is running, for after a crash
-
-
-class Interrupted(Exception):
-    """SIGTERM, turned into an exception so that every `with` and `finally` runs."""
 
 
 class Registry:
@@ -115,7 +118,7 @@ class Runner:
     # the whole run --------------------------------------------------------------------------
 
     def run(self) -> int:
-        previous = signal.signal(signal.SIGTERM, _raise_interrupted)
+        previous = interrupt_on_first_signal()
         self.document["leftovers_found"] = stop_leftovers(self.folder.parent)
         for line in self.document["leftovers_found"]:
             self.say(f"[yellow]found and stopped a leftover of an earlier run:[/] {line}")
@@ -140,7 +143,7 @@ class Runner:
             self.say("[yellow]interrupted: the cells completed so far are kept[/]")
             code = 130
         finally:
-            signal.signal(signal.SIGTERM, previous)
+            restore_handlers(previous)
             self.save()
             self.registry.path.unlink(missing_ok=True)
         failed = sum(cell["status"] == "failed" for cell in self.document["cells"])
@@ -199,10 +202,12 @@ class Runner:
         )
         try:
             try:
-                server.start(timeout=30)
+                server.start(timeout=self.settings.start_timeout_s)
             except LaunchError as exc:
                 for cell in cells:
-                    self.record_failure(cell, command, "did not start", str(exc)[-2000:])
+                    self.record_failure(
+                        cell, command, f"did not start: {exc.reason}", str(exc)[-2000:]
+                    )
                     progress.advance(task)  # type: ignore[arg-type]
                 return
             self.registry.add(server.pid, f"server {spec.name}")
@@ -220,17 +225,18 @@ class Runner:
                     self.record_failure(
                         cell,
                         command,
-                        "the server had exited before the cell",
+                        server.fault or "the server had exited before the cell",
                         server.output()[-2000:],
                     )
                 else:
                     self.run_cell(cell, spec, server, command, cap)
                 progress.advance(task)  # type: ignore[arg-type]
         finally:
-            server.stop()
-            if server.popen is not None:
-                self.registry.remove(server.pid)
-            server.remove_log()
+            with signals_deferred():  # a Ctrl-C now waits until the server is stopped and reaped
+                server.stop()
+                if server.popen is not None:
+                    self.registry.remove(server.pid)
+                server.remove_log()
 
     def run_cell(
         self,
@@ -260,25 +266,20 @@ class Runner:
             processes=self.processes,
             timeout_s=settings.request_timeout_s,
             rate=cell.rate,
+            grace_s=settings.generator_grace_s,
+            body=workload.body,
         )
         load_end = sampler.now()
         time.sleep(settings.settle_s)
         samples = sampler.stop()
         overflows_after = listen_overflows()
         exited = server.popen.poll() if server.popen else None
-        status, reason = "ok", ""
-        if load.error:
-            status, reason = "failed", load.error
-        elif exited is not None and not (cap and exited == 0):
-            status, reason = "failed", f"the server exited with {exited} during the cell"
-        elif load.requests == 0:
-            status, reason = (
-                "failed",
-                (
-                    f"no request was answered in the measured window: the server stalled or failed "
-                    f"(failures: {load.failures or 'none, the requests were still waiting'})"
-                ),
+        hung = ""  # the leaking servers stop answering by design (EMFILE, the cap): not probed
+        if exited is None and not spec.leaking:
+            hung = check_still_answers(
+                server, workload, cell.mode == "close", settings.request_timeout_s
             )
+        status, reason = cell_verdict(load, exited, cap, hung)
         record = {
             **asdict(cell),
             "key": cell.key,
@@ -364,6 +365,7 @@ class Runner:
                 out_dir=self.folder / "generator",
                 cpus=self.generator_cpus,
                 processes=self.processes,
+                grace_s=self.settings.generator_grace_s,
             )
             self.registry.remove(server.pid)
         self.document["generator_ceiling"] = {
@@ -389,7 +391,3 @@ class Runner:
         if not ceiling or not ceiling["throughput"]:
             return False
         return load.throughput >= GENERATOR_BOUND * ceiling["throughput"]
-
-
-def _raise_interrupted(signum: int, frame: object) -> None:
-    raise Interrupted(signal.Signals(signum).name)

@@ -12,11 +12,14 @@ import importlib.metadata
 import json
 import os
 import platform
+import re
+import shutil
 import subprocess
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
-from bench.launch import REPO_ROOT
+from bench.launch import REPO_ROOT, signals_deferred
 
 SCHEMA_VERSION = 2
 SCHEMA_PATH = Path(__file__).with_name("run.schema.json")
@@ -31,22 +34,43 @@ PACKAGES = (
     "uvicorn",
     "waitress",
 )
+MIN_FREE_BYTES = 100 * 2**20  # run.json (rewritten whole after each cell), charts, report, logs
+# The only environment variables a run records: they change what is measured, and are no secret.
+ENV_ALLOWLIST = (
+    "PYTHONHASHSEED",
+    "PYTHONOPTIMIZE",
+    "PYTHONDEVMODE",
+    "PYTHONMALLOC",
+    "PYTHONASYNCIODEBUG",
+    "PYTHONGC",
+    "DJANGO_SETTINGS_MODULE",
+)
+# Names of variables whose values are never written, wherever they turn up (a server's output).
+SECRET_NAME = re.compile(r"SECRET|TOKEN|PASSW|PASSPHRASE|KEY|CREDENTIAL|AUTH|PRIVATE|COOKIE")
+REDACTED = "[redacted]"
 
 
 class StoreError(Exception):
     """The results folder cannot be written; said before any measuring starts."""
 
 
-def new_run_dir(out: Path | None) -> Path:
-    """The run's folder, created and checked writable now, not after ten minutes of work."""
+def new_run_dir(out: Path | None, min_free_bytes: int = MIN_FREE_BYTES) -> Path:
+    """The run's folder, created and checked writable, with room to spare, now: not after ten
+    minutes of measuring."""
     folder = out or REPO_ROOT / "results" / time.strftime("run-%Y%m%d-%H%M%S")
     try:
         folder.mkdir(parents=True, exist_ok=True)
         probe = folder / ".write-test"
         probe.write_text("ok")
         probe.unlink()
+        free = shutil.disk_usage(folder).free
     except OSError as exc:
         raise StoreError(f"cannot write results to {folder}: {exc.strerror or exc}") from None
+    if free < min_free_bytes:
+        raise StoreError(
+            f"only {free / 2**20:.0f} MiB free for results in {folder}; a run needs "
+            f"{min_free_bytes / 2**20:.0f} MiB"
+        )
     return folder
 
 
@@ -65,16 +89,34 @@ def metadata(settings: dict, cpus: dict) -> dict:
         "machine": platform.machine(),
         "affinity": cpus,
         "settings": settings,
+        "environment": recorded_environment(),
     }
+
+
+def recorded_environment(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """The allow-listed environment variables that are set: never the rest (keys, tokens)."""
+    return {name: environ[name] for name in ENV_ALLOWLIST if name in environ}
+
+
+def redact_secrets(text: str, environ: Mapping[str, str] = os.environ) -> str:
+    """`text` with the value of every secret-looking environment variable replaced, as it is
+    and as JSON escapes it: a server may print anything, its output tail is stored."""
+    for name, value in environ.items():
+        if len(value) >= 8 and SECRET_NAME.search(name.upper()):
+            for form in dict.fromkeys((value, json.dumps(value)[1:-1])):
+                text = text.replace(form, REDACTED)
+    return text
 
 
 def write_json(path: Path, document: object, indent: int | None = 2) -> None:
     """Atomically (a temporary file, then a rename): a reader, or an interrupted run, sees the
-    previous complete file or the new one, never half of one."""
+    previous complete file or the new one, never half of one. Secrets are redacted."""
     partial = path.with_name(path.name + ".partial")
     separators = (",", ":") if indent is None else None
-    partial.write_text(json.dumps(document, indent=indent, separators=separators))
-    partial.replace(path)
+    text = redact_secrets(json.dumps(document, indent=indent, separators=separators))
+    with signals_deferred():  # Ctrl-C waits for the rename: no .partial is left behind
+        partial.write_text(text)
+        partial.replace(path)
 
 
 def write_run(folder: Path, document: dict) -> Path:

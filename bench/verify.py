@@ -7,18 +7,29 @@ import http.client
 from bench.plan import Workload
 
 
-def verify(host: str, port: int, workload: Workload, close: bool = False) -> str | None:
-    """None if the answer is right; otherwise, the reason in one line."""
+def fetch(
+    host: str, port: int, path: str, close: bool = False, timeout: float = 10.0
+) -> tuple[http.client.HTTPResponse, bytes]:
+    """One GET: the response and its body. Raises OSError or HTTPException if no valid HTTP
+    answer came (a socket operation waiting more than `timeout` seconds raises TimeoutError)."""
     headers = {"Connection": "close"} if close else {}
-    conn = http.client.HTTPConnection(host, port, timeout=10)
+    conn = http.client.HTTPConnection(host, port, timeout=timeout)
     try:
-        conn.request("GET", workload.path, headers=headers)
+        conn.request("GET", path, headers=headers)
         response = conn.getresponse()
-        body = response.read()
-    except (OSError, http.client.HTTPException) as exc:
-        return f"no valid HTTP answer to GET {workload.path}: {type(exc).__name__}: {exc}"
+        return response, response.read()
     finally:
         conn.close()
+
+
+def verify(
+    host: str, port: int, workload: Workload, close: bool = False, timeout: float = 10.0
+) -> str | None:
+    """None if the answer is right; otherwise, the reason in one line."""
+    try:
+        response, body = fetch(host, port, workload.path, close, timeout)
+    except (OSError, http.client.HTTPException) as exc:
+        return f"no valid HTTP answer to GET {workload.path}: {type(exc).__name__}: {exc}"
     if response.status != 200:
         return f"GET {workload.path} answered {response.status}, not 200: {body[:80]!r}"
     if body != workload.body:

@@ -89,3 +89,68 @@ def stall_once(environ, start_response):
         time.sleep(1.0)
     start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "13")])
     return [b"Hello, world!"]
+
+
+# Servers that go wrong part-way, for tests/test_faults.py (served by asyncio: one process, so
+# the counts are the server's).
+_counts = {"hang": 0, "wrong": 0, "rare": 0, "slow": 0}
+HELLO = b"Hello, world!"
+
+
+def _answer(start_response, body: bytes = HELLO, status: str = "200 OK") -> list[bytes]:
+    start_response(status, [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def hang_after_100(environ, start_response):
+    """Answers 100 requests, then stops its own process group (SIGSTOP): a hung server."""
+    import os
+    import signal
+
+    _counts["hang"] += 1
+    if _counts["hang"] > 100:
+        os.killpg(os.getpgrp(), signal.SIGSTOP)
+    return _answer(start_response)
+
+
+def wrong_after_100(environ, start_response):
+    """Answers 100 requests right (the verification among them), then alternately a 500 and a
+    200 with the wrong body."""
+    _counts["wrong"] += 1
+    if _counts["wrong"] <= 100:
+        return _answer(start_response)
+    if _counts["wrong"] % 2:
+        return _answer(start_response, b"broken", "500 Internal Server Error")
+    return _answer(start_response, b"Hello, wrong!")
+
+
+def rare_500(environ, start_response):
+    """Every 200th request gets a 500 (0.5 %, under the 1 % that fails a cell)."""
+    _counts["rare"] += 1
+    if _counts["rare"] % 200 == 0:
+        return _answer(start_response, b"broken", "500 Internal Server Error")
+    return _answer(start_response)
+
+
+def slow_first_answer(environ, start_response):
+    """Takes 2 s over its first answer (the harness's verification), then answers at once."""
+    import time
+
+    _counts["slow"] += 1
+    if _counts["slow"] == 1:
+        time.sleep(2)
+    return _answer(start_response)
+
+
+FAKE_SECRETS = ("DJANGO_SECRET_KEY", "AWS_SECRET_ACCESS_KEY", "GITHUB_TOKEN")  # the test sets
+
+
+def tells_secrets(environ, start_response):
+    """Prints the fake secrets the test put in its environment (as a careless server might),
+    then answers wrongly, so that the harness keeps the tail of its output."""
+    import os
+    import sys
+
+    for name in FAKE_SECRETS:
+        print(f"{name}={os.environ.get(name)}", file=sys.stderr, flush=True)
+    return _answer(start_response, b"Goodbye!")

@@ -28,21 +28,33 @@ settings.register_profile("deep", max_examples=50_000, deadline=None, database=N
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "suite"))
 
 
+def reap_zombie_children() -> None:
+    """Reap our children that have exited (orphans re-parented to us become our zombies)."""
+    for child in psutil.Process().children():
+        with contextlib.suppress(ChildProcessError, psutil.Error):
+            if child.status() == psutil.STATUS_ZOMBIE:
+                os.waitpid(child.pid, 0)
+
+
+def live_descendants() -> list[psutil.Process]:
+    """Every descendant of the test process still alive (zombies are dead: not counted). The
+    process is a child subreaper, so orphans, those of `python -m bench` run as a subprocess
+    too, are re-parented to it and counted here."""
+    found = []
+    for process in psutil.Process().children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            if process.is_running() and process.status() != psutil.STATUS_ZOMBIE:
+                found.append(process)
+    return found
+
+
 @pytest.fixture(scope="session", autouse=True)
 def no_process_left_behind() -> Iterator[None]:
     """After the whole session: no descendant of the test process may still exist."""
     become_subreaper()  # orphans of the servers come to us, so we can reap and count them
     yield
-    me = psutil.Process()
-    for child in me.children():
-        with contextlib.suppress(ChildProcessError, psutil.Error):
-            if child.status() == psutil.STATUS_ZOMBIE:
-                os.waitpid(child.pid, 0)
-    left = [
-        (p.pid, p.status(), " ".join(p.cmdline()[:4]))
-        for p in me.children(recursive=True)
-        if p.is_running()
-    ]
+    reap_zombie_children()
+    left = [(p.pid, p.status(), " ".join(p.cmdline()[:4])) for p in live_descendants()]
     assert not left, f"processes left behind by the tests: {left}"
 
 

@@ -9,7 +9,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from bench.plan import MODES, PROFILES, SERVERS, WORKLOADS, PlanError, build_plan
+from bench.plan import MODES, PROFILES, SERVERS, WORKLOADS, PlanError, Settings, build_plan
 from bench.store import StoreError, new_run_dir
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m)?$")
@@ -146,6 +146,17 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--no-ceiling", action="store_true", help="skip measuring the load generator's ceiling"
     )
+    run.add_argument(
+        "--crosscheck",
+        action=argparse.BooleanOptionalAction,
+        help="measure every closed-loop cell with wrk too, beside locust (the full profile does; "
+        "skipped where wrk is not installed and for the leaking servers)",
+    )
+    run.add_argument(
+        "--scenarios",
+        action=argparse.BooleanOptionalAction,
+        help="after the cells: the capacity sweep, C10K and slow clients (the full profile does)",
+    )
     run.add_argument("--out", type=Path, help="the run's folder (default results/run-TIME)")
     run.add_argument("--quiet", action="store_true", help="no live progress, one line per cell")
     run.add_argument(
@@ -210,6 +221,10 @@ def main(argv: list[str] | None = None) -> int:
         "generator_grace_s": args.generator_grace,
     }
     settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+    settings = fit_profile(settings, explicit={k for k, v in overrides.items() if v is not None})
+    for flag in ("crosscheck", "scenarios"):
+        if getattr(args, flag) is not None:
+            settings = replace(settings, **{flag: getattr(args, flag)})
     if args.no_cpu_split:
         settings = replace(settings, cpu_split=False)
     if args.no_ceiling:
@@ -228,6 +243,8 @@ def main(argv: list[str] | None = None) -> int:
         code = Runner(plan, folder, quiet=args.quiet).run()
         if code == 0 and settings.profile in ("default", "full") and not args.no_micro:
             run_micro(folder)
+        if code == 0 and settings.scenarios:
+            run_scenario_steps(folder, quick=settings.profile == "quick")
         from bench.report import draw
 
         try:
@@ -242,6 +259,40 @@ def main(argv: list[str] | None = None) -> int:
         print(f"python -m bench: interrupted; run.json is kept in {folder}", file=sys.stderr)
         return 130
     return code
+
+
+def fit_profile(settings: Settings, explicit: set[str]) -> Settings:
+    """Keep a profile's open-loop and repeated cells meaningful when --workloads or --users
+    change the plan: the profile's repeated cells move to the highest concurrency given, and
+    its open-loop workloads shrink to those still planned (no open-loop cell if none is)."""
+    if "repeat_only" not in explicit and settings.repeat_only:
+        top = max(settings.users)
+        kept = {f"{entry.split('@')[0]}@{top}" for entry in settings.repeat_only}
+        fitted = tuple(sorted(e for e in kept if e.split("@")[0] in settings.workloads))
+        if fitted or "repeat" in explicit:  # --repeat alone then repeats every cell
+            settings = replace(settings, repeat_only=fitted)
+        else:  # none of the profile's repeated cells is planned: nothing repeats
+            settings = replace(settings, repeat_only=(), repeat=1)
+    if "open_workloads" not in explicit and settings.open_workloads:
+        kept_workloads = tuple(w for w in settings.open_workloads if w in settings.workloads)
+        settings = replace(settings, open_workloads=kept_workloads)
+        if not kept_workloads and "open_rate" not in explicit:
+            settings = replace(settings, open_rate=0.0)
+    return settings
+
+
+def run_scenario_steps(folder: Path, quick: bool = False) -> None:
+    """The capacity sweep, C10K and slow clients, each into a folder of the run's; a failure of
+    one is said and the next still runs (run.json is complete already)."""
+    from bench.capacity import run_capacity
+    from bench.scenarios import run_scenarios
+
+    for name, step in (("capacity", run_capacity), ("scenarios", run_scenarios)):
+        print(f"{name} ...", file=sys.stderr)
+        try:
+            step(folder / name, quick=quick)
+        except Exception as exc:  # the cells' figures are safe in run.json whatever happens here
+            print(f"python -m bench: {name} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
 
 
 def run_micro(folder: Path, timeout_s: float = 600) -> bool:

@@ -280,6 +280,8 @@ class Settings:
     open_workloads: tuple[str, ...] = ()  # where the open-loop cells go (empty: every workload)
     seed: int = 1  # the shuffle of the rounds of repetitions
     repeat_only: tuple[str, ...] = ()  # "workload@users": only these repeat (empty: every cell)
+    crosscheck: bool = False  # wrk on every closed-loop cell of a non-leaking server, too
+    scenarios: bool = False  # after the cells: the capacity sweep, C10K and slow clients
     start_timeout_s: float = 30.0  # a server not listening by then fails its cells
     generator_grace_s: float = 10.0  # locust still running this long after its run time: killed
 
@@ -320,6 +322,8 @@ PROFILES = {
         repeat=3,
         open_rate=200.0,
         open_workloads=("hello", "io"),
+        crosscheck=True,
+        scenarios=True,
     ),
 }
 PROFILES = {name: replace(settings, profile=name) for name, settings in PROFILES.items()}

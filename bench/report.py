@@ -32,6 +32,11 @@ CAPTIONS = {
     "open-loop": "Open loop: the p99 counted from each request's intended send time (dark), the "
     "same requests timed from their actual send (middle), and the closed loop's p99 (pale). The "
     "gap is what a closed loop hides: the time requests waited to be sent.",
+    "capacity": "Capacity sweep: p99 (and p50) latency against the offered rate, open loop, per "
+    "server; each server's capacity is the highest rate within the p99 and error limits.",
+    "scale": "C10K: server RSS against idle connections held, per model.",
+    "slowclients": "Slow clients: normal users' throughput without and with clients that send "
+    "their headers a byte at a time.",
     "micro": "One request's round trip per model (keep-alive, and a new connection each), and "
     "the protocol core in-process against the stdlib's http.server with wsgiref.",
 }
@@ -46,6 +51,9 @@ def draw(folder: Path) -> Path:
     if micro:
         charts["micro"] = micro_chart(micro)
     images = {}
+    for name, stored in SCENARIO_CHARTS.items():  # drawn by their own steps, from their JSON
+        if (folder / stored).is_file():
+            images[name] = base64.b64encode((folder / stored).read_bytes()).decode("ascii")
     for name, figure in charts.items():
         figure.savefig(folder / f"{name}.svg", bbox_inches="tight")
         buffer = io.BytesIO()
@@ -56,6 +64,35 @@ def draw(folder: Path) -> Path:
     path = folder / "report.html"
     path.write_text(page(run, images, micro))
     return path
+
+
+SCENARIO_CHARTS = {
+    "capacity": "capacity/capacity.png",
+    "scale": "scenarios/scale.png",
+    "slowclients": "scenarios/slowclients.png",
+}
+
+
+def crosscheck_table(run: dict) -> str:
+    """locust's figures beside wrk's for the cells measured by both (--crosscheck)."""
+    rows = []
+    for cell in run["cells"]:
+        wrk, load = cell.get("crosscheck"), cell.get("load")
+        if not wrk or not load or wrk.get("error") or not wrk.get("throughput"):
+            continue
+        rows.append(
+            f"<tr><td>{html.escape(cell['key'])}</td><td>{_number(load['throughput'])}</td>"
+            f"<td>{_number(wrk['throughput'])}</td>"
+            f"<td>{wrk['throughput'] / load['throughput']:.2f}</td>"
+            f"<td>{_number(load['latency_us'].get('p99', 0) / 1000, 2)}</td>"
+            f"<td>{_number(wrk['latency_us'].get('p99', 0) / 1000, 2)}</td></tr>"
+        )
+    if not rows:
+        return "<p>No cell was measured with wrk too (--crosscheck, and wrk installed).</p>"
+    return (
+        "<table><tr><th>cell</th><th>locust req/s</th><th>wrk req/s</th><th>wrk / locust</th>"
+        f"<th>locust p99 ms</th><th>wrk p99 ms</th></tr>{''.join(rows)}</table>"
+    )
 
 
 def summary_rows(run: dict) -> list[dict]:
@@ -336,6 +373,10 @@ should have been sent (corrected), beside the same requests timed from their act
 (uncorrected: what a closed loop reports). Requests due in the window that could not be sent
 or answered before the end are counted as behind schedule.</p>
 {open_loop_table(run)}
+<h2>locust and wrk on the same cells</h2>
+<p>Where wrk was run on a cell too: a ratio well above 1 means locust, not the server, set
+locust's figure.</p>
+{crosscheck_table(run)}
 <h2>Model-expectation checks</h2>
 {checks_section(run)}
 <h2>Summary</h2>

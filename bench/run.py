@@ -28,6 +28,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from bench.crosscheck import crosscheck
 from bench.faults import (
     Interrupted,
     cell_verdict,
@@ -280,6 +281,16 @@ class Runner:
                 server, workload, cell.mode == "close", settings.request_timeout_s
             )
         status, reason = cell_verdict(load, exited, cap, hung)
+        checked = None
+        if settings.crosscheck and status == "ok" and not cell.rate and not spec.leaking:
+            checked = crosscheck(  # the same cell again, with wrk (None when wrk is absent)
+                server.url,
+                workload.path,
+                cell.users,
+                settings.duration_s,
+                cell.mode == "close",
+                self.generator_cpus,
+            )
         record = {
             **asdict(cell),
             "key": cell.key,
@@ -300,6 +311,7 @@ class Runner:
                 key: overflows_after[key] - overflows_before[key] for key in overflows_before
             },
             "server_output_tail": server.output()[-2000:] if status == "failed" else "",
+            "crosscheck": checked,
         }
         self.document["cells"].append(record)
         self.save()

@@ -163,7 +163,7 @@ def test_a_load_generator_that_crashes_or_hangs_is_bounded_and_recorded(
     assert "a broken locustfile, on purpose" in broken["reason"]
     assert killed["status"] == "failed" and "locust exited with -9" in killed["reason"]
     assert stopped["status"] == "failed"
-    assert stopped["reason"] == "locust did not stop within 3 s: killed"  # 2 s + 1 s of grace
+    assert re.fullmatch(r"locust did not stop within \d+ s: killed", stopped["reason"])
     assert fine["started"] - stopped["started"] < 3 + MARGIN_S
     assert fine["status"] == "ok", fine["reason"]  # the same server, the run went on
 

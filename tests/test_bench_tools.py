@@ -1,4 +1,5 @@
-"""The benchmark sessions' own logic: parsing wrk, summarising runs, refusing bad options."""
+"""The benchmark sessions' own logic: parsing wrk, summarising runs, refusing bad options, the
+hostile table."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import sys
 import pytest
 
 from bench.ceiling import Run, pairings, summary
+from bench.hostile import OURS, PEERS, command, markdown
+from bench.hostile_cases import CASES, Answer
 from bench.wrk import parse_wrk
 
 WRK_OUTPUT = """\
@@ -82,3 +85,25 @@ def test_bad_options_are_one_line_errors(module: str, args: list[str]) -> None:
     )
     assert result.returncode == 2
     assert "error:" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_hostile_table_shows_our_common_answer_or_each_when_they_differ() -> None:
+    agree = [Answer(case.status, closed=True) for case in CASES]
+    differ = [*agree[:-1], Answer(None, closed=False, note="no answer in 4 s")]
+    peer = [Answer(200, closed=False) for _ in CASES]
+    table = markdown(
+        {"asyncio": agree, "threaded": agree, "prefork": differ, "gunicorn-sync": peer}
+    ).splitlines()
+    assert table[0] == "| case | ours (asyncio, threaded, prefork) | gunicorn -k sync -w 2 |"
+    assert len(table) == 2 + len(CASES)
+    assert table[2] == f"| {CASES[0].name} | {CASES[0].status}, closed | 200, kept open |"
+    assert "prefork: no answer in 4 s" in table[-1] and "asyncio: 408, closed" in table[-1]
+
+
+def test_hostile_commands_run_ours_with_a_short_header_timeout_and_peers_on_a_port() -> None:
+    for name in OURS:
+        argv, port = command(name)
+        assert port is None and argv[argv.index("--header-timeout") + 1] == "1.0"
+    for name in PEERS:
+        argv, port = command(name)
+        assert port is not None and any(str(port) in part for part in argv)

@@ -498,8 +498,8 @@ def _sigterm_raises() -> Iterator[None]:
 def summary(document: dict) -> Table:
     limits = document["limits"]
     table = Table(
-        title=f"Capacity on {document['workload']}, {document['users']} connections: p99 at most "
-        f"{limits['p99_ms']:g} ms, errors at most {limits['error_fraction']:.2%}"
+        title=f"Capacity: p99 ≤ {limits['p99_ms']:g} ms, errors ≤ {limits['error_fraction']:.2%}",
+        caption=f"{document['workload']}, {document['users']} connections, open loop",
     )
     for column in ("server", "capacity", "steps", "stopped by"):
         table.add_column(column, justify="right" if column in ("capacity", "steps") else "left")

@@ -280,7 +280,7 @@ def open_loop_rows(run: dict) -> list[dict]:
                 "intended_p99": cell["load"]["latency_us"]["p99"],
                 "service_p99": (cell["load"].get("service_latency_us") or {}).get("p99"),
                 "closed_p99": twin.p99.median if twin else None,
-                "not_sent": cell["load"]["failures"].get(BEHIND, 0),
+                "behind": cell["load"]["failures"].get(BEHIND, 0),
                 "failed": sum(cell["load"]["failures"].values()),
             }
         )

@@ -41,7 +41,7 @@ import gevent
 from hdrh.histogram import HdrHistogram
 from locust import FastHttpUser, constant, events, task
 from locust.exception import CatchResponseError, StopUser
-from locust.runners import WorkerRunner
+from locust.runners import LocalRunner, WorkerRunner
 
 PATH = os.environ.get("BENCH_PATH", "/hello/")
 CLOSE = os.environ.get("BENCH_CLOSE") == "1"
@@ -178,7 +178,7 @@ def _quit_after_window(runner: object) -> None:
     gevent.sleep(WARMUP_S + DURATION_S + 0.05)
     if USER_RATE:
         deadline = time.monotonic() + DRAIN_S
-        alone = runner.__class__.__name__ == "LocalRunner"
+        alone = isinstance(runner, LocalRunner)
         while time.monotonic() < deadline and (FIGURES.in_flight or not alone):
             gevent.sleep(0.02)
     runner.quit()  # type: ignore[attr-defined]

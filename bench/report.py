@@ -257,7 +257,7 @@ def open_loop_table(run: dict) -> str:
         f"<td>{_number(r['intended_p99'] / 1000, 2)}</td>"
         f"<td>{_number((r['service_p99'] or 0) / 1000, 2)}</td>"
         f"<td>{_number((r['closed_p99'] or 0) / 1000, 2) if r['closed_p99'] else ''}</td>"
-        f"<td>{r['not_sent']}</td><td>{r['failed'] - r['not_sent']}</td></tr>"
+        f"<td>{r['behind']}</td><td>{r['failed'] - r['behind']}</td></tr>"
         for r in rows
     )
     return (

@@ -20,6 +20,18 @@ CONFIDENCE = 0.95
 NOISY_CV = 0.05  # a cell whose throughput varies more than this over repetitions is flagged
 
 
+def _resampled_medians(rng: np.random.Generator, values: Sequence[float]) -> np.ndarray:
+    """The medians of RESAMPLES resamples (with replacement) of `values`."""
+    data = np.asarray(values, dtype=float)
+    return np.median(data[rng.integers(0, len(data), (RESAMPLES, len(data)))], axis=1)
+
+
+def _percentile_interval(draws: np.ndarray, confidence: float) -> tuple[float, float]:
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.percentile(draws, [tail, 100 - tail])
+    return float(low), float(high)
+
+
 def bootstrap_interval(
     values: Sequence[float], confidence: float = CONFIDENCE, seed: int = 0
 ) -> tuple[float, float]:
@@ -28,10 +40,7 @@ def bootstrap_interval(
     if len(data) < 2:
         return (float(data[0]), float(data[0])) if len(data) else (float("nan"),) * 2
     rng = np.random.default_rng(seed)
-    medians = np.median(data[rng.integers(0, len(data), (RESAMPLES, len(data)))], axis=1)
-    tail = (1 - confidence) / 2 * 100
-    low, high = np.percentile(medians, [tail, 100 - tail])
-    return float(low), float(high)
+    return _percentile_interval(_resampled_medians(rng, data), confidence)
 
 
 def difference_interval(
@@ -39,12 +48,8 @@ def difference_interval(
 ) -> tuple[float, float]:
     """The bootstrap interval of median(a) - median(b), each resampled on its own."""
     rng = np.random.default_rng(seed)
-    first, second = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    draws = np.median(first[rng.integers(0, len(first), (RESAMPLES, len(first)))], axis=1)
-    draws -= np.median(second[rng.integers(0, len(second), (RESAMPLES, len(second)))], axis=1)
-    tail = (1 - confidence) / 2 * 100
-    low, high = np.percentile(draws, [tail, 100 - tail])
-    return float(low), float(high)
+    draws = _resampled_medians(rng, a) - _resampled_medians(rng, b)
+    return _percentile_interval(draws, confidence)
 
 
 def significant(a: Sequence[float], b: Sequence[float]) -> bool:

@@ -6,7 +6,8 @@ memory per connection), `slowclients` (what byte-at-a-time clients cost the norm
 `crosscheck` (locust and wrk on the same cells) and `capacity` (a rate sweep per server: the
 highest offered rate within a p99 and an error limit).
 
-Virtualenvs are reused between runs, and the project is reinstalled only when pyproject.toml
+Every session runs on the interpreter that runs nox (any Python from 3.11: `python3 -m nox`),
+so no particular version need be installed. Virtualenvs are reused between runs, and the project is reinstalled only when pyproject.toml
 changed since the last install, so a second run starts in seconds.
 """
 
@@ -24,7 +25,6 @@ nox.options.sessions = ["tests", "lint"]
 nox.options.error_on_missing_interpreters = True
 
 ROOT = Path(__file__).parent
-PYTHON = "3.11"
 
 
 def install_once(session: nox.Session, *requirements: str) -> None:
@@ -39,7 +39,7 @@ def install_once(session: nox.Session, *requirements: str) -> None:
     stamp.write_text(digest.hexdigest())
 
 
-@nox.session(python=PYTHON)
+@nox.session
 def bench(session: nox.Session) -> None:
     """Run the benchmark: `nox -s bench -- [--profile quick|default|full] [options]`
     (`python -m bench run --help` lists them)."""
@@ -47,7 +47,7 @@ def bench(session: nox.Session) -> None:
     session.run("python", "-m", "bench", "run", *session.posargs)
 
 
-@nox.session(python=PYTHON)
+@nox.session
 def micro(session: nox.Session) -> None:
     """pytest-benchmark micro-benchmarks: `nox -s micro -- [results folder]`; writes micro.json
     and says what got slower than the previous micro run."""
@@ -56,7 +56,7 @@ def micro(session: nox.Session) -> None:
     session.run("python", "-m", "bench", "micro", *out)
 
 
-@nox.session(python=PYTHON)
+@nox.session
 def report(session: nox.Session) -> None:
     """Redraw the charts and report.html of a stored run: `nox -s report -- results/<run-id>`."""
     install_once(session, "-e", ".[peers]")
@@ -70,7 +70,7 @@ def keep_hypothesis_cache_in_venv(session: nox.Session) -> None:
     )
 
 
-@nox.session(python=PYTHON)
+@nox.session
 def tests(session: nox.Session) -> None:
     """Run the test suite: `nox -s tests -- [pytest args]`."""
     install_once(session, "-e", ".[test]")
@@ -78,7 +78,7 @@ def tests(session: nox.Session) -> None:
     session.run("pytest", *session.posargs)
 
 
-@nox.session(python=PYTHON)
+@nox.session
 def fuzz(session: nox.Session) -> None:
     """The protocol core's property-based tests with the deep hypothesis profile (far more
     examples than the suite runs; tests/conftest.py): `nox -s fuzz -- [pytest args]`."""
@@ -90,7 +90,7 @@ def fuzz(session: nox.Session) -> None:
     )
 
 
-@nox.session(python=PYTHON)
+@nox.session
 def lint(session: nox.Session) -> None:
     """ruff check and ruff format --check."""
     install_once(session, "ruff>=0.8")
@@ -110,7 +110,7 @@ def ensure_wrk(session: nox.Session) -> None:
         session.error("wrk is not installed: run `sudo apt-get install wrk`, then try again")
 
 
-@nox.session(python=PYTHON)
+@nox.session
 def ceiling(session: nox.Session) -> None:
     """Our fastest models against uvicorn, gunicorn and waitress under wrk:
     `nox -s ceiling -- [--duration 5] [--rounds 3] [--only NAME ...]`."""
@@ -119,7 +119,7 @@ def ceiling(session: nox.Session) -> None:
     session.run("python", "-m", "bench.ceiling", *session.posargs)
 
 
-@nox.session(python=PYTHON)
+@nox.session
 def scale(session: nox.Session) -> None:
     """C10K: idle connections held by every model, RSS and descriptors per connection, requests
     while holding: `nox -s scale -- [--models ...] [--counts 100,1000,10000]`."""
@@ -127,7 +127,7 @@ def scale(session: nox.Session) -> None:
     session.run("python", "-m", "bench.scale", *session.posargs)
 
 
-@nox.session(python=PYTHON)
+@nox.session
 def capacity(session: nox.Session) -> None:
     """A rate sweep per server, open loop, and its capacity: the highest offered rate with p99
     and errors within their limits: `nox -s capacity -- [--servers ...] [--rates ...] [options]`
@@ -136,7 +136,7 @@ def capacity(session: nox.Session) -> None:
     session.run("python", "-m", "bench.capacity", *session.posargs)
 
 
-@nox.session(python=PYTHON)
+@nox.session
 def hostile(session: nox.Session) -> None:
     """Hostile requests against our keep-alive models, gunicorn and uvicorn; prints the markdown
     table that servers/HOSTILE.md explains: `nox -s hostile -- [--servers a,b] [--bound 4]`."""
@@ -144,7 +144,7 @@ def hostile(session: nox.Session) -> None:
     session.run("python", "-m", "bench.hostile", *session.posargs)
 
 
-@nox.session(python=PYTHON)
+@nox.session
 def slowclients(session: nox.Session) -> None:
     """Normal users' throughput without and with clients that send their headers one byte at a
     time, per model: `nox -s slowclients -- [--models ...] [--slow 8] [--users 8]`."""
@@ -152,7 +152,7 @@ def slowclients(session: nox.Session) -> None:
     session.run("python", "-m", "bench.slowclients", *session.posargs)
 
 
-@nox.session(python=PYTHON)
+@nox.session
 def crosscheck(session: nox.Session) -> None:
     """locust and wrk on the same cells: `nox -s crosscheck -- [--servers ...] [--users 8]`
     (installs Debian's wrk as root)."""

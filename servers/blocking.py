@@ -84,6 +84,7 @@ class Server:
         self.pid = os.getpid()
         self.accepted = 0
         self.unreaped = 0  # children forked and not yet waited for (zombies included)
+        self.accept_failures: dict[str, int] = {}  # by errno name: EMFILE, ENFILE, ...
         self._last_resource_log = 0.0
 
     # the accept loop ----------------------------------------------------------------------
@@ -108,12 +109,20 @@ class Server:
         log(f"served --max-requests={limit} connections; exiting")
 
     def log_resource_error(self, exc: OSError) -> None:
-        """One line a second at most, however often accept() fails for want of a resource."""
+        """One line a second at most, however often accept() fails for want of a resource; each
+        line, and the one at the stop, with the count so far (the harness reads the last)."""
+        name = errno.errorcode.get(exc.errno or 0, "?")
+        self.accept_failures[name] = self.accept_failures.get(name, 0) + 1
         now = time.monotonic()
         if now - self._last_resource_log >= 1.0:
             self._last_resource_log = now
-            name = errno.errorcode.get(exc.errno or 0, "?")
-            log(f"accept failed: {name} ({exc.strerror}); backing off")
+            log(f"accept failed: {name} ({exc.strerror}); backing off; {self.failures_so_far()}")
+
+    def failures_so_far(self) -> str:
+        """'accept failures so far: 12 (EMFILE: 12)', as the harness parses it."""
+        total = sum(self.accept_failures.values())
+        kinds = ", ".join(f"{name}: {count}" for name, count in self.accept_failures.items())
+        return f"accept failures so far: {total}" + (f" ({kinds})" if kinds else "")
 
     # serving one connection ---------------------------------------------------------------
 

@@ -229,7 +229,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         module.serve(server)
     except (Stop, KeyboardInterrupt) as exc:
-        log(f"stopping on {exc or 'SIGINT'}")
+        failures = f"; {server.failures_so_far()}" if server.accept_failures else ""
+        log(f"stopping on {exc or 'SIGINT'}{failures}")
     finally:
         listener.close()
     return 0

@@ -7,8 +7,9 @@ memory per connection), `slowclients` (what byte-at-a-time clients cost the norm
 highest offered rate within a p99 and an error limit).
 
 Every session runs on the interpreter that runs nox (any Python from 3.11: `python3 -m nox`),
-so no particular version need be installed. Virtualenvs are reused between runs, and the project is reinstalled only when pyproject.toml
-changed since the last install, so a second run starts in seconds.
+so no particular version need be installed. Virtualenvs are reused between runs, and the project
+is reinstalled only when pyproject.toml changed since the last install, so a second run starts
+in seconds.
 """
 
 from __future__ import annotations

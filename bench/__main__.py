@@ -9,6 +9,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+from bench.contract import CLIENTS
 from bench.plan import MODES, PROFILES, SERVERS, WORKLOADS, PlanError, Settings, build_plan
 from bench.store import StoreError, new_run_dir
 
@@ -153,6 +154,18 @@ def build_parser() -> argparse.ArgumentParser:
         "skipped where wrk is not installed and for the leaking servers)",
     )
     run.add_argument(
+        "--wrk-bound-cells",
+        action=argparse.BooleanOptionalAction,
+        help="measure the generator-bound cells of non-leaking servers with wrk too, where wrk "
+        "is installed (default: on)",
+    )
+    run.add_argument(
+        "--client",
+        choices=CLIENTS,
+        help="the load generator's client: raw (ours: raw sockets and httptools, the default) "
+        "or fasthttp (locust's FastHttpUser, several times slower per request)",
+    )
+    run.add_argument(
         "--scenarios",
         action=argparse.BooleanOptionalAction,
         help="after the cells: the capacity sweep, C10K and slow clients (the full profile does)",
@@ -222,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
     settings = fit_profile(settings, explicit={k for k, v in overrides.items() if v is not None})
-    for flag in ("crosscheck", "scenarios"):
+    for flag in ("crosscheck", "scenarios", "wrk_bound_cells", "client"):
         if getattr(args, flag) is not None:
             settings = replace(settings, **{flag: getattr(args, flag)})
     if args.no_cpu_split:

@@ -24,7 +24,6 @@ import argparse
 import contextlib
 import json
 import math
-import os
 import resource
 import signal
 import sys
@@ -41,7 +40,7 @@ from rich.table import Table
 
 from bench.__main__ import duration, names
 from bench.launch import REPO_ROOT, LaunchError, ServerProcess, cpu_plan, free_port
-from bench.load import LoadResult, run_locust
+from bench.load import CellLoad, Generator, LoadResult, generator_verdict
 from bench.plan import SERVERS, WORKLOADS
 from bench.run import Registry
 from bench.store import StoreError, metadata, new_run_dir, write_json
@@ -58,12 +57,6 @@ QUICK_SERVERS = ("asyncio", "threaded", "fork_reap")
 DEFAULT_START, DEFAULT_FACTOR = 20.0, 1.5
 DEFAULT_MAX_RATE = 12_000.0  # a little above the ~10,000 req/s locust sends from one core here
 SHORTFALL = 0.95  # answers below this share of the offered rate: the step fell short
-# locust's CPU seconds per second of its run (its start included) at or above this: saturated;
-# 0.97 at its limit here, 0.3 to 0.6 below it
-GENERATOR_BUSY = 0.85
-CONTENDED = (
-    0.9  # the generator's CPUs this busy, others' work included, and locust below GENERATOR_BUSY
-)
 FIRST_ATTEMPT = (
     "throughput",
     "latency_us",
@@ -172,7 +165,8 @@ def fell_short(step: dict) -> bool:
 def is_generator_bound(step: dict, failed_limits: bool) -> bool:
     """The step fell short of its rate (or failed) while locust used nearly all of its CPU: the
     server was not the bottleneck, the generator was."""
-    return (fell_short(step) or failed_limits) and step["generator_cpu_share"] >= GENERATOR_BUSY
+    cause, _ = generator_verdict(step["generator_cpu_share"], step["generator_cpus_busy"])
+    return (fell_short(step) or failed_limits) and cause == "locust"
 
 
 def is_contended(step: dict, failed_limits: bool) -> bool:
@@ -180,11 +174,8 @@ def is_contended(step: dict, failed_limits: bool) -> bool:
     locust: on a shared machine other work took it, and locust may have been starved. Such a
     step is measured once more; the second verdict stands (the sleep model's overload, which
     needs little of locust, fails twice)."""
-    return (
-        (fell_short(step) or failed_limits)
-        and step["generator_cpus_busy"] >= CONTENDED
-        and step["generator_cpu_share"] < GENERATOR_BUSY
-    )
+    cause, _ = generator_verdict(step["generator_cpu_share"], step["generator_cpus_busy"])
+    return (fell_short(step) or failed_limits) and cause == "contended"
 
 
 def verdict(step: dict, limits: Limits) -> str:
@@ -243,20 +234,6 @@ def describe(result: dict) -> str:
 # measuring --------------------------------------------------------------------------------------
 
 
-def cpu_ticks(cpus: set[int]) -> tuple[int, int]:
-    """(busy, total) clock ticks of these CPUs since boot, everyone's work counted ((0, 0) where
-    /proc/stat is missing)."""
-    busy = total = 0
-    with contextlib.suppress(OSError, ValueError):
-        for line in Path("/proc/stat").read_text().splitlines():
-            name, *fields = line.split()
-            if name[:3] == "cpu" and name[3:].isdigit() and int(name[3:]) in cpus:
-                ticks = [int(value) for value in fields[:8]]  # up to steal; guest is in user
-                total += sum(ticks)
-                busy += sum(ticks) - ticks[3] - ticks[4]  # not idle, not iowait
-    return busy, total
-
-
 def tree_cpu_s(server: ServerProcess) -> float:
     """CPU seconds of the server's tree, reaped children included (fork_reap's live briefly)."""
     total = 0.0
@@ -267,7 +244,7 @@ def tree_cpu_s(server: ServerProcess) -> float:
     return total
 
 
-def step_record(load: LoadResult, generator_cpus_busy: float, server_cpu_share: float) -> dict:
+def step_record(load: LoadResult, server_cpu_share: float) -> dict:
     """What one step measured: the figures the rule and the chart need, and a reader wants."""
     step = {
         "offered_rate": load.offered_rate,
@@ -281,7 +258,7 @@ def step_record(load: LoadResult, generator_cpus_busy: float, server_cpu_share: 
         "max_lag_s": load.max_lag_s,
         "window_s": load.window_s,
         "generator_cpu_share": load.generator_cpu_share,
-        "generator_cpus_busy": generator_cpus_busy,
+        "generator_cpus_busy": load.generator_cpus_busy,
         "server_cpu_share": server_cpu_share,
         "error": load.error,
     }
@@ -301,6 +278,9 @@ class Sweeper:
         self.server_cpus, self.generator_cpus = cpu_plan(sweep.cpu_split)
         self.processes = len(self.generator_cpus) if self.generator_cpus else 1
         self.registry = Registry(folder)  # a crashed sweep's servers are found by the next run
+        self.generator = Generator(
+            self.processes, self.generator_cpus, folder / "generator", self.registry
+        )
         self.document: dict = {
             "format": FORMAT,
             "metadata": metadata(
@@ -333,6 +313,7 @@ class Sweeper:
             self.document["status"] = "crashed"
             raise
         finally:
+            self.generator.close()
             for entry in self.document["servers"]:
                 if entry["status"] == "running":
                     entry["status"] = "interrupted"
@@ -425,30 +406,29 @@ class Sweeper:
         return step
 
     def measure(self, server: ServerProcess, rate: float) -> dict:
-        """One step, with the CPU that the generator's CPUs and the server's tree spent on it."""
-        cpus = self.generator_cpus or set(os.sched_getaffinity(0))
-        ticks_before, server_cpu_before = cpu_ticks(cpus), tree_cpu_s(server)
+        """One step, with the CPU the generator and the server's tree spent in its window."""
+        server_cpu: dict[str, float] = {}
+
+        def passed(name: str, _moment: float) -> None:
+            if name in ("window_start", "window_end"):
+                server_cpu[name] = tree_cpu_s(server)
+
         started = time.monotonic()
-        load = run_locust(
-            server.url,
-            WORKLOADS[self.sweep.workload].path,
-            self.sweep.users,
-            warmup_s=self.sweep.warmup_s,
-            duration_s=self.sweep.duration_s,
-            close=False,
-            max_requests=None,
-            out_dir=self.folder / "generator",
-            cpus=self.generator_cpus,
-            processes=self.processes,
-            timeout_s=self.sweep.request_timeout_s,
-            rate=rate,
+        load = self.generator.run(
+            CellLoad(
+                server.url,
+                WORKLOADS[self.sweep.workload].path,
+                self.sweep.users,
+                self.sweep.warmup_s,
+                self.sweep.duration_s,
+                rate=rate,
+                timeout_s=self.sweep.request_timeout_s,
+            ),
+            passed,
         )
-        busy, total = (a - b for a, b in zip(cpu_ticks(cpus), ticks_before, strict=True))
-        # the server works through the warm-up and the window, not through locust's start
-        loaded_s = self.sweep.warmup_s + (load.window_s or self.sweep.duration_s)
-        server_cpu = (tree_cpu_s(server) - server_cpu_before) / loaded_s
-        step = step_record(load, busy / total if total else 0.0, server_cpu)
-        step["wall_s"] = time.monotonic() - started  # locust's start and the backlog's wait too
+        spent = server_cpu.get("window_end", 0.0) - server_cpu.get("window_start", 0.0)
+        step = step_record(load, spent / load.window_s if load.window_s else 0.0)
+        step["wall_s"] = time.monotonic() - started  # the backlog's wait too
         return step
 
     def report_step(self, name: str, step: dict) -> None:

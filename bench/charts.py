@@ -160,10 +160,15 @@ def throughput_chart(run: dict) -> Figure:
         ax.set_xlabel("concurrent users (locust, closed loop)")
         ax.set_ylabel("throughput (requests/s)")
         ax.grid(True, which="both", alpha=0.3)
-    ceiling = run.get("generator_ceiling") or {}
-    if ceiling.get("throughput"):
-        for ax in axes[0]:
-            ax.axhline(ceiling["throughput"], color="grey", linewidth=1, linestyle=":")
+    for mode, ceiling in (run.get("generator_ceiling") or {}).items():
+        if ceiling.get("throughput"):
+            for ax in axes[0]:
+                ax.axhline(
+                    ceiling["throughput"],
+                    color="grey",
+                    linewidth=1,
+                    linestyle=":" if mode == "keepalive" else "-.",
+                )
     fig.suptitle(
         "Throughput vs concurrency: median over repetitions, bars its 95 % interval (hollow "
         "circle: generator-bound, dotted line: the load generator's ceiling)\n" + subtitle(run),
@@ -368,10 +373,10 @@ def over_time_chart(run: dict, fields: tuple[str, str], title: str) -> Figure:
     for ax in axes.flat[len(cells) :]:
         ax.axis("off")
     for ax, cell in zip(axes.flat, cells, strict=False):
-        telemetry = cell["telemetry"]
-        series = telemetry["series"]
-        start, end = telemetry["load_window_s"]
-        ax.axvspan(start, end, color="0.9", label="load")
+        series = cell["telemetry"]["series"]
+        window = cell["window"]
+        ax.axvspan(window["load_start"], window["start"], color="0.95", label="warm-up")
+        ax.axvspan(window["start"], window["end"], color="0.85", label="measured window")
         color = server_style(cell["server"])["color"]
         for field_name, style in zip(fields, ("-", "--"), strict=True):
             values = series[field_name]
@@ -390,7 +395,7 @@ def over_time_chart(run: dict, fields: tuple[str, str], title: str) -> Figure:
         ax.set_title(
             f"{cell['server']} ({cell['workload']}, {cell['users']}u): {verdict}", fontsize=8
         )
-        ax.set_xlabel("seconds (grey: load; after it: settle)", fontsize=7)
+        ax.set_xlabel("seconds (pale: warm-up, grey: window; after it: settle)", fontsize=7)
         ax.tick_params(labelsize=7)
         ax.grid(True, alpha=0.3)
     fig.suptitle(f"{title}\n{subtitle(run)}", fontsize=9)
@@ -428,15 +433,9 @@ def children_rss_chart(run: dict) -> Figure:
 
 
 def cpu_per_1000(cell: dict) -> float | None:
-    """Server CPU seconds per 1,000 requests over the cell's load window."""
-    series = cell["telemetry"]["series"] if cell.get("telemetry") else None
-    if not series or not series["t"] or not cell["load"]["requests"]:
-        return None
-    start, end = cell["telemetry"]["load_window_s"]
-    inside = [cpu for t, cpu in zip(series["t"], series["cpu_s"], strict=True) if start <= t <= end]
-    if len(inside) < 2:
-        return None
-    return (inside[-1] - inside[0]) / cell["load"]["requests"] * 1000
+    """Server CPU seconds per 1,000 requests over the cell's window (its service demand)."""
+    demand = cell.get("service_demand")
+    return demand["us_per_request"] / 1000 if demand else None
 
 
 def efficiency_chart(run: dict) -> Figure:

@@ -2,9 +2,9 @@
 keep-alive or a new connection per request), measured by a generator written in C, so that a
 reader can see how much of a figure is the server and how much is locust.
 
-`crosscheck()` is the piece the harness calls in its cell loop, after locust; it returns None
-where wrk is not installed (the harness goes on without it). wrk has no request cap: on the
-leaking fork models only the server's own --max-requests bounds it, so leave those out.
+The harness measures a cell with wrk itself (bench/wrk.py `wrk_cell`, on its generator-bound
+cells, or every cell with --crosscheck); wrk has no request cap: on the leaking fork models only
+the server's own --max-requests bounds it, so they are left out.
 
     python -m bench.crosscheck [--servers asyncio,threaded,prefork] [--users 8] [--duration 3]
         [--mode keepalive|close] [--out DIR]
@@ -15,7 +15,6 @@ runs locust and then wrk on each server and stores both in crosscheck.json.
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 from pathlib import Path
 
@@ -27,59 +26,11 @@ from bench.load import run_locust
 from bench.plan import SERVERS, WORKLOADS
 from bench.scenario_cli import run_command
 from bench.store import write_json
-from bench.wrk import run_wrk, wrk_path
+from bench.wrk import wrk_cell as crosscheck
+from bench.wrk import wrk_path
 
 console = Console(stderr=True)
 UNBOUNDED = tuple(name for name, spec in SERVERS.items() if spec.leaking)
-
-
-def wrk_version() -> str:
-    """wrk's version line ('wrk debian/4.1.0-3 [epoll] ...'), or '' if it says none."""
-    try:
-        said = subprocess.run(["wrk", "-v"], capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return ""
-    lines = (said.stdout + said.stderr).strip().splitlines()
-    return lines[0].split(" Copyright")[0] if lines else ""
-
-
-def crosscheck(
-    url: str, path: str, users: int, duration_s: float, close: bool, cpus: set[int] | None
-) -> dict | None:
-    """wrk on one cell: `users` connections (one wrk thread) for `duration_s` (rounded up to
-    whole seconds, as wrk counts them) against url + path, keep-alive or, with `close`, a new
-    connection per request. Figures are named as the harness's locust figures are (throughput,
-    latency_us with p50 ... p99.99, mean and max, requests, failures by kind); `error` says
-    why there are none. None when wrk is not installed."""
-    if wrk_path() is None:
-        return None
-    result = {
-        "tool": "wrk",
-        "version": wrk_version(),
-        "connections": users,
-        "threads": 1,
-        "close": close,
-        "duration_s": 0.0,
-        "requests": 0,
-        "throughput": 0.0,
-        "latency_us": {},
-        "failures": {},
-        "error": "",
-    }
-    try:
-        figures = run_wrk(url.rstrip("/") + path, duration_s, users, close, cpus)
-    except (RuntimeError, ValueError, OSError, subprocess.SubprocessError) as exc:
-        result["error"] = str(exc).splitlines()[0][:300]
-        return result
-    result.update(
-        duration_s=figures.get("duration_s", float(duration_s)),
-        requests=figures["requests"],
-        throughput=figures["requests_per_s"],
-        latency_us=figures.get("latency_us")
-        or {"p50": figures["p50_ms"] * 1000, "p99": figures["p99_ms"] * 1000},
-        failures=figures["errors"],
-    )
-    return result
 
 
 def versus(locust: dict, wrk: dict) -> dict:

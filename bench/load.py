@@ -1,46 +1,84 @@
-"""Load: locust in its own process (gevent must not patch the harness), headless, FastHttpUser,
-latency captured in microseconds by bench/locustfile.py and merged here."""
+"""Load: the harness's side of the load generator (bench/generator.py, locust in its own process).
+
+A run starts its generator processes once (`Generator`), and sends them cell after cell: each
+cell's users split over the processes, all started at one moment on time.monotonic(). The
+generator reports the moments of its window as it passes them (so the telemetry sampler can
+take a sample at each), then the cell's figures, which are merged here: counts added,
+histograms merged, percentiles taken. In the open loop a request due in the window that never
+got a right answer stays in the percentiles, later than any answer: a percentile that falls
+among those is None ("more than the drain limit"), never the answers' maximum.
+
+`generator_verdict` says, from the generator's own CPU during the window, whether a cell
+measured the generator rather than the server; the harness and the capacity sweep both use it.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
-import resource
+import selectors
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from hdrh.histogram import HdrHistogram
 
-from bench.launch import kill_group, spawn_group
+from bench.contract import (
+    BEHIND,
+    CPU_CONTENDED,
+    DEFAULT_CLIENT,
+    HIGHEST_US,
+    LOCUST_BUSY,
+    LOWEST_US,
+    PERCENTILES,
+    SIGNIFICANT_DIGITS,
+)
+from bench.launch import REPO_ROOT, kill_group, spawn_group
 
-LOCUSTFILE = Path(__file__).with_name("locustfile.py")
-PERCENTILES = (50, 90, 99, 99.9, 99.99)
 DRAIN_S = 2.0  # open loop: at most this long after the window for the answers still due
-BEHIND = "behind schedule: no answer"  # open loop's failure kind (bench/locustfile.py)
+START_LEAD_S = 0.05  # the users start this long after the cell is sent: every process is ready
+READY_TIMEOUT_S = 60.0  # a generator process that has not said "ready" by then failed
+GENERATOR_MODULE = "bench.generator"  # what `python -m` runs (the fault tests wrap it)
+
+__all__ = ["BEHIND", "Generator", "LoadResult", "generator_verdict", "run_locust"]
 
 
 @dataclass
 class LoadResult:
-    requests: int = 0
+    requests: int = 0  # right answers counted in the window
     failures: dict[str, int] = field(default_factory=dict)
     window_s: float = 0.0
-    throughput: float = 0.0  # requests per second over the measurement window
-    latency_us: dict[str, float] = field(default_factory=dict)  # p50 ... p99.99, mean, max
+    throughput: float = 0.0  # right answers per second over the window
+    latency_us: dict[str, float | None] = field(default_factory=dict)  # p50 ... p99.99, mean, max
     histogram: str = ""  # the merged HdrHistogram, encoded (base64, compressed)
-    # open loop only: the offered rate, and the latency from the actual send (the service
-    # time, what a closed loop sees) beside `latency_us`, which counts from the intended send
+    client: str = DEFAULT_CLIENT
+    # the window on time.monotonic(): when the users started, the window's start and end
+    started: float = 0.0
+    window: list[float] = field(default_factory=list)
+    # open loop only: the offered rate, the requests due in the window, and the latency from
+    # the actual send (the service time, what a closed loop sees) beside `latency_us`, which
+    # counts from the due time over every request due (`censored`: due, never rightly answered)
     offered_rate: float = 0.0
-    service_latency_us: dict[str, float] = field(default_factory=dict)
+    due: int = 0
+    censored: int = 0
+    censored_above_us: float = 0.0  # a censored request waited at least this long
+    service_latency_us: dict[str, float | None] = field(default_factory=dict)
     service_histogram: str = ""
+    send_lag_us: dict[str, float | None] = field(default_factory=dict)  # due time to send
     late: int = 0  # requests that went out behind their schedule (their user was still busy)
-    answered_in_window: int = 0  # open loop: answers that arrived in the window (throughput)
+    answered_in_window: int = 0  # open loop: right answers that arrived in the window
     max_lag_s: float = 0.0
+    # the generator during the window: its own CPU (the busiest process's share of its core)
+    # and its CPUs' busy share, anybody's work counted
     generator_cpu_s: float = 0.0
-    generator_cpu_share: float = 0.0  # CPU seconds per second of wall time, per process
+    generator_cpu_share: float = 0.0
+    generator_cpus_busy: float = 0.0
     processes: int = 1
     error: str = ""
 
@@ -49,30 +87,300 @@ class LoadResult:
         return sum(self.failures.values())
 
 
-def locust_command(locustfile: Path, url: str, users: int, seconds: int, *extra: str) -> list[str]:
-    """A headless locust run: all users started at once, for `seconds`."""
-    return [
-        sys.executable,
-        "-m",
-        "locust",
-        "-f",
-        str(locustfile),
-        "--headless",
-        "-u",
-        str(users),
-        "-r",
-        str(users),
-        "-t",
-        f"{seconds}s",
-        "--host",
-        url,
-        "--only-summary",
-        "--loglevel",
-        "WARNING",
-        "--stop-timeout",
-        "1",
-        *extra,
-    ]
+@dataclass(frozen=True)
+class CellLoad:
+    """What one cell asks of the generator."""
+
+    url: str
+    path: str
+    users: int
+    warmup_s: float
+    duration_s: float
+    close: bool = False
+    rate: float = 0.0  # open loop: requests per second over all users (0: closed loop)
+    max_requests: int | None = None
+    timeout_s: float = 5.0
+    body: bytes | None = None
+    client: str = DEFAULT_CLIENT
+
+    @property
+    def drain_s(self) -> float:
+        return min(self.timeout_s, DRAIN_S) if self.rate else 0.0
+
+
+def generator_verdict(share: float, busy: float) -> tuple[str, str]:
+    """Whether a window measured the generator rather than the server, and why: ("locust",
+    why) when locust used LOCUST_BUSY or more of its core; ("contended", why) when its CPUs were
+    CPU_CONTENDED busy while locust was not (other work took them, and locust may have waited
+    for a CPU); ("", "") when neither."""
+    if share >= LOCUST_BUSY:
+        return "locust", f"locust used {share:.0%} of its CPU during the window"
+    if busy >= CPU_CONTENDED:
+        return "contended", (
+            f"the generator's CPUs were {busy:.0%} busy, locust {share:.0%}: other work took them"
+        )
+    return "", ""
+
+
+class Registry(Protocol):
+    """Where a run notes the process groups it started (bench/run.py Registry)."""
+
+    def add(self, pid: int, what: str) -> None: ...
+    def remove(self, pid: int) -> None: ...
+
+
+class GeneratorError(RuntimeError):
+    """A generator process failed, hung or said something unreadable."""
+
+
+class _Process:
+    """One generator process, its pipes, and what it printed."""
+
+    def __init__(self, cpus: set[int] | None, log_dir: Path) -> None:
+        log_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = log_dir / f"generator-{time.monotonic_ns()}.log"
+        self.log = self.log_path.open("wb")
+        self.popen = spawn_group(
+            [sys.executable, "-m", GENERATOR_MODULE],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+            cwd=REPO_ROOT,
+            preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
+        )
+        self.buffer = b""
+
+    def send(self, command: dict) -> None:
+        assert self.popen.stdin is not None
+        self.popen.stdin.write((json.dumps(command) + "\n").encode())
+        self.popen.stdin.flush()
+
+    def lines(self, data: bytes) -> list[dict]:
+        self.buffer += data
+        *complete, self.buffer = self.buffer.split(b"\n")
+        return [json.loads(line) for line in complete if line.strip()]
+
+    def said(self) -> str:
+        self.log.flush()
+        tail = self.log_path.read_text(errors="replace").strip().splitlines()[-3:]
+        return " | ".join(tail)
+
+    def stop(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            self.send({"op": "quit"})
+            self.popen.stdin.close()  # type: ignore[union-attr]
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.popen.wait(2)
+        kill_group(self.popen)
+        self.log.close()
+
+
+class Generator:
+    """The run's generator processes (one per generator CPU): started once, cell after cell.
+
+    Use as a context manager, or call close(). A process that fails or hangs fails the cell it
+    was running; the processes are then started afresh for the next cell."""
+
+    def __init__(
+        self,
+        processes: int = 1,
+        cpus: set[int] | None = None,
+        log_dir: Path | None = None,
+        registry: Registry | None = None,
+    ) -> None:
+        self.count = max(1, processes)
+        self.cpus = cpus
+        self.log_dir = log_dir or REPO_ROOT / "results" / ".generator"
+        self.registry = registry  # told of every process started and stopped
+        self.processes: list[_Process] = []
+
+    @property
+    def pids(self) -> list[int]:
+        return [process.popen.pid for process in self.processes]
+
+    def start(self) -> Generator:
+        if not self.processes:
+            for _ in range(self.count):
+                self.processes.append(_Process(self.cpus, self.log_dir))
+                if self.registry is not None:
+                    self.registry.add(self.processes[-1].popen.pid, "load generator")
+            try:
+                self._collect({"ready"}, time.monotonic() + READY_TIMEOUT_S)
+            except BaseException:
+                self.close()
+                raise
+        return self
+
+    def close(self) -> None:
+        for process in self.processes:
+            process.stop()
+            if self.registry is not None:
+                self.registry.remove(process.popen.pid)
+        self.processes = []
+
+    def __enter__(self) -> Generator:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def run(
+        self,
+        load: CellLoad,
+        on_event: Callable[[str, float], None] | None = None,
+        grace_s: float = 10.0,
+    ) -> LoadResult:
+        """One cell's load; never raises for load problems (they are the result's `error`).
+        `on_event(name, t)` is called as the window's moments pass (started, window_start,
+        window_end), on time.monotonic()."""
+        result = LoadResult(offered_rate=load.rate, client=load.client, processes=self.count)
+        try:
+            self.start()
+            start_at = time.monotonic() + START_LEAD_S
+            shares = [
+                load.users // self.count + (index < load.users % self.count)
+                for index in range(self.count)
+            ]
+            busy = [p for p, users in zip(self.processes, shares, strict=True) if users]
+            for index, (process, users) in enumerate(zip(self.processes, shares, strict=True)):
+                if users:
+                    process.send(self._command(load, users, index, start_at))
+            deadline = start_at + load.warmup_s + load.duration_s + load.drain_s + grace_s
+            results = self._collect({"result"}, deadline, busy, on_event)
+        except GeneratorError as exc:
+            result.error = str(exc)
+            self.close()  # started afresh for the next cell
+            return result
+        merge(result, results, load)
+        return result
+
+    def _command(self, load: CellLoad, users: int, index: int, start_at: float) -> dict:
+        host, _, port = load.url.removeprefix("http://").rstrip("/").rpartition(":")
+        share = math.ceil(load.max_requests / self.count) if load.max_requests else None
+        return {
+            "op": "cell",
+            "host": host.strip("[]"),
+            "port": int(port),
+            "path": load.path,
+            "users": users,
+            "warmup_s": load.warmup_s,
+            "duration_s": load.duration_s,
+            "close": load.close,
+            "rate": load.rate * users / load.users if load.rate else 0.0,
+            "max_requests": share,
+            "timeout_s": load.timeout_s,
+            "drain_s": load.drain_s,
+            "body": load.body.decode("latin-1") if load.body is not None else None,
+            "client": load.client,
+            "process_index": index,
+            "processes": self.count,
+            "start_at": start_at,
+        }
+
+    def _collect(
+        self,
+        wanted: set[str],
+        deadline: float,
+        processes: list[_Process] | None = None,
+        on_event: Callable[[str, float], None] | None = None,
+    ) -> list[dict]:
+        """Read events until every process has sent one of `wanted` (returned, in order)."""
+        waiting = {p.popen.stdout.fileno(): p for p in processes or self.processes}  # type: ignore[union-attr]
+        got: dict[int, dict] = {}
+        seen: dict[str, int] = {}
+        with selectors.DefaultSelector() as selector:
+            for fd in waiting:
+                selector.register(fd, selectors.EVENT_READ)
+            while len(got) < len(waiting):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise GeneratorError("the load generator did not finish in time: killed")
+                for key, _ in selector.select(timeout=left):
+                    process = waiting[key.fd]  # type: ignore[index]
+                    data = os.read(key.fd, 65536)  # type: ignore[arg-type]
+                    if not data:
+                        process.popen.wait()
+                        raise GeneratorError(
+                            f"the load generator exited with {process.popen.returncode}: "
+                            f"{process.said()}"
+                        )
+                    for event in process.lines(data):
+                        name = event.get("event")
+                        if name == "error":
+                            raise GeneratorError(f"the load generator failed: {event['error']}")
+                        if name in wanted:
+                            got[key.fd] = event  # type: ignore[index]
+                            selector.unregister(key.fd)
+                        elif on_event is not None and "t" in event:
+                            seen[name] = seen.get(name, 0) + 1
+                            if seen[name] == len(waiting):  # every process has passed it
+                                on_event(name, event["t"])
+        return [got[fd] for fd in waiting]
+
+
+def merge(result: LoadResult, reports: list[dict], load: CellLoad) -> None:
+    """Add up the generator processes' counts and histograms into `result`."""
+    merged = HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_DIGITS)
+    service = HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_DIGITS)
+    lag = HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_DIGITS)
+    for report in reports:
+        result.requests += report["requests"]
+        for kind, count in report["failures"].items():
+            result.failures[kind] = result.failures.get(kind, 0) + count
+        result.window_s = max(result.window_s, report["window_s"])
+        result.started = max(result.started, report["started"])
+        result.window = [
+            max(result.window[0], report["window"][0]) if result.window else report["window"][0],
+            max(result.window[1], report["window"][1]) if result.window else report["window"][1],
+        ]
+        for histogram, key in (
+            (merged, "histogram"),
+            (service, "service_histogram"),
+            (lag, "send_lag_histogram"),
+        ):
+            if report.get(key):
+                histogram.add(HdrHistogram.decode(report[key].encode("ascii")))
+        spent = report["generator"]
+        result.generator_cpu_s += spent["own_cpu_s"]
+        result.generator_cpu_share = max(result.generator_cpu_share, spent["own_share"])
+        result.generator_cpus_busy = max(result.generator_cpus_busy, spent["cpus_busy_share"])
+        result.due += report.get("due", 0)
+        result.late += report.get("late", 0)
+        result.answered_in_window += report.get("answered_in_window", 0)
+        result.max_lag_s = max(result.max_lag_s, report.get("max_lag_s", 0.0))
+    if load.rate:
+        result.censored = max(result.due - result.requests, 0)
+        result.censored_above_us = load.drain_s * 1e6
+    if result.window_s:  # open loop: what arrived in the window, not what was due in it
+        answered = result.answered_in_window if load.rate else result.requests
+        result.throughput = answered / result.window_s
+    result.latency_us, result.histogram = summarise(merged, result.due if load.rate else None)
+    result.service_latency_us, result.service_histogram = summarise(service)
+    result.send_lag_us, _ = summarise(lag)
+
+
+def summarise(histogram: HdrHistogram, due: int | None = None) -> tuple[dict, str]:
+    """The percentiles, mean and max of a histogram, and the histogram encoded ({}, "" if empty).
+
+    With `due` (the open loop), the percentiles are over `due` requests, of which only those in
+    the histogram were rightly answered: the rest count as later than any answer, so a
+    percentile that falls among them is None, and so are the mean and the max."""
+    count = histogram.get_total_count()
+    total = max(due or 0, count)
+    if not total:
+        return {}, ""
+    latency: dict[str, float | None] = {}
+    for p in PERCENTILES:
+        rank = math.ceil(p * total / 100 - 1e-9)  # the nearest-rank percentile, over `total`
+        if rank > count:
+            latency[f"p{p:g}"] = None
+        else:
+            at = min(100.0, 100 * rank / count)
+            latency[f"p{p:g}"] = float(histogram.get_value_at_percentile(at))
+    censored = total > count
+    latency["mean"] = None if censored or not count else round(histogram.get_mean_value(), 1)
+    latency["max"] = None if censored or not count else float(histogram.get_max_value())
+    return latency, histogram.encode().decode("ascii") if count else ""
 
 
 def run_locust(
@@ -91,94 +399,12 @@ def run_locust(
     rate: float = 0.0,
     grace_s: float = 10.0,
     body: bytes | None = None,
+    client: str = DEFAULT_CLIENT,
 ) -> LoadResult:
-    """Run one load and return what it measured (never raises for load problems): closed loop,
-    or open loop at `rate` requests per second over all users when `rate` is given. A locust
-    still running `grace_s` after its run time is killed; answers whose body is not `body` count
-    as failures of kind "wrong body"."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for stale in out_dir.glob("gen-*.json"):
-        stale.unlink()
-    run_time = math.ceil(warmup_s + duration_s) + 2  # a backstop: the locustfile quits on time
-    command = locust_command(LOCUSTFILE, url, users, run_time, "--exit-code-on-error", "0")
-    if processes > 1:
-        command += ["--processes", str(processes)]
-    env = {
-        **os.environ,
-        "BENCH_PATH": path,
-        "BENCH_CLOSE": "1" if close else "0",
-        "BENCH_WARMUP_S": str(warmup_s),
-        "BENCH_DURATION_S": str(duration_s),
-        "BENCH_MAX_REQUESTS": str(math.ceil(max_requests / processes) if max_requests else 0),
-        "BENCH_OUT": str(out_dir),
-        "BENCH_TIMEOUT_S": str(timeout_s),
-        "BENCH_USER_RATE": str(rate / users if rate else 0),
-        "BENCH_DRAIN_S": str(min(timeout_s, DRAIN_S)),
-        **({"BENCH_BODY": body.decode("latin-1")} if body is not None else {}),
-    }
-    log_path = out_dir / "locust.log"
-    result = LoadResult(processes=processes, offered_rate=rate)
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    started = time.monotonic()
-    with log_path.open("wb") as log:
-        locust = spawn_group(
-            command,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=Path(__file__).resolve().parent.parent,
-            preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
-        )
-        try:
-            locust.wait(timeout=run_time + grace_s)
-        except subprocess.TimeoutExpired:
-            result.error = f"locust did not stop within {run_time + grace_s:g} s: killed"
-        finally:
-            kill_group(locust)
-    wall = time.monotonic() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    result.generator_cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    result.generator_cpu_share = result.generator_cpu_s / wall / processes if wall else 0.0
-    if locust.returncode not in (0, None) and not result.error:
-        tail = log_path.read_text(errors="replace").strip().splitlines()[-3:]
-        result.error = f"locust exited with {locust.returncode}: {' | '.join(tail)}"
-    reports = sorted(out_dir.glob("gen-*.json"))
-    merge_figures(result, reports)
-    if not reports and not result.error:  # not one generator process wrote its figures
-        result.error = "the load generator recorded nothing: " + " | ".join(
-            log_path.read_text(errors="replace").strip().splitlines()[-3:]
-        )
-    return result
-
-
-def merge_figures(result: LoadResult, files: list[Path]) -> None:
-    """Add up the generator processes' counts and histograms."""
-    merged, service = HdrHistogram(1, 120_000_000, 3), HdrHistogram(1, 120_000_000, 3)
-    for path in files:
-        figures = json.loads(path.read_text())
-        result.requests += figures["requests"]
-        for kind, count in figures["failures"].items():
-            result.failures[kind] = result.failures.get(kind, 0) + count
-        result.window_s = max(result.window_s, figures["window_s"])
-        merged.add(HdrHistogram.decode(figures["histogram"].encode("ascii")))
-        if "service_histogram" in figures:
-            service.add(HdrHistogram.decode(figures["service_histogram"].encode("ascii")))
-            result.late += figures["late"]
-            result.answered_in_window += figures["answered_in_window"]
-            result.max_lag_s = max(result.max_lag_s, figures["max_lag_s"])
-    if result.window_s:  # open loop: what arrived in the window, not what was due in it
-        answered = result.answered_in_window if result.offered_rate else result.requests
-        result.throughput = answered / result.window_s
-    result.latency_us, result.histogram = summarise(merged)
-    result.service_latency_us, result.service_histogram = summarise(service)
-
-
-def summarise(histogram: HdrHistogram) -> tuple[dict[str, float], str]:
-    """The percentiles, mean and max of a histogram, and the histogram encoded ({}, "" if empty)."""
-    if not histogram.get_total_count():
-        return {}, ""
-    latency = {f"p{p:g}": float(histogram.get_value_at_percentile(p)) for p in PERCENTILES}
-    latency["mean"] = round(histogram.get_mean_value(), 1)
-    latency["max"] = float(histogram.get_max_value())
-    return latency, histogram.encode().decode("ascii")
+    """One load on a generator of its own (started and stopped here): for a single measurement.
+    A run sends all its cells to one Generator instead."""
+    load = CellLoad(
+        url, path, users, warmup_s, duration_s, close, rate, max_requests, timeout_s, body, client
+    )
+    with Generator(processes, cpus, out_dir) as generator:
+        return generator.run(load, grace_s=grace_s)

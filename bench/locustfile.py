@@ -1,256 +1,363 @@
-"""The workload's locust user, run only inside locust's own process (gevent patches the world).
+"""The workload's locust users, run only inside the generator's process (gevent patches it).
 
-Configured by environment variables that the harness sets (bench/load.py):
+Two clients, one workload: `RawUser` (ours, the default) and `FastUser` (locust's FastHttpUser).
+RawUser keeps one socket per user, sends a request built once as bytes, and reads the answer
+with httptools (bench/http1.py): Content-Length, chunked, or a body that ends with the
+connection. It connects again when the server closes, or for every request in the `close` mode.
+Both check the answer: a status other than 200 fails as "HTTP 503", a body other than the
+workload's as "wrong body", no answer by the error's class ("TimeoutError", ...). Both fire
+locust's `request` event, so locust's own statistics see every request.
 
-    BENCH_PATH          the request path, e.g. /hello/ or /sleep/?ms=10
-    BENCH_CLOSE         "1": a new connection per request (Connection: close)
-    BENCH_WARMUP_S      seconds after the start during which nothing is recorded
-    BENCH_DURATION_S    seconds recorded after the warm-up
-    BENCH_MAX_REQUESTS  a cap on requests (over all users of this process): users stop there
-    BENCH_OUT           a folder: each process writes its figures to BENCH_OUT/gen-<pid>.json
-    BENCH_TIMEOUT_S     a request unanswered this long fails (default 5)
-    BENCH_USER_RATE     open loop: requests per second per user (0 or unset: closed loop)
-    BENCH_DRAIN_S       open loop: how long to wait after the window for answers still due
-    BENCH_BODY          the body a right answer carries (latin-1); another counts as "wrong body"
+The generator (bench/generator.py) sets CELL before it starts the users. Latency is kept in
+microseconds, in plain arrays while the window runs (an HdrHistogram is built from them after
+it, so that the histogram's cost falls outside the measured window).
 
-Latency is recorded at microsecond resolution in an HdrHistogram per process (locust's own
-percentiles round to whole milliseconds, which hides every loopback latency); the harness
-merges the processes' histograms. The run quits itself at the end of the window (locust's own
---run-time counts whole seconds only).
-
-Closed loop (locust's way): a user sends its next request when the last one is answered, so a
-stalled server is sent fewer requests and the stall hides in few samples (coordinated omission).
-Open loop: each user has a fixed schedule, one request every 1/BENCH_USER_RATE seconds; a request
-that could not go out on time (the user was still waiting) goes out as soon as it can, and its
-latency is counted from the time it should have been sent, as wrk2 does. Both latencies are kept:
-from the intended time (`histogram`) and from the actual send (`service_histogram`). A request is
-counted by its intended time; after the window the run waits (up to BENCH_DRAIN_S) for the
-requests still due, and those never sent or never answered count as failures ("behind schedule:
-no answer"), so an overloaded server's backlog is not silently dropped.
+Closed loop (locust's way): a user sends its next request when the last one is answered; a
+request counts when its answer arrives inside the window. Open loop (CELL.user_rate > 0): each
+user keeps a fixed schedule, one request every 1/user_rate s; a request that cannot go out on
+time goes out as soon as it can, and its latency counts from the time it was due, as wrk2 does.
+A request counts by its due time; the generator then waits (up to CELL.drain_s) for those still
+due, and the ones never answered stay in the percentiles as later than anything measured.
 """
 
 from __future__ import annotations
 
 import itertools
-import json
-import os
+import socket
 import time
-from pathlib import Path
+from array import array
+from dataclasses import dataclass, field
 
-import gevent
-from hdrh.histogram import HdrHistogram
-from locust import FastHttpUser, constant, events, task
+from locust import FastHttpUser, User, constant, task
 from locust.exception import CatchResponseError, StopUser
-from locust.runners import LocalRunner, WorkerRunner
 
-PATH = os.environ.get("BENCH_PATH", "/hello/")
-CLOSE = os.environ.get("BENCH_CLOSE") == "1"
-WARMUP_S = float(os.environ.get("BENCH_WARMUP_S", "0"))
-DURATION_S = float(os.environ.get("BENCH_DURATION_S", "10"))
-MAX_REQUESTS = int(os.environ.get("BENCH_MAX_REQUESTS", "0")) or None
-OUT = Path(os.environ.get("BENCH_OUT", "."))
-TIMEOUT_S = float(os.environ.get("BENCH_TIMEOUT_S", "5"))
-USER_RATE = float(os.environ.get("BENCH_USER_RATE", "0"))  # open loop when > 0
-HEADERS = {"Connection": "close"} if CLOSE else {}
-LATE_S = 0.002  # later than this after its intended time (libev wakes timers ~1 ms late): late
-BEHIND = "behind schedule: no answer"  # open loop: due in the window, not answered by the end
-DRAIN_S = float(os.environ.get("BENCH_DRAIN_S", str(TIMEOUT_S)))
-BODY = os.environ["BENCH_BODY"].encode("latin-1") if "BENCH_BODY" in os.environ else None
+from bench.contract import CLOSED_EARLY, MALFORMED, WRONG_BODY
+from bench.http1 import MalformedResponse, ResponseReader, request_bytes
 
-LOWEST_US, HIGHEST_US = 1, 120_000_000  # 1 µs to 2 minutes, 3 significant digits
+LATE_S = 0.002  # later than this after its due time (libev wakes timers ~1 ms late): late
+GOLDEN = 0.6180339887  # users' phases in an interval: spread evenly, whatever their number
+
+
+@dataclass
+class Cell:
+    """One cell's load, as this generator process runs it (bench/load.py sends it)."""
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    path: str = "/hello/"
+    close: bool = False
+    body: bytes | None = None  # the body a right answer carries (None: not checked)
+    timeout_s: float = 5.0  # no byte for this long: the request fails
+    user_rate: float = 0.0  # open loop: requests per second per user (0: closed loop)
+    drain_s: float = 2.0  # open loop: how long after the window answers still count
+    max_requests: int | None = None  # over all users of this process: they stop there
+    process_index: int = 0  # open loop: this process's place among the generator processes,
+    processes: int = 1  # so that no two processes' users share a phase
+    request: bytes = field(default=b"", repr=False)
+    family: int = socket.AF_INET
+
+
+CELL = Cell()
 
 
 class Figures:
-    """This process's measurements (one per locust process: state after fork is per process)."""
+    """This process's measurements of the current cell."""
 
     def __init__(self) -> None:
-        self.reset()
+        self.begin(time.monotonic(), 0.0, 0.0)
 
-    def reset(self) -> None:
-        self.histogram = HdrHistogram(LOWEST_US, HIGHEST_US, 3)
-        self.service_histogram = HdrHistogram(LOWEST_US, HIGHEST_US, 3)  # open loop only
-        self.late = 0  # open loop: requests that went out late, their user still busy
-        self.max_lag_s = 0.0  # open loop: the furthest a request fell behind its schedule
-        self.in_flight = 0  # open loop: requests sent and not yet answered
-        self.answered_in_window = 0  # open loop: answers that arrived in the window
-        self.schedules: list[tuple[float, float]] = []  # open loop: each user's first, interval
-        self.started = time.monotonic()
-        self.requests = 0  # in the measurement window
+    def begin(self, started: float, window_start: float, window_end: float) -> None:
+        self.started = started
+        self.window_start, self.window_end = window_start, window_end
+        self.latencies_us = array("q")  # closed: from the send; open: from the due time
+        self.service_us = array("q")  # open loop: from the actual send
+        self.send_lag_us = array("q")  # open loop: due time to actual send, every request due
         self.failures: dict[str, int] = {}
-        self.sent = 0  # all requests, warm-up included, for the cap
-        self.capped_at: float | None = None  # when the request cap stopped this process
+        self.requests = 0  # right answers counted in the window
+        self.sent = 0  # every request, warm-up included (the cap counts these)
+        self.capped_at: float | None = None
+        self.late = 0  # open loop: requests that went out more than LATE_S after their due time
+        self.max_lag_s = 0.0
+        self.in_flight = 0  # open loop: sent, not yet answered
+        self.scheduled = 0  # open loop: users whose schedule still has requests due
+        self.answered_in_window = 0  # open loop: right answers that arrived in the window
+        self.schedules: list[tuple[float, float]] = []  # open loop: each user's first due, interval
+        self.users = itertools.count()
 
     def in_window(self, moment: float) -> bool:
-        return WARMUP_S <= moment - self.started <= WARMUP_S + DURATION_S
+        return self.window_start <= moment <= self.window_end
 
-    def record(self, response_time_ms: float, exception: BaseException | None) -> None:
-        if not self.in_window(time.monotonic()):
+    def fail(self, kind: str) -> None:
+        self.failures[kind] = self.failures.get(kind, 0) + 1
+
+    def record(self, sent: float, done: float, failure: str | None) -> None:
+        """A closed-loop request, counted when its answer came inside the window."""
+        if not self.window_start <= done <= self.window_end:
             return
-        if exception is not None:
-            kind = _failure_kind(exception)
-            self.failures[kind] = self.failures.get(kind, 0) + 1
+        if failure is not None:
+            self.fail(failure)
             return
         self.requests += 1
-        self.histogram.record_value(_microseconds(response_time_ms / 1000))
+        self.latencies_us.append(int((done - sent) * 1_000_000))
 
-    def record_open(self, intended: float, sent: float, done: float, failure: str | None) -> None:
-        """An open-loop request, counted in the window its intended send time falls in."""
+    def record_open(self, due: float, sent: float, done: float, failure: str | None) -> None:
+        """An open-loop request, counted in the window its due time falls in."""
         self.answered_in_window += failure is None and self.in_window(done)
-        if not self.in_window(intended):
+        if not self.in_window(due):
             return
-        lag = sent - intended
+        lag = sent - due
         self.late += lag > LATE_S
         self.max_lag_s = max(self.max_lag_s, lag)
+        self.send_lag_us.append(int(lag * 1_000_000))
         if failure is not None:
-            self.failures[failure] = self.failures.get(failure, 0) + 1
+            self.fail(failure)
             return
         self.requests += 1
-        self.histogram.record_value(_microseconds(done - intended))
-        self.service_histogram.record_value(_microseconds(done - sent))
+        self.latencies_us.append(int((done - due) * 1_000_000))
+        self.service_us.append(int((done - sent) * 1_000_000))
 
     def due_in_window(self) -> int:
         """Open loop: how many requests the users' schedules put in the window."""
         due = 0
-        for intended, interval in self.schedules:  # the users' own arithmetic, step by step
-            while intended - self.started <= WARMUP_S + DURATION_S:
-                due += self.in_window(intended)
-                intended += interval
+        for first, interval in self.schedules:  # the users' own arithmetic, step by step
+            moment = first
+            while moment <= self.window_end:
+                due += moment >= self.window_start
+                moment += interval
         return due
 
-    def window_s(self) -> float:
-        """The measured time: the configured window, cut short only where the generator itself
-        stopped (the request cap). A server that stalls does not shorten it: its silence counts."""
-        start = self.started + WARMUP_S
-        end = min(time.monotonic(), start + DURATION_S, self.capped_at or float("inf"))
-        return max(end - start, 0.0)
-
-    def save(self) -> None:
-        if not self.sent:
-            return  # locust's master process sends nothing
-        document = {
-            "pid": os.getpid(),
-            "requests": self.requests,
-            "failures": self.failures,
-            "sent": self.sent,
-            "window_s": self.window_s(),
-            "histogram": self.histogram.encode().decode("ascii"),
-        }
-        if USER_RATE:
-            missed = self.due_in_window() - self.requests - sum(self.failures.values())
-            if missed > 0:
-                document["failures"] = {**self.failures, BEHIND: missed}
-            document["service_histogram"] = self.service_histogram.encode().decode("ascii")
-            document["late"] = self.late
-            document["answered_in_window"] = self.answered_in_window
-            document["max_lag_s"] = self.max_lag_s
-        target = OUT / f"gen-{os.getpid()}.json"
-        partial = target.with_suffix(".partial")
-        partial.write_text(json.dumps(document))
-        partial.replace(target)
-
-
-def _microseconds(seconds: float) -> int:
-    return max(LOWEST_US, min(int(seconds * 1_000_000), HIGHEST_US))
-
-
-def _failure_kind(exception: BaseException) -> str:
-    """Our own failure() for a wrong status says "HTTP 503"; network errors by class."""
-    if isinstance(exception, CatchResponseError):
-        return str(exception)[:60]
-    return type(exception).__name__
+    def capped(self) -> bool:
+        if CELL.max_requests is not None and self.sent >= CELL.max_requests:
+            self.capped_at = self.capped_at or time.monotonic()
+            return True
+        return False
 
 
 FIGURES = Figures()
 
 
-@events.test_start.add_listener
-def _on_start(environment: object, **_: object) -> None:
-    FIGURES.reset()
-    runner = getattr(environment, "runner", None)
-    if runner is not None and not isinstance(runner, WorkerRunner):
-        gevent.spawn(_quit_after_window, runner)
+def configure(cell: Cell) -> None:
+    """Set the cell the users run next (the generator calls it before it starts them)."""
+    global CELL
+    name = f"[{cell.host}]" if ":" in cell.host else cell.host
+    cell.request = request_bytes(f"{name}:{cell.port}", cell.path, cell.close)
+    cell.family = socket.AF_INET6 if ":" in cell.host else socket.AF_INET
+    CELL = cell
 
 
-def _quit_after_window(runner: object) -> None:
-    """Quit at the end of the window, to the millisecond (workers follow their master); in open
-    loop, once the requests due in the window are answered (at most BENCH_DRAIN_S later; a
-    master of several processes cannot see its workers' requests and waits that long)."""
-    gevent.sleep(WARMUP_S + DURATION_S + 0.05)
-    if USER_RATE:
-        deadline = time.monotonic() + DRAIN_S
-        alone = isinstance(runner, LocalRunner)
-        while time.monotonic() < deadline and (FIGURES.in_flight or not alone):
-            gevent.sleep(0.02)
-    runner.quit()  # type: ignore[attr-defined]
+def failure_kind(exception: BaseException) -> str:
+    if isinstance(exception, MalformedResponse):
+        return MALFORMED
+    if isinstance(exception, ClosedEarly):
+        return CLOSED_EARLY
+    if isinstance(exception, CatchResponseError):
+        return str(exception)[:60]
+    return type(exception).__name__
 
 
-@events.request.add_listener
-def _on_request(response_time: float, exception: BaseException | None, **_: object) -> None:
-    if not USER_RATE:  # open-loop requests are recorded by their user, from the intended time
-        FIGURES.record(response_time, exception)
+class ClosedEarly(ConnectionError):
+    """The server closed the connection before a whole response."""
 
 
-@events.quitting.add_listener
-def _on_quit(**_: object) -> None:
-    FIGURES.save()
+class Scheduled:
+    """The open loop's schedule, for either client: `due()` gives a user's next due time, or
+    stops the user once its schedule has nothing more due in the window."""
+
+    def start_schedule(self) -> None:
+        interval = 1 / CELL.user_rate
+        number = next(FIGURES.users) * CELL.processes + CELL.process_index
+        self.next_due = FIGURES.started + (number * GOLDEN % 1) * interval
+        FIGURES.schedules.append((self.next_due, interval))
+        FIGURES.scheduled += 1
+        self.scheduling = True
+
+    def stop_schedule(self) -> None:
+        if getattr(self, "scheduling", False):
+            self.scheduling = False
+            FIGURES.scheduled -= 1
+
+    def due(self) -> float:
+        due = self.next_due
+        if due > FIGURES.window_end:
+            self.stop_schedule()
+            raise StopUser  # past the window: nothing more is due
+        self.next_due += 1 / CELL.user_rate
+        wait = due - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)  # gevent's sleep: the process is patched
+        return due
 
 
-_USER_NUMBERS = itertools.count()
+class RawUser(Scheduled, User):
+    """Our client: one socket per user, the request prebuilt, the answer parsed by httptools.
 
-
-class WorkloadUser(FastHttpUser):
-    """Closed loop, or open loop when BENCH_USER_RATE is set (see the module's docstring)."""
+    Its one task loops over requests itself: locust's scheduling between tasks (a task chosen,
+    a wait of zero, a switch through the hub) cost about a quarter of the generator's CPU per
+    request. Its sockets have no timeout of their own (a gevent socket with one arms a timer for
+    every send and receive); the process's watchdog (`watch`) closes a socket that has waited
+    longer than the cell's timeout, and the request fails as a TimeoutError."""
 
     wait_time = constant(0)
-    network_timeout = TIMEOUT_S
-    connection_timeout = TIMEOUT_S
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.sock: socket.socket | None = None
+        self.reader = ResponseReader()
+        self.fire = self.environment.events.request.fire
+        self.waiting_since = 0.0  # 0: not waiting on the server
+        self.timed_out = False
 
     def on_start(self) -> None:
-        if USER_RATE:  # users' schedules are spread evenly over one interval
-            interval = 1 / USER_RATE
-            self.next_intended = FIGURES.started + (next(_USER_NUMBERS) * 0.618034 % 1) * interval
-            FIGURES.schedules.append((self.next_intended, interval))
+        WATCHED.add(self)
+        if CELL.user_rate:
+            self.start_schedule()
+
+    def on_stop(self) -> None:
+        WATCHED.discard(self)
+        self.stop_schedule()
+        self.disconnect()
+
+    def disconnect(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+
+    @task
+    def requests(self) -> None:
+        while True:  # until the cap, the schedule's end (StopUser) or the runner stops us
+            self.request()
+
+    def request(self) -> None:
+        if FIGURES.capped():
+            raise StopUser  # the cap of a leaking server's cell
+        if CELL.user_rate:
+            due = self.due()
+            FIGURES.in_flight += 1
+            try:
+                sent, done, failure, size = self.exchange()
+            finally:
+                FIGURES.in_flight -= 1
+            FIGURES.record_open(due, sent, done, failure)
+        else:
+            sent, done, failure, size = self.exchange()
+            FIGURES.record(sent, done, failure)
+        self.fire(
+            request_type="GET",
+            name=CELL.path,
+            response_time=(done - sent) * 1000,
+            response_length=size,
+            exception=None if failure is None else CatchResponseError(failure),
+            context={},
+        )
+
+    def exchange(self) -> tuple[float, float, str | None, int]:
+        """One request and its answer: (sent, done, failure or None, body size)."""
+        FIGURES.sent += 1
+        sent = self.waiting_since = time.monotonic()
+        try:
+            if self.sock is None:
+                self.sock = socket.socket(CELL.family, socket.SOCK_STREAM)
+                self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                self.sock.connect((CELL.host, CELL.port))
+                self.reader = ResponseReader()
+            sock = self.sock
+            request = CELL.request
+            while request:
+                request = request[sock.send(request) :]
+            responses: list = []
+            while not responses:
+                data = sock.recv(262144)
+                if not data:
+                    responses = [self.reader.eof()]
+                    if responses[0] is None:
+                        raise ClosedEarly(CLOSED_EARLY)
+                else:
+                    responses = self.reader.feed(data)
+            response = responses[0]  # one request, one answer
+        except (OSError, MalformedResponse) as exc:
+            self.disconnect()
+            timed_out, self.timed_out, self.waiting_since = self.timed_out, False, 0.0
+            return sent, time.monotonic(), "TimeoutError" if timed_out else failure_kind(exc), 0
+        done = time.monotonic()
+        self.waiting_since = 0.0
+        if CELL.close or not response.keep_alive:
+            self.disconnect()
+        if response.status != 200:
+            return sent, done, f"HTTP {response.status}", len(response.body)
+        if CELL.body is not None and response.body != CELL.body:
+            return sent, done, WRONG_BODY, len(response.body)
+        return sent, done, None, len(response.body)
+
+
+WATCHED: set[RawUser] = set()
+
+
+def watch(period_s: float = 0.05) -> None:
+    """The raw users' timeout, for the whole process: a user that has waited on the server for
+    longer than CELL.timeout_s has its socket closed (its request then fails as a timeout).
+    Run in a greenlet of its own for the length of a cell."""
+    while True:
+        time.sleep(period_s)
+        limit = time.monotonic() - CELL.timeout_s
+        for user in list(WATCHED):
+            if user.waiting_since and user.waiting_since < limit and user.sock is not None:
+                user.timed_out = True
+                user.disconnect()
+
+
+class FastUser(Scheduled, FastHttpUser):
+    """locust's FastHttpUser (geventhttpclient), on the same workload and figures."""
+
+    wait_time = constant(0)
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        type(self).network_timeout = type(self).connection_timeout = CELL.timeout_s
+        super().__init__(*args, **kwargs)
+        self.headers = {"Connection": "close"} if CELL.close else {}
+
+    def on_start(self) -> None:
+        if CELL.user_rate:
+            self.start_schedule()
+
+    def on_stop(self) -> None:
+        self.stop_schedule()
 
     @task
     def request(self) -> None:
-        if MAX_REQUESTS is not None and FIGURES.sent >= MAX_REQUESTS:
-            FIGURES.capped_at = FIGURES.capped_at or time.monotonic()
-            raise StopUser  # the cap of a leaking server's cell
-        if USER_RATE:
-            self.request_on_schedule()
-            return
-        FIGURES.sent += 1
-        with self.client.get(PATH, headers=HEADERS, catch_response=True) as response:
-            _check(response)
+        if FIGURES.capped():
+            raise StopUser
+        if CELL.user_rate:
+            due = self.due()
+            FIGURES.in_flight += 1
+            try:
+                sent, done, failure = self.exchange()
+            finally:
+                FIGURES.in_flight -= 1
+            FIGURES.record_open(due, sent, done, failure)
+        else:
+            sent, done, failure = self.exchange()
+            FIGURES.record(sent, done, failure)
 
-    def request_on_schedule(self) -> None:
-        intended = self.next_intended
-        self.next_intended += 1 / USER_RATE
-        if intended - FIGURES.started > WARMUP_S + DURATION_S:
-            raise StopUser  # past the window: nothing more is due
-        delay = intended - time.monotonic()
-        if delay > 0:
-            gevent.sleep(delay)
+    def exchange(self) -> tuple[float, float, str | None]:
         FIGURES.sent += 1
-        FIGURES.in_flight += 1
         sent = time.monotonic()
-        try:
-            with self.client.get(PATH, headers=HEADERS, catch_response=True) as response:
-                failure = _check(response)
-        finally:
-            FIGURES.in_flight -= 1
-        FIGURES.record_open(intended, sent, time.monotonic(), failure)
+        with self.client.get(CELL.path, headers=self.headers, catch_response=True) as response:
+            failure = _check(response)
+        return sent, time.monotonic(), failure
 
 
 def _check(response: object) -> str | None:
     """Mark a wrong answer failed: "HTTP 503" for a status, the error's class for no answer."""
     status = getattr(response, "status_code", 0)
     if status == 200:
-        if BODY is not None and response.content != BODY:  # type: ignore[attr-defined]
-            response.failure("wrong body")  # type: ignore[attr-defined]  bench/faults.py WRONG_BODY
-            return "wrong body"
+        if CELL.body is not None and response.content != CELL.body:  # type: ignore[attr-defined]
+            response.failure(WRONG_BODY)  # type: ignore[attr-defined]
+            return WRONG_BODY
         return None
     error = getattr(response, "error", None)
     failure = type(error).__name__ if not status and error is not None else f"HTTP {status}"
     response.failure(failure)  # type: ignore[attr-defined]
     return failure
+
+
+USERS = {"raw": RawUser, "fasthttp": FastUser}

@@ -281,6 +281,8 @@ class Settings:
     seed: int = 1  # the shuffle of the rounds of repetitions
     repeat_only: tuple[str, ...] = ()  # "workload@users": only these repeat (empty: every cell)
     crosscheck: bool = False  # wrk on every closed-loop cell of a non-leaking server, too
+    wrk_bound_cells: bool = True  # wrk on the generator-bound ones (where wrk is installed)
+    client: str = "raw"  # the generator's client: ours (raw) or locust's FastHttpUser (fasthttp)
     scenarios: bool = False  # after the cells: the capacity sweep, C10K and slow clients
     start_timeout_s: float = 30.0  # a server not listening by then fails its cells
     generator_grace_s: float = 10.0  # locust still running this long after its run time: killed

@@ -77,7 +77,7 @@ def crosscheck_table(run: dict) -> str:
     """locust's figures beside wrk's for the cells measured by both (--crosscheck)."""
     rows = []
     for cell in run["cells"]:
-        wrk, load = cell.get("crosscheck"), cell.get("load")
+        wrk, load = cell.get("wrk"), cell.get("load")
         if not wrk or not load or wrk.get("error") or not wrk.get("throughput"):
             continue
         rows.append(
@@ -329,7 +329,7 @@ def page(run: dict, images: dict[str, str], micro: dict | None = None) -> str:
         f"</figcaption></figure>"
         for name, data in images.items()
     )
-    ceiling = run.get("generator_ceiling") or {}
+    ceiling = (run.get("generator_ceiling") or {}).get("keepalive") or {}
     lesson_items = "".join(f"<li>{esc(text)}</li>" for text in lessons(run)) or (
         "<li>No teaching server in this run.</li>"
     )
@@ -380,9 +380,10 @@ locust's figure.</p>
 <h2>Model-expectation checks</h2>
 {checks_section(run)}
 <h2>Summary</h2>
-<p>Latencies in milliseconds (measured in microseconds). Yellow rows are generator-bound: they
-measure the load generator (ceiling {_number(ceiling.get("throughput"))} req/s), not the
-server. Red rows failed.</p>
+<p>Latencies in milliseconds (measured in microseconds). Yellow rows are generator-bound: locust
+used nearly all of its CPU during their window, so they measure the load generator (which
+delivered {_number(ceiling.get("throughput"))} req/s against the fastest server, keep-alive), not
+the server. Red rows failed.</p>
 <table><tr><th>server</th><th>workload</th><th>users</th><th>mode</th><th>loop</th><th>rep</th>
 <th>req/s</th><th>p50</th><th>p99</th><th>p99.9</th><th>errors</th><th>leak</th>
 <th>zombies after</th><th>notes</th></tr>

@@ -14,6 +14,7 @@ import os
 import resource
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
@@ -28,7 +29,6 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from bench.crosscheck import crosscheck
 from bench.faults import (
     Interrupted,
     cell_verdict,
@@ -37,13 +37,13 @@ from bench.faults import (
     restore_handlers,
 )
 from bench.launch import LaunchError, ServerProcess, cpu_plan, free_port, signals_deferred
-from bench.load import LoadResult, run_locust
+from bench.load import CellLoad, Generator, GeneratorError, LoadResult, generator_verdict
 from bench.plan import SERVERS, WORKLOADS, Cell, Plan, ServerSpec
 from bench.store import metadata, write_json, write_run
-from bench.telemetry import Sampler, leak_verdict, listen_overflows
+from bench.telemetry import Sampler, cpu_between, leak_verdict, listen_overflows
 from bench.verify import verify
+from bench.wrk import wrk_cell
 
-GENERATOR_BOUND = 0.8  # a cell at 80 % of the generator's ceiling measures the generator
 REGISTRY = ".processes.json"  # in the results folder: what is running, for after a crash
 
 
@@ -95,11 +95,15 @@ class Runner:
         self.plan = plan
         self.settings = plan.settings
         self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
         self.quiet = quiet
         self.console = Console(stderr=True, quiet=False)
         self.server_cpus, self.generator_cpus = cpu_plan(self.settings.cpu_split)
         self.processes = len(self.generator_cpus) if self.generator_cpus else 1
         self.registry = Registry(folder)
+        self.generator = Generator(
+            self.processes, self.generator_cpus, folder / "generator", self.registry
+        )
         self.document: dict = {
             "metadata": metadata(
                 asdict(self.settings),
@@ -112,7 +116,7 @@ class Runner:
             "plan": plan.as_dict(),
             "status": "running",
             "leftovers_found": [],
-            "generator_ceiling": None,
+            "generator_ceiling": {},
             "cells": [],
         }
 
@@ -129,12 +133,16 @@ class Runner:
         code = 0
         try:
             with self._progress() as progress:
-                task = progress.add_task(
-                    "cells", total=len(self.plan.cells) + (1 if self.settings.ceiling else 0)
-                )
-                if self.settings.ceiling:
-                    progress.update(task, description="generator ceiling")
-                    self.measure_ceiling()
+                ceilings = self.settings.modes if self.settings.ceiling else ()
+                task = progress.add_task("cells", total=len(self.plan.cells) + len(ceilings))
+                progress.update(task, description="starting the load generator")
+                try:
+                    self.generator.start()
+                except GeneratorError as exc:  # each cell tries again, and fails with the reason
+                    self.say(f"[red]the load generator did not start:[/] {exc}")
+                for mode in ceilings:
+                    progress.update(task, description=f"generator ceiling ({mode})")
+                    self.measure_ceiling(mode)
                     progress.advance(task)
                 for group in self._groups():
                     self.run_group(group, progress, task)
@@ -144,6 +152,8 @@ class Runner:
             self.say("[yellow]interrupted: the cells completed so far are kept[/]")
             code = 130
         finally:
+            with signals_deferred():
+                self.generator.close()
             restore_handlers(previous)
             self.save()
             self.registry.path.unlink(missing_ok=True)
@@ -252,28 +262,36 @@ class Runner:
         started = time.time()
         sampler = Sampler(server.pid, interval=0.1).start()
         overflows_before = listen_overflows()
-        time.sleep(0.1)  # a baseline before the load (locust then takes ~1 s to start sending)
-        load_start = sampler.now()
-        load = run_locust(
-            server.url,
-            workload.path,
-            cell.users,
-            warmup_s=settings.warmup_s,
-            duration_s=settings.duration_s,
-            close=cell.mode == "close",
-            max_requests=cap,
-            out_dir=self.folder / "generator",
-            cpus=self.generator_cpus,
-            processes=self.processes,
-            timeout_s=settings.request_timeout_s,
-            rate=cell.rate,
-            grace_s=settings.generator_grace_s,
-            body=workload.body,
+        time.sleep(0.1)  # a baseline before the load
+        moments: dict[str, float] = {}
+
+        def passed(name: str, moment: float) -> None:  # the generator passed a moment of its window
+            moments[name] = moment
+            sampler.mark()
+
+        load = self._run_load(
+            CellLoad(
+                server.url,
+                workload.path,
+                cell.users,
+                settings.warmup_s,
+                settings.duration_s,
+                close=cell.mode == "close",
+                rate=cell.rate,
+                max_requests=cap,
+                timeout_s=settings.request_timeout_s,
+                body=workload.body,
+                client=settings.client,
+            ),
+            passed,
         )
         load_end = sampler.now()
+        sampler.mark()
         time.sleep(settings.settle_s)
         samples = sampler.stop()
         overflows_after = listen_overflows()
+        series = sampler.series()
+        window = self.window(sampler, load, moments, load_end)
         exited = server.popen.poll() if server.popen else None
         hung = ""  # the leaking servers stop answering by design (EMFILE, the cap): not probed
         if exited is None and not spec.leaking:
@@ -281,9 +299,11 @@ class Runner:
                 server, workload, cell.mode == "close", settings.request_timeout_s
             )
         status, reason = cell_verdict(load, exited, cap, hung)
+        _, bound = generator_verdict(load.generator_cpu_share, load.generator_cpus_busy)
         checked = None
-        if settings.crosscheck and status == "ok" and not cell.rate and not spec.leaking:
-            checked = crosscheck(  # the same cell again, with wrk (None when wrk is absent)
+        wants_wrk = settings.crosscheck or (bound and settings.wrk_bound_cells)
+        if wants_wrk and status == "ok" and not cell.rate and not spec.leaking:
+            checked = wrk_cell(  # the same cell again, with wrk (None when wrk is absent)
                 server.url,
                 workload.path,
                 cell.users,
@@ -300,22 +320,40 @@ class Runner:
             "request_cap": cap,
             "started": started,
             "load": asdict(load),
-            "generator_bound": self.generator_bound(load),
-            "telemetry": {
-                "interval_s": 0.1,
-                "load_window_s": [load_start, load_end],
-                "series": sampler.series(),
-            },
-            "leak": leak_verdict(samples, load_start, load_end),
+            "generator_bound": bool(bound),
+            "generator_bound_reason": bound,
+            "window": window,
+            "service_demand": service_demand(series, window, load),
+            "telemetry": {"interval_s": 0.1, "series": series},
+            "leak": leak_verdict(samples, window["load_start"], window["load_end"]),
             "listen_overflows": {
                 key: overflows_after[key] - overflows_before[key] for key in overflows_before
             },
             "server_output_tail": server.output()[-2000:] if status == "failed" else "",
-            "crosscheck": checked,
+            "wrk": checked,
         }
         self.document["cells"].append(record)
         self.save()
         self.report_cell(record, load)
+
+    def _run_load(
+        self, load: CellLoad, on_event: Callable[[str, float], None] | None = None
+    ) -> LoadResult:
+        """One load on the run's generator (started afresh when a fault stopped it)."""
+        return self.generator.run(load, on_event, grace_s=self.settings.generator_grace_s)
+
+    @staticmethod
+    def window(sampler: Sampler, load: LoadResult, moments: dict[str, float], end: float) -> dict:
+        """The cell's moments on the telemetry's clock (seconds since the sampler started):
+        the users' start, the recorded window, the end of the load."""
+        start = moments.get("window_start", load.window[0] if load.window else 0.0)
+        return {
+            "origin": sampler.started,
+            "load_start": sampler.since_start(moments.get("started", load.started or start)),
+            "start": sampler.since_start(start),
+            "end": sampler.since_start(load.window[1] if load.window else start),
+            "load_end": end,
+        }
 
     def record_failure(self, cell: Cell, command: list[str], reason: str, output: str) -> None:
         self.document["cells"].append(
@@ -329,10 +367,14 @@ class Runner:
                 "started": time.time(),
                 "load": None,
                 "generator_bound": False,
+                "generator_bound_reason": "",
+                "window": None,
+                "service_demand": None,
                 "telemetry": None,
                 "leak": None,
                 "listen_overflows": None,
                 "server_output_tail": output,
+                "wrk": None,
             }
         )
         self.save()
@@ -345,61 +387,84 @@ class Runner:
         latency = load.latency_us
         flags = []
         if record["generator_bound"]:
-            flags.append("[yellow]generator-bound[/]")
+            flags.append(f"[yellow]generator-bound ({record['generator_bound_reason']})[/]")
+        if record["wrk"] and record["wrk"].get("throughput"):
+            flags.append(f"wrk {record['wrk']['throughput']:,.0f} req/s")
         if load.failed:
             flags.append(f"[red]{load.failed} failed[/]")
         leak = record["leak"] or {}
         if leak.get("verdict") == "leaks":
             flags.append(f"leaks: +{leak['fds_left']} fds, +{leak['zombies_left']} zombies")
+        demand = record["service_demand"]
+        if demand:
+            flags.append(f"server {demand['us_per_request']:,.0f} µs CPU/request")
+
+        def ms(name: str) -> str:
+            value = latency.get(name)
+            if value is None:
+                return f"> {load.censored_above_us / 1e6:g} s"
+            return f"{value / 1000:.2f} ms"
+
         self.say(
             f"[green]✓[/] {record['key']}: {load.throughput:,.0f} req/s, "
-            f"p50 {latency.get('p50', 0) / 1000:.2f} ms, "
-            f"p99 {latency.get('p99', 0) / 1000:.2f} ms {' '.join(flags)}"
+            f"p50 {ms('p50')}, p99 {ms('p99')} {' '.join(flags)}"
         )
 
     # the generator's ceiling ---------------------------------------------------------------------
 
-    def measure_ceiling(self) -> None:
-        """What locust can deliver here: the fastest server, hello, keep-alive, most users."""
+    def measure_ceiling(self, mode: str) -> None:
+        """Context, not a verdict: what this client delivers here against the fastest server
+        (hello, most users), per connection mode. Whether a cell measured the generator is told
+        from the generator's own CPU during that cell's window (bench/load.py)."""
         spec, workload = SERVERS["asyncio"], WORKLOADS["hello"]
         users = max(max(self.settings.users), 16)
         command = spec.command(workload, None, None)
         with ServerProcess(command, cpus=self.server_cpus, log_dir=self.folder) as server:
             self.registry.add(server.pid, "ceiling server")
-            load = run_locust(
-                server.url,
-                workload.path,
-                users,
-                warmup_s=self.settings.warmup_s,
-                duration_s=self.settings.duration_s,
-                close=False,
-                max_requests=None,
-                out_dir=self.folder / "generator",
-                cpus=self.generator_cpus,
-                processes=self.processes,
-                grace_s=self.settings.generator_grace_s,
+            load = self._run_load(
+                CellLoad(
+                    server.url,
+                    workload.path,
+                    users,
+                    self.settings.warmup_s,
+                    self.settings.duration_s,
+                    close=mode == "close",
+                    timeout_s=self.settings.request_timeout_s,
+                    body=workload.body,
+                    client=self.settings.client,
+                )
             )
             self.registry.remove(server.pid)
-        self.document["generator_ceiling"] = {
+        self.document["generator_ceiling"][mode] = {
             "server": spec.name,
             "workload": workload.name,
             "users": users,
+            "client": self.settings.client,
             "throughput": load.throughput,
             "generator_cpu_share": load.generator_cpu_share,
+            "generator_cpus_busy": load.generator_cpus_busy,
             "processes": self.processes,
             "error": load.error,
         }
         self.save()
         self.say(
-            f"generator ceiling: {load.throughput:,.0f} req/s against {spec.name} "
-            f"({users} users, {self.processes} locust process(es), generator CPU "
-            f"{load.generator_cpu_share:.0%}); cells at 80 % of it are generator-bound"
+            f"generator ceiling ({mode}): {load.throughput:,.0f} req/s against {spec.name} "
+            f"({users} users, {self.processes} generator process(es), {self.settings.client} "
+            f"client, locust at {load.generator_cpu_share:.0%} of its CPU)"
         )
 
-    def generator_bound(self, load: LoadResult) -> bool:
-        """At 80 % of the ceiling, the generator sets the figure (in open loop too: it cannot offer
-        more than it can send)."""
-        ceiling = self.document["generator_ceiling"]
-        if not ceiling or not ceiling["throughput"]:
-            return False
-        return load.throughput >= GENERATOR_BOUND * ceiling["throughput"]
+
+def service_demand(series: dict[str, list], window: dict, load: LoadResult) -> dict | None:
+    """The server's CPU seconds per request over the window, its whole tree counted (live
+    processes, zombies, reaped children): a cost, comparable between servers at one load. Its
+    inverse is a lower bound of capacity, not a forecast (a server spends more CPU per request
+    at light load than when saturated)."""
+    answered = load.answered_in_window if load.offered_rate else load.requests
+    cpu = cpu_between(series, window["start"], window["end"])
+    if cpu is None or not answered:
+        return None
+    return {
+        "cpu_s": round(cpu, 6),
+        "requests": answered,
+        "us_per_request": round(cpu / answered * 1e6, 3),
+    }

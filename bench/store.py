@@ -21,7 +21,7 @@ from pathlib import Path
 
 from bench.launch import REPO_ROOT, signals_deferred
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 SCHEMA_PATH = Path(__file__).with_name("run.schema.json")
 PACKAGES = (
     "httptools",

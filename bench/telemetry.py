@@ -4,6 +4,16 @@ About ten samples a second of the whole tree (psutil): the parent's open descrip
 tree's, live children, zombies, threads, RSS and CPU seconds. The kernel's listen-queue overflow
 counters are read before and after a cell. Sampling goes on for a settle period after the load,
 so a leak verdict can say whether descriptors and zombies went back to their baseline.
+
+The samples' clock is time.monotonic() (CLOCK_MONOTONIC, one clock for every process of the
+machine), counted from the sampler's start: the load generator's window is on the same clock.
+`mark()` takes a sample at once (the harness calls it as the window opens and closes), and
+`cpu_between` reads the tree's CPU seconds over exactly the window, by interpolation between
+the samples around its ends.
+
+A tree's CPU counts every process once: each live process and each zombie its own user and
+system time, plus the time of the children it has reaped (`children_user`, `children_system`):
+a child that lived and was reaped between two samples is counted by its parent.
 """
 
 from __future__ import annotations
@@ -26,7 +36,7 @@ class Sample:
     zombies: int
     threads: int
     rss_bytes: int
-    cpu_s: float  # user + system CPU seconds of the live tree
+    cpu_s: float  # user + system CPU seconds of the tree: live, zombies and reaped children
 
 
 def sample_tree(root_pid: int, started: float) -> Sample | None:
@@ -41,6 +51,8 @@ def sample_tree(root_pid: int, started: float) -> Sample | None:
     for index, process in enumerate(tree):
         try:
             with process.oneshot():
+                times = process.cpu_times()  # a zombie's too: its time is not lost
+                cpu += times.user + times.system + times.children_user + times.children_system
                 if process.status() == psutil.STATUS_ZOMBIE:
                     zombies += 1
                     continue
@@ -52,8 +64,6 @@ def sample_tree(root_pid: int, started: float) -> Sample | None:
                     children += 1
                 threads += process.num_threads()
                 rss += process.memory_info().rss
-                times = process.cpu_times()
-                cpu += times.user + times.system
         except psutil.Error:
             continue  # it ended between the listing and the look: it is not there any more
     return Sample(
@@ -68,8 +78,9 @@ class Sampler:
         self.root_pid = root_pid
         self.interval = interval
         self.samples: list[Sample] = []
-        self.started = time.monotonic()
+        self.started = time.monotonic()  # the samples' t = 0, on time.monotonic()
         self._stop = threading.Event()
+        self._wake = threading.Event()
         self._thread = threading.Thread(target=self._run, name="telemetry", daemon=True)
 
     def start(self) -> Sampler:
@@ -81,15 +92,25 @@ class Sampler:
         """Seconds since the start, on the samples' clock (to mark the load window)."""
         return time.monotonic() - self.started
 
+    def since_start(self, moment: float) -> float:
+        """A time.monotonic() moment on the samples' clock."""
+        return moment - self.started
+
+    def mark(self) -> None:
+        """Take a sample now, not at the next tick (a moment whose figures matter)."""
+        self._wake.set()
+
     def _run(self) -> None:
         while not self._stop.is_set():
             sample = sample_tree(self.root_pid, self.started)
             if sample is not None:
                 self.samples.append(sample)
-            self._stop.wait(self.interval)
+            self._wake.wait(self.interval)
+            self._wake.clear()
 
     def stop(self) -> list[Sample]:
         self._stop.set()
+        self._wake.set()
         self._thread.join(timeout=5)
         return self.samples
 
@@ -100,6 +121,25 @@ class Sampler:
             for name, value in asdict(sample).items():
                 columns[name].append(round(value, 4) if isinstance(value, float) else value)
         return columns
+
+
+def value_at(series: dict[str, list], name: str, t: float) -> float | None:
+    """A series' value at moment `t` (seconds on the samples' clock), interpolated linearly
+    between the samples on either side; None outside the samples."""
+    times, values = series["t"], series[name]
+    for index in range(1, len(times)):
+        if times[index - 1] <= t <= times[index]:
+            before, after = times[index - 1], times[index]
+            share = (t - before) / (after - before) if after > before else 1.0
+            return values[index - 1] + (values[index] - values[index - 1]) * share
+    return None
+
+
+def cpu_between(series: dict[str, list], start: float, end: float) -> float | None:
+    """The tree's CPU seconds from `start` to `end` (the samples' clock); None when the samples
+    do not cover both."""
+    first, last = value_at(series, "cpu_s", start), value_at(series, "cpu_s", end)
+    return None if first is None or last is None else max(last - first, 0.0)
 
 
 def listen_overflows() -> dict[str, int]:

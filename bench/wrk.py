@@ -1,6 +1,7 @@
 """wrk, the C load generator: run it on one URL and read its figures.
 
-Shared by the ceiling benchmark and the wrk cross-check of a harness cell. wrk runs with
+A load backend of the harness (`wrk_cell`: a cell measured by wrk, beside locust), shared by
+the ceiling benchmark and the cross-check scenario. wrk runs with
 `--latency` and a small Lua script (wrk_report.lua) whose `done()` prints wrk's own exact
 percentiles as JSON, so p99.9 and p99.99 are there beside --latency's four rows.
 """
@@ -105,3 +106,52 @@ def run_wrk(
         said = (result.stderr.strip() or result.stdout.strip()).splitlines()[:1]
         raise RuntimeError(f"wrk failed ({result.returncode}): {' '.join(said)}")
     return parse_wrk(result.stdout)
+
+
+def wrk_version() -> str:
+    """wrk's version line ('wrk debian/4.1.0-3 [epoll] ...'), or '' if it says none."""
+    try:
+        said = subprocess.run(["wrk", "-v"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    lines = (said.stdout + said.stderr).strip().splitlines()
+    return lines[0].split(" Copyright")[0] if lines else ""
+
+
+def wrk_cell(
+    url: str, path: str, users: int, duration_s: float, close: bool, cpus: set[int] | None
+) -> dict | None:
+    """wrk on one cell: `users` connections (one wrk thread) for `duration_s` (rounded up to
+    whole seconds, as wrk counts them) against url + path, keep-alive or, with `close`, a new
+    connection per request. Figures are named as the harness's locust figures are (throughput,
+    latency_us with p50 ... p99.99, mean and max, requests, failures by kind); `error` says
+    why there are none. None when wrk is not installed."""
+    if wrk_path() is None:
+        return None
+    result = {
+        "tool": "wrk",
+        "version": wrk_version(),
+        "connections": users,
+        "threads": 1,
+        "close": close,
+        "duration_s": 0.0,
+        "requests": 0,
+        "throughput": 0.0,
+        "latency_us": {},
+        "failures": {},
+        "error": "",
+    }
+    try:
+        figures = run_wrk(url.rstrip("/") + path, duration_s, users, close, cpus)
+    except (RuntimeError, ValueError, OSError, subprocess.SubprocessError) as exc:
+        result["error"] = str(exc).splitlines()[0][:300]
+        return result
+    result.update(
+        duration_s=figures.get("duration_s", float(duration_s)),
+        requests=figures["requests"],
+        throughput=figures["requests_per_s"],
+        latency_us=figures.get("latency_us")
+        or {"p50": figures["p50_ms"] * 1000, "p99": figures["p99_ms"] * 1000},
+        failures=figures["errors"],
+    )
+    return result

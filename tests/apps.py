@@ -154,3 +154,15 @@ def tells_secrets(environ, start_response):
     for name in FAKE_SECRETS:
         print(f"{name}={os.environ.get(name)}", file=sys.stderr, flush=True)
     return _answer(start_response, b"Goodbye!")
+
+
+def clock_hello(environ, start_response):
+    """Answers hello, and appends the moment of each request (time.monotonic(), the clock the
+    harness's window is on) to the file that BENCH_TEST_CLOCK names."""
+    import os
+    import time
+
+    moment = time.monotonic()
+    with open(os.environ["BENCH_TEST_CLOCK"], "a") as log:
+        log.write(f"{moment}\n")
+    return _answer(start_response)

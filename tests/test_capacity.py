@@ -50,6 +50,7 @@ def step(
         "failures": failures or {},
         "latency_us": {"p50": p99_ms * 200, "p99": p99_ms * 1000} if requests else {},
         "generator_cpu_share": locust_cpu,
+        "generator_cpus_busy": locust_cpu,  # locust's own work keeps its CPU this busy
         "generator_bound": generator_bound,
         "error": "",
     }

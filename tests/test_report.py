@@ -69,8 +69,12 @@ def cell(
                 "max": 2100.0,
             },
             "histogram": histogram([200] * 50 + [900] * 49 + [2000]),
+            "client": "raw",
+            "started": 100.0,
+            "window": [100.15, 100.35],
             "generator_cpu_s": 1.0,
-            "generator_cpu_share": 0.5,
+            "generator_cpu_share": 0.95 if bound else 0.5,
+            "generator_cpus_busy": 0.96 if bound else 0.5,
             "processes": 1,
             "error": "",
         }
@@ -91,9 +95,14 @@ def cell(
         "started": 0.0,
         "load": load,
         "generator_bound": bound,
+        "generator_bound_reason": "locust used 95% of its CPU during the window" if bound else "",
+        "window": {"origin": 100.0, "load_start": 0.1, "start": 0.15, "end": 0.35, "load_end": 0.36}
+        if ok
+        else None,
+        "service_demand": {"cpu_s": 0.2, "requests": 1000, "us_per_request": 200.0} if ok else None,
+        "wrk": None,
         "telemetry": {
             "interval_s": 0.1,
-            "load_window_s": [0.15, 0.35],
             "series": {
                 "t": [0.0, 0.1, 0.2, 0.3, 0.4],
                 "parent_fds": fds,
@@ -138,7 +147,7 @@ def run() -> dict:
     }
     return {
         "metadata": {
-            "schema_version": 1,
+            "schema_version": 3,
             "started": "2026-11-24T00:00:00",
             "commit": "abc123def",
             "dirty": False,
@@ -155,13 +164,16 @@ def run() -> dict:
         "status": "interrupted",
         "leftovers_found": [],
         "generator_ceiling": {
-            "server": "asyncio",
-            "workload": "hello",
-            "users": 16,
-            "throughput": 9000.0,
-            "generator_cpu_share": 1.0,
-            "processes": 1,
-            "error": "",
+            "keepalive": {
+                "server": "asyncio",
+                "workload": "hello",
+                "users": 16,
+                "client": "raw",
+                "throughput": 9000.0,
+                "generator_cpu_share": 1.0,
+                "processes": 1,
+                "error": "",
+            }
         },
         "cells": [
             cell("asyncio", "hello", 1, 4000.0),

@@ -9,6 +9,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from bench.launch import reap_group
 from bench.telemetry import Sampler, leak_verdict, listen_overflows, sample_tree
 
@@ -39,21 +41,20 @@ def stop(process: subprocess.Popen) -> None:
     reap_group(process.pid)
 
 
+def script(source: str, *args: str) -> subprocess.Popen:
+    """A Python fixture process in its own group, talked to through its stdin and stdout."""
+    return subprocess.Popen(
+        [sys.executable, "-c", source, *args],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+
 def test_sampler_counts_descriptors_children_and_zombies() -> None:
-    baseline = subprocess.Popen(
-        [sys.executable, "-c", FIXTURE, "0", "0", "0"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    fixture = subprocess.Popen(
-        [sys.executable, "-c", FIXTURE, "7", "5", "2"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+    baseline = script(FIXTURE, "0", "0", "0")
+    fixture = script(FIXTURE, "7", "5", "2")
     try:
         assert baseline.stdout.readline().strip() == "ready"
         assert fixture.stdout.readline().strip() == "ready"
@@ -108,3 +109,41 @@ def test_listen_overflow_counters_are_read() -> None:
     counters = listen_overflows()
     assert set(counters) == {"ListenOverflows", "ListenDrops"}
     assert all(isinstance(value, int) and value >= 0 for value in counters.values())
+
+
+# A child that burns CPU, ends (a zombie), and is reaped when stdin says so.
+BURNER = """
+import os, sys, time
+pid = os.fork()
+if pid == 0:
+    end = time.thread_time() + 0.3
+    while time.thread_time() < end:
+        pass
+    os._exit(0)
+while os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT | os.WNOHANG) is None:
+    time.sleep(0.01)
+print("zombie", flush=True)
+sys.stdin.readline()
+os.waitpid(pid, 0)
+print("reaped", flush=True)
+sys.stdin.read()
+"""
+
+
+def test_a_childs_cpu_counts_once_as_a_zombie_and_once_reaped() -> None:
+    """The tree's CPU keeps a child's 0.3 s when the child is a zombie (its own times) and
+    when its parent has reaped it (the parent's children_user/system): the same figure, so a
+    window's difference neither loses nor doubles it."""
+    process = script(BURNER)
+    try:
+        assert process.stdout.readline().strip() == "zombie"
+        as_zombie = sample_tree(process.pid, time.monotonic())
+        process.stdin.write("reap\n")
+        process.stdin.flush()
+        assert process.stdout.readline().strip() == "reaped"
+        reaped = sample_tree(process.pid, time.monotonic())
+    finally:
+        stop(process)
+    assert as_zombie.zombies == 1 and reaped.zombies == 0
+    assert as_zombie.cpu_s >= 0.3
+    assert reaped.cpu_s == pytest.approx(as_zombie.cpu_s, abs=0.02)

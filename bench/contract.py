@@ -1,0 +1,58 @@
+"""What the harness and the load generator agree on, in one place both import.
+
+The generator (bench/generator.py, with the users of bench/locustfile.py) runs in a process of
+its own, patched by gevent; the harness (bench/load.py) drives it over a pipe: one JSON line per
+command in, one JSON line per event out. This module holds the names on both sides of that pipe
+and imports only the standard library, so that either side can load it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+# Latency is recorded in microseconds into HdrHistograms with these bounds.
+LOWEST_US, HIGHEST_US, SIGNIFICANT_DIGITS = 1, 120_000_000, 3  # 1 µs to 2 minutes
+PERCENTILES = (50, 90, 99, 99.9, 99.99)
+
+# Failure kinds counted by name; the others are an HTTP status ("HTTP 503") or an error's class.
+WRONG_BODY = "wrong body"  # answered 200, with another body than the workload's
+BEHIND = "behind schedule: no answer"  # open loop: due in the window, not answered in time
+MALFORMED = "malformed response"  # not an HTTP/1.x response our parser accepts
+CLOSED_EARLY = "closed before a whole response"
+
+# The load generator's clients: ours (raw sockets, httptools) and locust's FastHttpUser.
+CLIENTS = ("raw", "fasthttp")
+DEFAULT_CLIENT = "raw"
+
+# A generator process is generator-bound when its own CPU during the window reaches this share
+# of the core it runs on; or, when its CPU was this busy with other work (someone else's).
+LOCUST_BUSY = 0.85
+CPU_CONTENDED = 0.9
+
+# The pipe. Commands (harness -> generator), one JSON object per line:
+#   {"op": "cell", ...the cell's settings (see bench/load.py CellLoad)}
+#   {"op": "quit"}
+# Events (generator -> harness), one JSON object per line, times on time.monotonic(), which is
+# one clock for every process of one Linux machine (CLOCK_MONOTONIC):
+#   {"event": "ready", "pid": ...}
+#   {"event": "started", "t": ...}        the users were started (warm-up begins)
+#   {"event": "window_start", "t": ...}   warm-up over: from here on, requests are recorded
+#   {"event": "window_end", "t": ...}     the recorded window ends
+#   {"event": "result", ...figures}       the cell is over; its figures
+#   {"event": "error", "error": "..."}    the cell could not be run
+EVENTS = ("ready", "started", "window_start", "window_end", "result", "error")
+
+
+def cpu_ticks(cpus: set[int]) -> tuple[int, int]:
+    """(busy, total) clock ticks of these CPUs since boot, everyone's work counted ((0, 0) where
+    /proc/stat is missing): the generator's CPUs' busy share over a window is their difference."""
+    busy = total = 0
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/stat").read_text().splitlines():
+            name, *fields = line.split()
+            if name[:3] == "cpu" and name[3:].isdigit() and int(name[3:]) in cpus:
+                ticks = [int(value) for value in fields[:8]]  # up to steal; guest is in user
+                total += sum(ticks)
+                busy += sum(ticks) - ticks[3] - ticks[4]  # not idle, not iowait
+    return busy, total

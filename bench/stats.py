@@ -1,64 +1,104 @@
-"""Statistics over repetitions, computed from run.json alone: the median of each figure with a
-bootstrap 95 % interval, the coefficient of variation, whether two servers differ
-significantly, and the ranking of servers that follows from it.
+"""Statistics over repetitions, computed from run.json alone: what a handful of runs allows.
 
-With few repetitions the percentile bootstrap is honest but coarse: with 3 values the median's
-95 % interval is their whole range, and two servers differ significantly only when their ranges
-do not overlap. More repetitions narrow it.
+- The interval of a median is distribution-free, from the order statistics: with n runs, the
+  interval between the k-th smallest and the k-th largest value covers the true median with
+  probability 1 - 2 P(Binomial(n, 1/2) < k). Below 6 runs no such interval reaches 95 % (with
+  5, [min, max] covers 93.75 %), so the figure is then only the range of the n runs, and is
+  said to be ("range of 5 runs"), never called a 95 % interval.
+- Two servers differ significantly when an exact two-sided Mann-Whitney test (every split of
+  the pooled runs enumerated, ties by midranks) gives p <= 0.05. With n runs against m, the
+  smallest p it can give is 2 / C(n+m, n): 0.1 for 3 against 3, so three runs can never show a
+  difference, and `significant` says so (None: not testable) rather than guess.
+- Drift: whether throughput moves with the round it was measured in (Spearman's rank
+  correlation of throughput with the round, per group of repetitions), and a sign test across
+  groups: were the late rounds faster (or slower) more often than chance allows?
 """
 
 from __future__ import annotations
 
+import itertools
+import math
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-RESAMPLES = 4000
 CONFIDENCE = 0.95
+ALPHA = 0.05  # two-sided level of the tests
 NOISY_CV = 0.05  # a cell whose throughput varies more than this over repetitions is flagged
+EXACT_LIMIT = 200_000  # splits enumerated at most; above, the normal approximation of U
 
 
-def _resampled_medians(rng: np.random.Generator, values: Sequence[float]) -> np.ndarray:
-    """The medians of RESAMPLES resamples (with replacement) of `values`."""
-    data = np.asarray(values, dtype=float)
-    return np.median(data[rng.integers(0, len(data), (RESAMPLES, len(data)))], axis=1)
+def _binomial_below(n: int, k: int) -> float:
+    """P(Binomial(n, 1/2) < k)."""
+    return sum(math.comb(n, i) for i in range(k)) / 2**n
 
 
-def _percentile_interval(draws: np.ndarray, confidence: float) -> tuple[float, float]:
-    tail = (1 - confidence) / 2 * 100
-    low, high = np.percentile(draws, [tail, 100 - tail])
-    return float(low), float(high)
+def median_interval(values: Sequence[float], confidence: float = CONFIDENCE) -> tuple:
+    """(low, high, coverage) of the median from the order statistics: the narrowest symmetric
+    pair whose coverage reaches `confidence`; when none does (n < 6 at 95 %), the whole range
+    and its own (lower) coverage. A single value: that value twice, coverage 0."""
+    data = sorted(float(v) for v in values)
+    n = len(data)
+    if n == 0:
+        return float("nan"), float("nan"), 0.0
+    if n == 1:
+        return data[0], data[0], 0.0
+    best = 1  # [min, max]
+    for k in range(1, n // 2 + 1):
+        if 1 - 2 * _binomial_below(n, k) >= confidence:
+            best = k
+    coverage = 1 - 2 * _binomial_below(n, best)
+    return data[best - 1], data[n - best], coverage
 
 
-def bootstrap_interval(
-    values: Sequence[float], confidence: float = CONFIDENCE, seed: int = 0
-) -> tuple[float, float]:
-    """The percentile-bootstrap interval of the median (a single value: that value twice)."""
-    data = np.asarray(values, dtype=float)
-    if len(data) < 2:
-        return (float(data[0]), float(data[0])) if len(data) else (float("nan"),) * 2
-    rng = np.random.default_rng(seed)
-    return _percentile_interval(_resampled_medians(rng, data), confidence)
+def _midranks(values: Sequence[float]) -> list[float]:
+    order = sorted(range(len(values)), key=lambda i: values[i])
+    ranks = [0.0] * len(values)
+    start = 0
+    while start < len(order):
+        end = start
+        while end + 1 < len(order) and values[order[end + 1]] == values[order[start]]:
+            end += 1
+        for position in range(start, end + 1):
+            ranks[order[position]] = (start + end) / 2 + 1
+        start = end + 1
+    return ranks
 
 
-def difference_interval(
-    a: Sequence[float], b: Sequence[float], confidence: float = CONFIDENCE, seed: int = 0
-) -> tuple[float, float]:
-    """The bootstrap interval of median(a) - median(b), each resampled on its own."""
-    rng = np.random.default_rng(seed)
-    draws = _resampled_medians(rng, a) - _resampled_medians(rng, b)
-    return _percentile_interval(draws, confidence)
+def mann_whitney_p(a: Sequence[float], b: Sequence[float]) -> float:
+    """The exact two-sided p-value of the Mann-Whitney test of `a` against `b` (the share of
+    all splits of the pooled values whose rank sum is as far from its mean as the one seen)."""
+    n, m = len(a), len(b)
+    if not n or not m:
+        return 1.0
+    ranks = _midranks([*a, *b])
+    mean = n * (n + m + 1) / 2
+    observed = abs(sum(ranks[:n]) - mean)
+    total = math.comb(n + m, n)
+    if total > EXACT_LIMIT:  # large samples: the normal approximation
+        sigma = math.sqrt(n * m * (n + m + 1) / 12)
+        z = (observed - 0.5) / sigma if sigma else 0.0
+        return math.erfc(max(z, 0.0) / math.sqrt(2))
+    extreme = sum(
+        abs(sum(ranks[i] for i in split) - mean) >= observed - 1e-9
+        for split in itertools.combinations(range(n + m), n)
+    )
+    return extreme / total
 
 
-def significant(a: Sequence[float], b: Sequence[float]) -> bool:
-    """Whether the medians differ: the difference's interval leaves out zero. One value each
-    can never be told apart from noise."""
-    if len(a) < 2 or len(b) < 2:
-        return False
-    low, high = difference_interval(a, b)
-    return low > 0 or high < 0
+def smallest_p(n: int, m: int) -> float:
+    """The least p-value the exact two-sided test can give n runs against m."""
+    return 2 / math.comb(n + m, n) if n and m else 1.0
+
+
+def significant(a: Sequence[float], b: Sequence[float], alpha: float = ALPHA) -> bool | None:
+    """Whether a and b differ at `alpha` (two-sided exact Mann-Whitney); None when their numbers
+    of runs cannot reach that level whatever the values (3 against 3, say)."""
+    if smallest_p(len(a), len(b)) > alpha:
+        return None
+    return mann_whitney_p(a, b) <= alpha
 
 
 def variation(values: Sequence[float]) -> float:
@@ -69,18 +109,49 @@ def variation(values: Sequence[float]) -> float:
     return float(data.std(ddof=1) / data.mean())
 
 
+def spearman(x: Sequence[float], y: Sequence[float]) -> float:
+    """Spearman's rank correlation (0 when either side does not vary)."""
+    rx, ry = np.asarray(_midranks(x)), np.asarray(_midranks(y))
+    if rx.std() == 0 or ry.std() == 0:
+        return 0.0
+    return float(np.corrcoef(rx, ry)[0, 1])
+
+
+def sign_test_p(positive: int, negative: int) -> float:
+    """The two-sided binomial p-value of `positive` signs out of positive + negative."""
+    n = positive + negative
+    if not n:
+        return 1.0
+    tail = sum(math.comb(n, i) for i in range(min(positive, negative) + 1)) / 2**n
+    return min(1.0, 2 * tail)
+
+
 @dataclass
 class Estimate:
-    """A figure over repetitions: its median, 95 % interval and the values themselves."""
+    """A figure over repetitions: its median and interval, and the values themselves."""
 
     values: list[float]
     median: float = field(init=False)
     low: float = field(init=False)
     high: float = field(init=False)
+    coverage: float = field(init=False)  # of [low, high], distribution-free
 
     def __post_init__(self) -> None:
         self.median = float(np.median(self.values)) if self.values else float("nan")
-        self.low, self.high = bootstrap_interval(self.values)
+        self.low, self.high, self.coverage = median_interval(self.values)
+
+    @property
+    def n(self) -> int:
+        return len(self.values)
+
+    @property
+    def label(self) -> str:
+        """What [low, high] is: 'range of 5 runs', '95 % interval of 6 runs', 'one run'."""
+        if self.n < 2:
+            return "one run"
+        if self.coverage >= CONFIDENCE:
+            return f"{CONFIDENCE:.0%} interval of {self.n} runs".replace("%", " %")
+        return f"range of {self.n} runs"
 
 
 @dataclass
@@ -95,16 +166,24 @@ class Summary:
     throughput: Estimate
     p50: Estimate
     p99: Estimate
+    demand: Estimate  # the server's CPU µs per request (service demand)
     cv: float  # of throughput
     generator_bound: bool  # in any repetition
+    rounds: list[int]  # the round (repetition) each value was measured in
+    wrk: Estimate  # wrk's throughput on the same cell, where it ran
 
     @property
     def n(self) -> int:
-        return len(self.throughput.values)
+        return self.throughput.n
 
     @property
     def noisy(self) -> bool:
         return self.cv > NOISY_CV
+
+
+def _latency(cell: dict, name: str) -> float:
+    value = cell["load"]["latency_us"].get(name)
+    return float("inf") if value is None else value  # open loop: more than the limit
 
 
 def summarise(run: dict) -> list[Summary]:
@@ -117,6 +196,8 @@ def summarise(run: dict) -> list[Summary]:
     summaries = []
     for (server, workload, users, mode, rate), cells in groups.items():
         throughput = [c["load"]["throughput"] for c in cells]
+        demand = [c["service_demand"]["us_per_request"] for c in cells if c.get("service_demand")]
+        wrk = [c["wrk"]["throughput"] for c in cells if (c.get("wrk") or {}).get("throughput")]
         summaries.append(
             Summary(
                 server,
@@ -125,10 +206,13 @@ def summarise(run: dict) -> list[Summary]:
                 mode,
                 rate,
                 Estimate(throughput),
-                Estimate([c["load"]["latency_us"].get("p50", 0.0) for c in cells]),
-                Estimate([c["load"]["latency_us"].get("p99", 0.0) for c in cells]),
+                Estimate([_latency(c, "p50") for c in cells]),
+                Estimate([_latency(c, "p99") for c in cells]),
+                Estimate(demand),
                 variation(throughput),
                 any(c["generator_bound"] for c in cells),
+                [c["repetition"] for c in cells],
+                Estimate(wrk),
             )
         )
     return summaries
@@ -140,12 +224,13 @@ class Ranked:
 
     place: int
     summary: Summary
-    differs_from_next: bool | None  # None for the last one
+    differs_from_next: bool | None  # None for the last one, or when the runs cannot tell
+    p_next: float | None  # the test's p-value against the next one
 
 
 def ranking(summaries: list[Summary]) -> tuple[list[Ranked], list[Summary]]:
-    """Closed-loop summaries of one (workload, users, mode), best throughput first, and those
-    left out: a generator-bound cell measures locust, so it is never ranked."""
+    """Closed-loop summaries of one (workload, users, mode), best median throughput first, and
+    those left out: a generator-bound cell measures locust, so it is never ranked."""
     ranked = sorted(
         (s for s in summaries if not s.generator_bound and not s.rate),
         key=lambda s: -s.throughput.median,
@@ -155,12 +240,36 @@ def ranking(summaries: list[Summary]) -> tuple[list[Ranked], list[Summary]]:
     place = 1
     for index, summary in enumerate(ranked):
         following = ranked[index + 1] if index + 1 < len(ranked) else None
-        differs = (
-            None
-            if following is None
-            else significant(summary.throughput.values, following.throughput.values)
-        )
-        places.append(Ranked(place, summary, differs))
+        differs, p = None, None
+        if following is not None:
+            differs = significant(summary.throughput.values, following.throughput.values)
+            if differs is not None:
+                p = mann_whitney_p(summary.throughput.values, following.throughput.values)
+        places.append(Ranked(place, summary, differs, p))
         if differs:
             place = index + 2
     return places, unranked
+
+
+@dataclass
+class Drift:
+    """Does throughput move with the round? Per group of repetitions, and over all groups."""
+
+    groups: list[tuple[str, float]]  # (group, Spearman rho of throughput with the round)
+    rising: int
+    falling: int
+    p: float  # sign test over the groups' signs (ties left out)
+
+
+def drift(summaries: list[Summary], least: int = 5) -> Drift | None:
+    """The drift of the groups with at least `least` repetitions (None when there is none)."""
+    groups = []
+    for s in summaries:
+        if s.n >= least and not s.rate:
+            rho = spearman(s.rounds, s.throughput.values)
+            groups.append((f"{s.server}/{s.workload}/{s.users}u/{s.mode}", rho))
+    if not groups:
+        return None
+    rising = sum(rho > 0 for _, rho in groups)
+    falling = sum(rho < 0 for _, rho in groups)
+    return Drift(groups, rising, falling, sign_test_p(rising, falling))

@@ -4,7 +4,7 @@ Three decisions live here, so that bench/run.py only calls them:
 
 - whether a cell is "failed", and the reason said (cell_verdict);
 - whether a server still answers after its cell, or hung (SIGSTOP, a deadlock), in which case
-  it is stopped at once and the rest of its cells are not run (check_still_answers);
+  it is stopped at once (check_still_answers);
 - what SIGINT and SIGTERM do during a run: the first stops it, keeping the cells done; a second
   cannot cut short the stopping of servers and the saving of run.json (interrupt_on_first_signal).
 """
@@ -77,7 +77,7 @@ def check_still_answers(
 ) -> str:
     """Empty while the server answers a request (rightly or not) within `timeout_s`; otherwise
     why not, and the server is stopped and reaped at once: it holds nothing while the run goes
-    on, and the rest of its cells fail at once with `server.fault` as their reason."""
+    on."""
     stopped = []
     for process in server.tree():
         with contextlib.suppress(psutil.Error):
@@ -91,7 +91,6 @@ def check_still_answers(
             return ""
         except (OSError, http.client.HTTPException) as exc:
             why = f"GET {workload.path} got no answer within {timeout_s:g} s ({type(exc).__name__})"
-    server.fault = f"not run: the server stopped answering in an earlier cell ({why})"
     server.stop()
     return why
 

@@ -78,7 +78,6 @@ class ServerProcess:
         self.popen: subprocess.Popen[bytes] | None = None
         self.host = ""
         self.port = 0
-        self.fault = ""  # why the harness stopped it early (it hung), for the cells not run
         self._log = None
 
     # starting -----------------------------------------------------------------------------

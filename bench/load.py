@@ -53,6 +53,7 @@ __all__ = ["BEHIND", "Generator", "LoadResult", "generator_verdict", "run_locust
 class LoadResult:
     requests: int = 0  # right answers counted in the window
     failures: dict[str, int] = field(default_factory=dict)
+    sent: int = 0  # every request sent, warm-up included (each a connection to a teaching server)
     window_s: float = 0.0
     throughput: float = 0.0  # right answers per second over the window
     latency_us: dict[str, float | None] = field(default_factory=dict)  # p50 ... p99.99, mean, max
@@ -325,6 +326,7 @@ def merge(result: LoadResult, reports: list[dict], load: CellLoad) -> None:
     lag = HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_DIGITS)
     for report in reports:
         result.requests += report["requests"]
+        result.sent += report["sent"]
         for kind, count in report["failures"].items():
             result.failures[kind] = result.failures.get(kind, 0) + count
         result.window_s = max(result.window_s, report["window_s"])

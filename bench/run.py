@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import resource
 import signal
 import time
@@ -144,8 +145,10 @@ class Runner:
                     progress.update(task, description=f"generator ceiling ({mode})")
                     self.measure_ceiling(mode)
                     progress.advance(task)
-                for group in self._groups():
-                    self.run_group(group, progress, task)
+                for cell in self.plan.cells:
+                    progress.update(task, description=cell.key)
+                    self.run_one(cell)
+                    progress.advance(task)
             self.document["status"] = "complete"
         except (KeyboardInterrupt, Interrupted):
             self.document["status"] = "interrupted"
@@ -155,7 +158,7 @@ class Runner:
             with signals_deferred():
                 self.generator.close()
             restore_handlers(previous)
-            self.save()
+            self.save(new_cells=None)
             self.registry.path.unlink(missing_ok=True)
         failed = sum(cell["status"] == "failed" for cell in self.document["cells"])
         self.say(
@@ -180,30 +183,21 @@ class Runner:
     def say(self, message: str) -> None:
         self.console.print(message, highlight=False, soft_wrap=True)
 
-    def save(self) -> None:
-        write_run(self.folder, self.document)
+    def save(self, new_cells: int | None = 1) -> None:
+        """run.json as it stands; the schema checks the cell just added (every cell, at the
+        end: new_cells=None)."""
+        write_run(
+            self.folder,
+            self.document,
+            min(new_cells, len(self.document["cells"])) if new_cells is not None else None,
+        )
 
-    def _groups(self) -> list[list[Cell]]:
-        """Consecutive cells that share one server process (leaking servers: one per cell), started
-        afresh for every repetition."""
-        groups: list[list[Cell]] = []
+    # one cell, on a server of its own ----------------------------------------------------------
 
-        def shared(cell: Cell) -> tuple:
-            return (cell.server, cell.workload, cell.mode, cell.repetition)
-
-        for cell in self.plan.cells:
-            leaking = SERVERS[cell.server].leaking
-            if groups and not leaking and shared(groups[-1][0]) == shared(cell):
-                groups[-1].append(cell)
-            else:
-                groups.append([cell])
-        return groups
-
-    # one server, its cells ---------------------------------------------------------------------
-
-    def run_group(self, cells: list[Cell], progress: Progress, task: object) -> None:
-        first = cells[0]
-        spec, workload = SERVERS[first.server], WORKLOADS[first.workload]
+    def run_one(self, cell: Cell) -> None:
+        """Start a fresh server, check its answer, measure the cell, stop and reap the server,
+        then record the cell with what the server said of itself (its accept failures)."""
+        spec, workload = SERVERS[cell.server], WORKLOADS[cell.workload]
         cap = self.settings.request_cap if spec.leaking else None
         port = free_port() if spec.kind == "peer" else None
         command = spec.command(workload, port, cap)
@@ -211,43 +205,34 @@ class Runner:
         server = ServerProcess(
             command, port=port, cpus=self.server_cpus, rlimits=rlimits, log_dir=self.folder
         )
+        record = None
         try:
             try:
                 server.start(timeout=self.settings.start_timeout_s)
             except LaunchError as exc:
-                for cell in cells:
-                    self.record_failure(
-                        cell, command, f"did not start: {exc.reason}", str(exc)[-2000:]
-                    )
-                    progress.advance(task)  # type: ignore[arg-type]
+                self.record_failure(cell, command, f"did not start: {exc.reason}", str(exc)[-2000:])
                 return
             self.registry.add(server.pid, f"server {spec.name}")
-            reason = verify(server.host, server.port, workload, close=first.mode == "close")
+            reason = verify(server.host, server.port, workload, close=cell.mode == "close")
             if reason is not None:
-                for cell in cells:
-                    self.record_failure(
-                        cell, command, f"verification failed: {reason}", server.output()[-2000:]
-                    )
-                    progress.advance(task)  # type: ignore[arg-type]
+                self.record_failure(
+                    cell, command, f"verification failed: {reason}", server.output()[-2000:]
+                )
                 return
-            for cell in cells:
-                progress.update(task, description=cell.key)  # type: ignore[arg-type]
-                if server.popen is not None and server.popen.poll() is not None:
-                    self.record_failure(
-                        cell,
-                        command,
-                        server.fault or "the server had exited before the cell",
-                        server.output()[-2000:],
-                    )
-                else:
-                    self.run_cell(cell, spec, server, command, cap)
-                progress.advance(task)  # type: ignore[arg-type]
+            record = self.run_cell(cell, spec, server, command, cap)
         finally:
             with signals_deferred():  # a Ctrl-C now waits until the server is stopped and reaped
                 server.stop()
                 if server.popen is not None:
                     self.registry.remove(server.pid)
+                said = server.output()
                 server.remove_log()
+        if record is not None:
+            record["server_reports"] = server_reports(said)
+            record["server_output_tail"] = said[-2000:] if record["status"] == "failed" else ""
+            self.document["cells"].append(record)
+            self.save()
+            self.report_cell(record)
 
     def run_cell(
         self,
@@ -256,7 +241,8 @@ class Runner:
         server: ServerProcess,
         command: list[str],
         cap: int | None,
-    ) -> None:
+    ) -> dict:
+        """Measure one cell on a started, verified server: its record, not yet stored."""
         settings = self.settings
         workload = WORKLOADS[cell.workload]
         started = time.time()
@@ -329,12 +315,11 @@ class Runner:
             "listen_overflows": {
                 key: overflows_after[key] - overflows_before[key] for key in overflows_before
             },
-            "server_output_tail": server.output()[-2000:] if status == "failed" else "",
+            "server_output_tail": "",
+            "server_reports": {},
             "wrk": checked,
         }
-        self.document["cells"].append(record)
-        self.save()
-        self.report_cell(record, load)
+        return record
 
     def _run_load(
         self, load: CellLoad, on_event: Callable[[str, float], None] | None = None
@@ -374,24 +359,30 @@ class Runner:
                 "leak": None,
                 "listen_overflows": None,
                 "server_output_tail": output,
+                "server_reports": server_reports(output),
                 "wrk": None,
             }
         )
         self.save()
         self.say(f"[red]✗[/] {cell.key}: {reason.splitlines()[0][:160]}")
 
-    def report_cell(self, record: dict, load: LoadResult) -> None:
+    def report_cell(self, record: dict) -> None:
         if record["status"] != "ok":
             self.say(f"[red]✗[/] {record['key']}: {record['reason'][:160]}")
             return
-        latency = load.latency_us
+        load = record["load"]
+        latency = load["latency_us"]
         flags = []
         if record["generator_bound"]:
             flags.append(f"[yellow]generator-bound ({record['generator_bound_reason']})[/]")
         if record["wrk"] and record["wrk"].get("throughput"):
             flags.append(f"wrk {record['wrk']['throughput']:,.0f} req/s")
-        if load.failed:
-            flags.append(f"[red]{load.failed} failed[/]")
+        failed = sum(load["failures"].values())
+        if failed:
+            flags.append(f"[red]{failed:,} failed[/]")
+        failures = record["server_reports"].get("accept_failures")
+        if failures:
+            flags.append(f"[yellow]{failures:,} accept failures[/]")
         leak = record["leak"] or {}
         if leak.get("verdict") == "leaks":
             flags.append(f"leaks: +{leak['fds_left']} fds, +{leak['zombies_left']} zombies")
@@ -402,11 +393,11 @@ class Runner:
         def ms(name: str) -> str:
             value = latency.get(name)
             if value is None:
-                return f"> {load.censored_above_us / 1e6:g} s"
+                return f"> {load['censored_above_us'] / 1e6:g} s"
             return f"{value / 1000:.2f} ms"
 
         self.say(
-            f"[green]✓[/] {record['key']}: {load.throughput:,.0f} req/s, "
+            f"[green]✓[/] {record['key']}: {load['throughput']:,.0f} req/s, "
             f"p50 {ms('p50')}, p99 {ms('p99')} {' '.join(flags)}"
         )
 
@@ -452,6 +443,23 @@ class Runner:
             f"({users} users, {self.processes} generator process(es), {self.settings.client} "
             f"client, locust at {load.generator_cpu_share:.0%} of its CPU)"
         )
+
+
+ACCEPT_FAILURES = re.compile(r"accept failures so far: (\d+)(?: \(([^)]*)\))?")
+
+
+def server_reports(output: str) -> dict:
+    """What the server said of itself: its accept failures, total and by errno, from the last
+    line that counted them (servers/blocking.py)."""
+    found = ACCEPT_FAILURES.findall(output)
+    if not found:
+        return {}
+    total, kinds = found[-1]
+    by_errno = {}
+    for part in filter(None, (p.strip() for p in kinds.split(","))):
+        name, _, count = part.partition(": ")
+        by_errno[name] = int(count)
+    return {"accept_failures": int(total), "accept_failures_by_errno": by_errno}
 
 
 def service_demand(series: dict[str, list], window: dict, load: LoadResult) -> dict | None:

@@ -108,11 +108,11 @@ def test_a_server_that_hangs_mid_cell_is_failed_stopped_and_the_run_goes_on(
     assert "stopped (SIGSTOP" in hung["reason"] and "requests answered" in hung["reason"]
     pid = int(re.search(r"its process (\d+)", hung["reason"]).group(1))
     assert not psutil.pid_exists(pid)  # continued, stopped and reaped
-    # the next cell of the same server is not run against a hung server
-    assert after["status"] == "failed" and after["load"] is None
-    assert after["reason"].startswith("not run: the server stopped answering in an earlier cell")
-    # bounded: the load's 2 s, locust's 1 s stop, the 1 s request timeout
-    assert after["started"] - hung["started"] < 2 + 1 + 1 + MARGIN_S
+    # the next cell gets a server of its own (it hangs in its turn, and is failed the same way)
+    assert after["status"] == "failed" and after["reason"] != hung["reason"]
+    assert "stopped (SIGSTOP" in after["reason"]
+    # bounded: the load's 1.3 s, the generator's stop, the 1 s request timeout, a start
+    assert after["started"] - hung["started"] < 1.3 + 1 + 1 + MARGIN_S
     assert [cell["status"] for cell in cells["asyncio"]] == ["ok"]  # the run went on
 
 

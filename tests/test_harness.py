@@ -191,6 +191,7 @@ def test_a_server_that_stalls_does_not_look_fast(tmp_path: Path) -> None:
 
 
 def test_repetitions_run_in_rounds_shuffled_anew_and_reproducibly() -> None:
+    """Every round the same cells, each once, in an order shuffled anew (seeded)."""
     settings = Settings(
         servers=("asyncio", "threaded", "iterative", "prefork"),
         workloads=("hello", "io"),
@@ -201,20 +202,38 @@ def test_repetitions_run_in_rounds_shuffled_anew_and_reproducibly() -> None:
     )
     plan = build_plan(settings)
     assert [c.repetition for c in plan.cells] == sorted(c.repetition for c in plan.cells)
-    orders = []
-    for repetition in (1, 2, 3):
-        cells = [c for c in plan.cells if c.repetition == repetition]
-        groups = list(dict.fromkeys((c.server, c.workload) for c in cells))
-        assert len(groups) == 8  # every server and workload once a round, its cells together
-        for server, workload in groups:
-            mine = [
-                (c.users, c.rate) for c in cells if (c.server, c.workload) == (server, workload)
-            ]
-            assert mine == [(1, 0.0), (16, 0.0)] + ([(16, 100)] if workload == "hello" else [])
-        orders.append(groups)
-    assert len({tuple(order) for order in orders}) > 1  # not the same order every round
+    rounds = [[c for c in plan.cells if c.repetition == r] for r in (1, 2, 3)]
+    same = {(c.server, c.workload, c.users, c.rate) for c in rounds[0]}
+    assert len(same) == len(rounds[0]) == 4 * (2 * 2 + 1)  # servers x (levels + open loop)
+    for cells in rounds[1:]:
+        assert {(c.server, c.workload, c.users, c.rate) for c in cells} == same
+    orders = [[c.key.rsplit("/r", 1)[0] for c in cells] for cells in rounds]
+    assert len({tuple(order) for order in orders}) == 3  # not the same order any two rounds
     assert build_plan(settings).cells == plan.cells  # the seed makes it repeatable
     from dataclasses import replace
 
     assert build_plan(replace(settings, seed=2)).cells != plan.cells
     assert "@100rps" in next(c for c in plan.cells if c.rate).key
+
+
+def test_the_cells_measured_once_come_before_rounds_that_are_all_alike() -> None:
+    """The default's shape: lessons and single measurements first, then identical rounds of
+    the ranked cells; the leaking servers are never repeated."""
+    plan = build_plan(PROFILES["default"])
+    repeats = plan.settings.repeat
+    assert repeats >= 5
+    first_repeated = next(i for i, c in enumerate(plan.cells) if c.repetition == 2) - len(
+        [c for c in plan.cells if c.repetition == 2]
+    )
+    once, rounds = plan.cells[:first_repeated], plan.cells[first_repeated:]
+    ranked = {(c.server, c.workload, c.users) for c in rounds}
+    assert {f"{w}@{u}" for _, w, u in ranked} == {"hello@16", "io@16"}
+    assert not any(SERVERS[s].leaking for s, _, _ in ranked)
+    assert {c.server for c in once if SERVERS[c.server].leaking} == {
+        "fork",
+        "fork_leak",
+        "fork_wait",
+    }
+    assert not any((c.server, c.workload, c.users) in ranked and not c.rate for c in once)
+    for r in range(1, repeats + 1):
+        assert {(c.server, c.workload, c.users) for c in rounds if c.repetition == r} == ranked

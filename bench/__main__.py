@@ -262,6 +262,7 @@ def main(argv: list[str] | None = None) -> int:
 
         try:
             print(f"report: {draw(folder)}")
+            show_answer(folder)
         except Exception as exc:  # the measurements are safe in run.json whatever happens here
             print(
                 f"python -m bench: the report could not be drawn ({type(exc).__name__}: {exc}); "
@@ -272,6 +273,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"python -m bench: interrupted; run.json is kept in {folder}", file=sys.stderr)
         return 130
     return code
+
+
+def show_answer(folder: Path) -> None:
+    """The run's answer, as tables on the terminal (the report's first section)."""
+    from rich.console import Console
+
+    from bench.answer import print_answer
+    from bench.store import read_run
+
+    print_answer(read_run(folder), Console())
 
 
 def fit_profile(settings: Settings, explicit: set[str]) -> Settings:

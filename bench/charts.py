@@ -16,10 +16,11 @@ matplotlib.use("Agg")  # no screen: files only
 import matplotlib.pyplot as plt
 from hdrh.histogram import HdrHistogram
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-from bench.load import BEHIND
+from bench.contract import BEHIND
 from bench.plan import SERVERS
-from bench.stats import Summary, summarise
+from bench.stats import Estimate, Summary, summarise
 
 # Okabe-Ito, then Paul Tol's "muted": colour-blind-safe, and distinct enough for 17 servers;
 # a marker shape per server too, so no reader has to tell colours apart alone.
@@ -44,6 +45,20 @@ PALETTE = (
 )
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">")
 SPECTRUM = (50, 75, 90, 95, 99, 99.5, 99.9, 99.95, 99.99)
+BEYOND = 10  # a percentile is drawn only with this many answers past it (else: the maximum)
+
+
+def has_percentile(count: int, percentile: float) -> bool:
+    """Whether `count` answers hold the percentile: at least BEYOND of them lie past it (p99
+    needs 1,000 answers, p99.9 10,000); with fewer, the 'percentile' is the maximum in disguise."""
+    return count * (1 - percentile / 100) >= BEYOND - 1e-9
+
+
+def plain_log_axis(axis) -> None:
+    """A log axis labelled 1, 10, 100, 1,000 ... (not 10^2), with no minor labels to overlap."""
+    axis.set_major_locator(LogLocator(base=10))
+    axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.10g}"))
+    axis.set_minor_formatter(NullFormatter())
 
 
 def server_style(server: str) -> dict:
@@ -100,13 +115,96 @@ def _legend_outside(fig: Figure, ax) -> None:
         )
 
 
-# throughput vs concurrency ----------------------------------------------------------------------
+# throughput --------------------------------------------------------------------------------------
+
+
+def top_levels(run: dict) -> list[tuple[str, int]]:
+    """(workload, users) of each workload's highest concurrency, keep-alive, closed loop."""
+    top: dict[str, int] = {}
+    for cell in ok_cells(run):
+        if cell["mode"] == "keepalive":
+            top[cell["workload"]] = max(top.get(cell["workload"], 0), cell["users"])
+    return list(top.items())
+
+
+def _panel_per_level(run: dict) -> tuple[list[tuple[str, int]], Figure, object]:
+    """The top levels, and a figure with a panel for each, a row per server."""
+    levels = top_levels(run) or [("none", 0)]
+    fig, axes = plt.subplots(
+        1,
+        len(levels),
+        figsize=(4.4 * len(levels), 0.42 * len(servers_in(run)) + 1.8),
+        squeeze=False,
+        layout="constrained",
+    )
+    return levels, fig, axes
+
+
+def _dots(ax, rows: list[tuple[str, Estimate, bool]], gid: str, wrk: dict | None = None) -> None:
+    """One row per server: the median as a dot, its interval as a line, hollow when the
+    generator set the figure; wrk's figure as a cross where it measured the cell."""
+    for y, (server, estimate, bound) in enumerate(rows):
+        style = server_style(server)
+        ax.plot([estimate.low, estimate.high], [y, y], color=style["color"], linewidth=2, alpha=0.6)
+        ax.plot(
+            [estimate.median],
+            [y],
+            linestyle="none",
+            marker=style["marker"],
+            markersize=8,
+            color=style["color"],
+            markerfacecolor="white" if bound else style["color"],
+            gid=f"{gid}|{server}",
+        )
+        if wrk and wrk.get(server):
+            ax.plot(
+                [wrk[server]],
+                [y],
+                linestyle="none",
+                marker="x",
+                markersize=9,
+                color="black",
+                gid=f"wrk|{gid}|{server}",
+            )
+    ax.set_yticks(range(len(rows)))
+    ax.set_yticklabels([server for server, _, _ in rows])
+    ax.set_ylim(len(rows) - 0.5, -0.5)
 
 
 def throughput_chart(run: dict) -> Figure:
-    """One panel per workload; one line per server and mode (the median over repetitions, with
-    its 95 % interval as error bars); generator-bound points hollow."""
-    workloads = list(dict.fromkeys(c["workload"] for c in run["cells"])) or ["none"]
+    """Per workload at its highest concurrency: each server's median throughput over its runs,
+    the line its interval (range below 6 runs), hollow where locust's own CPU set the figure
+    (generator-bound: the server is at least that fast), a cross where wrk measured it too."""
+    summaries = closed_summaries(run)
+    levels, fig, axes = _panel_per_level(run)
+    for ax, (workload, users) in zip(axes[0], levels, strict=True):
+        mine = [
+            summary
+            for (server, w, u, mode), summary in summaries.items()
+            if (w, u, mode) == (workload, users, "keepalive")
+        ]
+        mine.sort(key=lambda s: -s.throughput.median)
+        rows = [(s.server, s.throughput, s.generator_bound) for s in mine]
+        wrk = {s.server: s.wrk.median for s in mine if s.wrk.n}
+        _dots(ax, rows, f"throughput|{workload}", wrk)
+        runs = max((s.n for s in mine), default=0)
+        ax.set_title(f"{workload}, {users} users ({runs} runs at most)", fontsize=9)
+        ax.set_xscale("log")
+        plain_log_axis(ax.xaxis)
+        ax.set_xlabel("requests/s (dot: median; line: range, or 95 % interval from 6 runs)")
+        ax.grid(True, axis="x", which="both", alpha=0.3)
+    fig.suptitle(
+        "Throughput per server (hollow: generator-bound, the server is at least that fast; "
+        "x: wrk on the same cell)\n" + subtitle(run),
+        fontsize=9,
+    )
+    return fig
+
+
+def concurrency_chart(run: dict) -> Figure:
+    """One panel per workload; one line per server and mode (the median over repetitions),
+    against the users; generator-bound points hollow. Drawn when a run has several levels."""
+    workloads = list(dict.fromkeys(c["workload"] for c in ok_cells(run))) or ["none"]
     summaries = closed_summaries(run)
     fig, axes = plt.subplots(
         1, len(workloads), figsize=(4.2 * len(workloads), 4.2), squeeze=False, layout="constrained"
@@ -115,33 +213,22 @@ def throughput_chart(run: dict) -> Figure:
         for server in servers_in(run):
             for mode in ("keepalive", "close"):
                 points = sorted(
-                    (users, summary.throughput.median, summary.generator_bound, summary)
+                    (users, summary.throughput.median, summary.generator_bound)
                     for (s, w, users, m), summary in summaries.items()
                     if s == server and w == workload and m == mode
                 )
                 if not points:
                     continue
                 style = server_style(server)
-                label = server if mode == "keepalive" else f"{server} (new connection)"
                 ax.plot(
                     [p[0] for p in points],
                     [p[1] for p in points],
                     marker=style["marker"],
                     color=style["color"],
                     linestyle="--" if mode == "close" else "-",
-                    label=label,
+                    label=server if mode == "keepalive" else f"{server} (new connection)",
                     gid=f"{server}|{mode}",
                 )
-                if any(p[3].n > 1 for p in points):
-                    ax.errorbar(
-                        [p[0] for p in points],
-                        [p[1] for p in points],
-                        yerr=_error_bars([p[3].throughput for p in points]),
-                        fmt="none",
-                        ecolor=style["color"],
-                        capsize=3,
-                        label=f"_interval|{server}|{mode}",  # "_": not in the legend
-                    )
                 bound = [p for p in points if p[2]]
                 if bound:
                     ax.scatter(
@@ -154,24 +241,16 @@ def throughput_chart(run: dict) -> Figure:
                         linewidths=1.5,
                         gid=f"bound|{server}|{mode}",
                     )
-        ax.set_title(f"{workload}")
+        ax.set_title(workload)
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
-        ax.set_xlabel("concurrent users (locust, closed loop)")
+        plain_log_axis(ax.yaxis)
+        ax.set_xlabel("concurrent users (closed loop)")
         ax.set_ylabel("throughput (requests/s)")
         ax.grid(True, which="both", alpha=0.3)
-    for mode, ceiling in (run.get("generator_ceiling") or {}).items():
-        if ceiling.get("throughput"):
-            for ax in axes[0]:
-                ax.axhline(
-                    ceiling["throughput"],
-                    color="grey",
-                    linewidth=1,
-                    linestyle=":" if mode == "keepalive" else "-.",
-                )
     fig.suptitle(
-        "Throughput vs concurrency: median over repetitions, bars its 95 % interval (hollow "
-        "circle: generator-bound, dotted line: the load generator's ceiling)\n" + subtitle(run),
+        "Throughput vs concurrency: medians over repetitions (hollow: generator-bound)\n"
+        + subtitle(run),
         fontsize=9,
     )
     _legend_outside(fig, axes[0][0])
@@ -182,9 +261,15 @@ def throughput_chart(run: dict) -> Figure:
 
 
 def spectrum_values(cell: dict) -> list[tuple[float, float]]:
-    """(percentile, latency in ms) along SPECTRUM, from the cell's stored histogram."""
+    """(percentile, latency in ms) along SPECTRUM, from the cell's stored histogram: only the
+    percentiles its number of answers holds (has_percentile)."""
     histogram = HdrHistogram.decode(cell["load"]["histogram"].encode("ascii"))
-    return [(p, histogram.get_value_at_percentile(p) / 1000) for p in SPECTRUM]
+    count = histogram.get_total_count()
+    return [
+        (p, histogram.get_value_at_percentile(p) / 1000)
+        for p in SPECTRUM
+        if has_percentile(count, p)
+    ]
 
 
 def latency_spectrum_chart(run: dict, workload: str, users: int, mode: str = "keepalive") -> Figure:
@@ -199,6 +284,8 @@ def latency_spectrum_chart(run: dict, workload: str, users: int, mode: str = "ke
         ) or not cell["load"]["histogram"]:
             continue
         values = spectrum_values(cell)
+        if not values:
+            continue
         style = server_style(cell["server"])
         ax.plot(
             [1 / (1 - p / 100) for p, _ in values],
@@ -215,123 +302,214 @@ def latency_spectrum_chart(run: dict, workload: str, users: int, mode: str = "ke
     ax.set_xlabel("percentile")
     ax.set_ylabel("latency (ms, measured in µs)")
     ax.grid(True, which="both", alpha=0.3)
+    plain_log_axis(ax.yaxis)
     ax.set_title(
-        f"Latency spectrum: {workload}, {users} users, {mode}\n{subtitle(run)}", fontsize=9
+        f"Latency spectrum: {workload}, {users} users, {mode}, first run of each server; a "
+        f"line ends where fewer than {BEYOND} answers lie past the next percentile\n"
+        f"{subtitle(run)}",
+        fontsize=9,
     )
     _legend_outside(fig, ax)
     return fig
 
 
-def latency_bars_chart(run: dict, users: int) -> Figure:
-    """p50 and p99 per server (medians over repetitions, with their 95 % intervals), one group
-    of bars per workload, at one concurrency level."""
-    summaries = {
-        (server, workload): summary
-        for (server, workload, level, mode), summary in closed_summaries(run).items()
-        if level == users and mode == "keepalive"
-    }
-    workloads = list(dict.fromkeys(w for _, w in summaries)) or ["none"]
-    servers = [s for s in servers_in(run) if any(server == s for server, _ in summaries)]
-    fig, axes = plt.subplots(
-        1, len(workloads), figsize=(4.2 * len(workloads), 4.2), squeeze=False, layout="constrained"
-    )
-    width = 0.8 / max(len(servers), 1)
-    for ax, workload in zip(axes[0], workloads, strict=True):
-        for index, server in enumerate(servers):
-            summary = summaries.get((server, workload))
-            if summary is None:
-                continue
-            x = index * width
-            color = server_style(server)["color"]
-            for estimate, name, alpha in ((summary.p99, "p99", 0.35), (summary.p50, "p50", 1.0)):
-                ax.bar(
-                    x,
-                    estimate.median / 1000,
-                    width,
-                    color=color,
-                    alpha=alpha,
-                    label=server if name == "p50" else None,
-                    gid=f"{name}|{server}",
-                    yerr=_error_bars([estimate], 1 / 1000) if summary.n > 1 else None,
-                    error_kw={"elinewidth": 0.8, "capsize": 2},
+def latency_chart(run: dict) -> Figure:
+    """Per workload at its highest concurrency: each server's p50 (filled) and p99 (hollow),
+    medians over its runs with their range, on a log axis; a p99 only where every run had the
+    answers to hold one (has_percentile)."""
+    summaries = closed_summaries(run)
+    levels, fig, axes = _panel_per_level(run)
+    counts = _answer_counts(run)
+    for ax, (workload, users) in zip(axes[0], levels, strict=True):
+        mine = sorted(
+            (
+                summary
+                for (server, w, u, mode), summary in summaries.items()
+                if (w, u, mode) == (workload, users, "keepalive")
+            ),
+            key=lambda s: s.p50.median,
+        )
+        for y, summary in enumerate(mine):
+            style = server_style(summary.server)
+            shown = [("p50", summary.p50, style["color"])]
+            if all(has_percentile(n, 99) for n in counts[(summary.server, workload, users)]):
+                shown.append(("p99", summary.p99, "white"))
+            for name, estimate, face in shown:
+                ax.plot(
+                    [estimate.low / 1000, estimate.high / 1000],
+                    [y, y],
+                    color=style["color"],
+                    alpha=0.5,
+                    linewidth=2,
                 )
-        ax.set_yscale("log")
-        ax.set_xticks([])
-        ax.set_title(workload)
-        ax.set_ylabel("latency (ms): p50 solid, p99 pale")
-        ax.grid(True, axis="y", which="both", alpha=0.3)
-    fig.suptitle(f"p50 and p99 latency at {users} users, keep-alive\n{subtitle(run)}", fontsize=9)
-    _legend_outside(fig, axes[0][0])
+                ax.plot(
+                    [estimate.median / 1000],
+                    [y],
+                    linestyle="none",
+                    marker=style["marker"],
+                    markersize=8,
+                    color=style["color"],
+                    markerfacecolor=face,
+                    gid=f"{name}|{workload}|{summary.server}",
+                )
+        ax.set_yticks(range(len(mine)))
+        ax.set_yticklabels([s.server for s in mine])
+        ax.set_ylim(len(mine) - 0.5, -0.5)
+        ax.set_xscale("log")
+        plain_log_axis(ax.xaxis)
+        ax.set_title(f"{workload}, {users} users", fontsize=9)
+        ax.set_xlabel("latency (ms): p50 filled, p99 hollow")
+        ax.grid(True, axis="x", which="both", alpha=0.3)
+    fig.suptitle(
+        f"Latency per server, medians over runs with their range (p99 only from "
+        f"{int(BEYOND / 0.01):,} answers a run)\n{subtitle(run)}",
+        fontsize=9,
+    )
     return fig
 
 
+def _answer_counts(run: dict) -> dict[tuple, list[int]]:
+    """Answers per run, by (server, workload, users), closed loop, keep-alive."""
+    counts: dict[tuple, list[int]] = defaultdict(list)
+    for cell in ok_cells(run):
+        if cell["mode"] == "keepalive":
+            counts[(cell["server"], cell["workload"], cell["users"])].append(
+                cell["load"]["requests"]
+            )
+    return counts
+
+
+OPEN_PERCENTILE = 90  # the open loop's chart: held from 100 requests due (has_percentile)
+
+
 def open_loop_rows(run: dict) -> list[dict]:
-    """Per open-loop cell (first repetition): its p99 from the intended send time, from the
-    actual send, and the closed-loop p99 of the same server, workload and users."""
-    closed = closed_summaries(run)
+    """Per open-loop cell (first repetition): its percentiles over every request due, counted
+    from the due time (None: more than the drain limit, the request never answered in time),
+    the same requests' latency from their actual send, the closed loop's at the same users, and
+    the generator's own lag from due time to send."""
+    closed = {
+        (c["server"], c["workload"], c["users"], c["mode"]): c
+        for c in ok_cells(run)
+        if c["repetition"] == 1
+    }
     rows = []
     for cell in open_cells(run):
-        if cell["repetition"] != 1 or not cell["load"]["latency_us"]:
+        if cell["repetition"] != 1:
             continue
+        load = cell["load"]
         twin = closed.get((cell["server"], cell["workload"], cell["users"], cell["mode"]))
+        due = load.get("due") or load["requests"] + sum(load["failures"].values())
+        service = load.get("service_latency_us") or {}
         rows.append(
             {
                 "server": cell["server"],
                 "workload": cell["workload"],
                 "users": cell["users"],
                 "rate": cell["rate"],
-                "throughput": cell["load"]["throughput"],
-                "intended_p50": cell["load"]["latency_us"]["p50"],
-                "intended_p99": cell["load"]["latency_us"]["p99"],
-                "service_p99": (cell["load"].get("service_latency_us") or {}).get("p99"),
-                "closed_p99": twin.p99.median if twin else None,
-                "behind": cell["load"]["failures"].get(BEHIND, 0),
-                "failed": sum(cell["load"]["failures"].values()),
+                "throughput": load["throughput"],
+                "due": due,
+                "answered": load["requests"],
+                "censored": load.get("censored", 0),
+                "limit_us": load.get("censored_above_us", 0.0),
+                "corrected": {p: load["latency_us"].get(f"p{p:g}") for p in (50, 90, 99)},
+                "uncorrected": {p: service.get(f"p{p:g}") for p in (50, 90, 99)},
+                "closed": {
+                    p: twin["load"]["latency_us"].get(f"p{p:g}") if twin else None
+                    for p in (50, 90, 99)
+                },
+                "closed_answers": twin["load"]["requests"] if twin else 0,
+                "send_lag_p99": (load.get("send_lag_us") or {}).get("p99"),
+                "behind": load["failures"].get(BEHIND, 0),
+                "failed": sum(load["failures"].values()),
             }
         )
     return rows
 
 
 def open_loop_chart(run: dict) -> Figure:
-    """Coordinated omission made visible: per server, the open-loop p99 counted from the
-    intended send time, the same requests timed from their actual send, and the closed loop's."""
+    """Coordinated omission made visible: per server, the open loop's p90 over every request due,
+    counted from its due time (a triangle at the limit: more than that, never answered in time),
+    the same requests timed from their actual send, and the closed loop's p90."""
     rows = open_loop_rows(run)
-    fig, ax = plt.subplots(figsize=(8, 0.45 * max(len(rows), 2) + 1.6), layout="constrained")
-    bars = (
-        ("intended_p99", "open loop, from the intended send (corrected)", 1.0),
-        ("service_p99", "open loop, from the actual send (uncorrected)", 0.55),
-        ("closed_p99", "closed loop, same users", 0.25),
+    p = OPEN_PERCENTILE
+    fig, ax = plt.subplots(figsize=(8, 0.42 * max(len(rows), 2) + 1.8), layout="constrained")
+    kinds = (
+        ("corrected", "open loop, from the due time (corrected)", "o", True),
+        ("uncorrected", "open loop, from the actual send (uncorrected)", "s", False),
+        ("closed", "closed loop, same users", "D", False),
     )
-    height = 0.8 / len(bars)
-    for index, row in enumerate(rows):
+    for y, row in enumerate(rows):
         color = server_style(row["server"])["color"]
-        for offset, (key, _, alpha) in enumerate(bars):
-            if row[key] is None:
+        for key, _, marker, filled in kinds:
+            value = row[key][p]
+            if key == "corrected" and value is None:  # censored: more than the limit
+                ax.plot(
+                    [row["limit_us"] / 1000],
+                    [y],
+                    marker=">",
+                    markersize=10,
+                    color=color,
+                    linestyle="none",
+                    gid=f"censored|{row['server']}",
+                )
                 continue
-            ax.barh(
-                index + offset * height,
-                row[key] / 1000,
-                height,
+            if value is None:
+                continue
+            ax.plot(
+                [value / 1000],
+                [y],
+                marker=marker,
+                markersize=8,
+                linestyle="none",
                 color=color,
-                alpha=alpha,
+                markerfacecolor=color if filled else "white",
                 gid=f"{key}|{row['server']}",
             )
-    ax.set_yticks([i + height for i in range(len(rows))])
+    ax.set_yticks(range(len(rows)))
     ax.set_yticklabels([f"{r['server']} ({r['workload']}, {r['rate']:g}/s)" for r in rows])
-    ax.invert_yaxis()
+    ax.set_ylim(len(rows) - 0.5, -0.5)
     ax.set_xscale("log")
-    ax.set_xlabel("p99 latency (ms, measured in µs)")
+    plain_log_axis(ax.xaxis)
+    ax.set_xlabel(f"p{p} latency (ms, measured in µs)")
     ax.grid(True, axis="x", which="both", alpha=0.3)
     ax.set_title(
-        "Open loop: p99 from the intended send time against the same requests' service time "
-        f"and the closed loop's p99\n{subtitle(run)}",
+        f"Open loop: p{p} from the due time (filled; a triangle: more than the limit) against "
+        f"the same requests' service time and the closed loop's p{p}\n{subtitle(run)}",
         fontsize=9,
     )
     if rows:
-        from matplotlib.patches import Patch
+        from matplotlib.lines import Line2D
 
-        handles = [Patch(color="grey", alpha=alpha, label=label) for _, label, alpha in bars]
-        ax.legend(handles=handles, loc="lower right", fontsize=8)
+        handles = [
+            Line2D(
+                [],
+                [],
+                marker=m,
+                color="grey",
+                linestyle="none",
+                markerfacecolor="grey" if f else "white",
+                label=label,
+            )
+            for _, label, m, f in kinds
+        ]
+        handles.append(
+            Line2D(
+                [],
+                [],
+                marker=">",
+                color="grey",
+                linestyle="none",
+                label="never answered in time: more than the limit",
+            )
+        )
+        ax.legend(
+            handles=handles,
+            loc="upper center",
+            bbox_to_anchor=(0.5, -0.18),
+            fontsize=8,
+            ncol=2,
+            frameon=False,
+        )
     return fig
 
 
@@ -378,7 +556,7 @@ def over_time_chart(run: dict, fields: tuple[str, str], title: str) -> Figure:
         ax.axvspan(window["load_start"], window["start"], color="0.95", label="warm-up")
         ax.axvspan(window["start"], window["end"], color="0.85", label="measured window")
         color = server_style(cell["server"])["color"]
-        for field_name, style in zip(fields, ("-", "--"), strict=True):
+        for field_name, style in zip(fields, ("-", "--", ":"), strict=False):
             values = series[field_name]
             if field_name == "rss_bytes":
                 values = [v / 2**20 for v in values]
@@ -413,53 +591,72 @@ def over_time_chart(run: dict, fields: tuple[str, str], title: str) -> Figure:
     return fig
 
 
-def descriptors_zombies_chart(run: dict) -> Figure:
+def process_tree_chart(run: dict) -> Figure:
+    """Per server, its most loaded cell over time: the parent's descriptors, the zombies and
+    the live children (one chart for the three: each panel's axes cost the report's time)."""
     return over_time_chart(
         run,
-        ("parent_fds", "zombies"),
-        "Open descriptors of the parent (solid) and zombies (dashed) over time",
-    )
-
-
-def children_rss_chart(run: dict) -> Figure:
-    return over_time_chart(
-        run,
-        ("children", "rss_bytes"),
-        "Live children (solid) and RSS of the whole tree (dashed) over time",
+        ("parent_fds", "zombies", "children"),
+        "The parent's open descriptors (solid), zombies (dashed) and live children (dotted) "
+        "over time",
     )
 
 
 # efficiency and errors --------------------------------------------------------------------------
 
 
-def cpu_per_1000(cell: dict) -> float | None:
-    """Server CPU seconds per 1,000 requests over the cell's window (its service demand)."""
-    demand = cell.get("service_demand")
-    return demand["us_per_request"] / 1000 if demand else None
-
-
 def efficiency_chart(run: dict) -> Figure:
-    """CPU seconds per 1,000 requests, and peak RSS per connection (user), per server."""
-    cells = [c for c in ok_cells(run) if c["repetition"] == 1 and c["mode"] == "keepalive"]
-    servers = [s for s in servers_in(run) if any(c["server"] == s for c in cells)]
-    cpu, rss = {}, {}
+    """Per server: its service demand (the server's CPU µs per request over the window, the
+    median over its cells at each workload's highest concurrency), and the tree's peak RSS per
+    connection (user) at its most users. Linear axes: a bar's length is its value."""
+    levels = top_levels(run)
+    summaries = [
+        s
+        for s in summarise(run)
+        if not s.rate and s.mode == "keepalive" and (s.workload, s.users) in levels and s.demand.n
+    ]
+    workloads = list(dict.fromkeys(s.workload for s in summaries)) or ["none"]
+    servers = [s for s in servers_in(run) if any(x.server == s for x in summaries)]
+    fig, axes = plt.subplots(
+        1,
+        len(workloads) + 1,
+        figsize=(3.6 * (len(workloads) + 1), 0.4 * len(servers) + 1.8),
+        squeeze=False,
+        layout="constrained",
+        sharey=True,
+    )
+    for ax, workload in zip(axes[0], workloads, strict=False):
+        demand = {s.server: s.demand.median for s in summaries if s.workload == workload}
+        ax.barh(
+            servers,
+            [demand.get(server, 0) for server in servers],
+            color=[server_style(server)["color"] for server in servers],
+            gid=f"demand|{workload}",
+        )
+        ax.set_title(workload, fontsize=9)
+        ax.set_xlabel("server CPU µs per request")
+        ax.grid(True, axis="x", alpha=0.3)
+    rss = {}
     for server in servers:
-        mine = [c for c in cells if c["server"] == server and c.get("telemetry")]
-        values = [v for v in (cpu_per_1000(c) for c in mine) if v is not None]
-        cpu[server] = sorted(values)[len(values) // 2] if values else 0.0
+        mine = [c for c in ok_cells(run) if c["server"] == server and c.get("telemetry")]
         top = max(mine, key=lambda c: c["users"], default=None)
         if top:
             rss[server] = max(top["telemetry"]["series"]["rss_bytes"] or [0]) / 1024 / top["users"]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4), layout="constrained")
-    colors = [server_style(s)["color"] for s in servers]
-    left.barh(servers, [cpu.get(s, 0) for s in servers], color=colors, gid="cpu")
-    left.set_xlabel("server CPU seconds per 1,000 requests (median over its cells)")
-    right.barh(servers, [rss.get(s, 0) for s in servers], color=colors, gid="rss")
-    right.set_xlabel("peak RSS of the tree per connection (KiB), at its most users")
-    for ax in (left, right):
-        ax.invert_yaxis()
-        ax.grid(True, axis="x", alpha=0.3)
-    fig.suptitle(f"Efficiency\n{subtitle(run)}", fontsize=9)
+    right = axes[0][-1]
+    right.barh(
+        servers,
+        [rss.get(s, 0) for s in servers],
+        color=[server_style(s)["color"] for s in servers],
+        gid="rss",
+    )
+    right.set_xlabel("peak RSS of the tree per user (KiB)")
+    right.grid(True, axis="x", alpha=0.3)
+    axes[0][0].invert_yaxis()
+    fig.suptitle(
+        "Efficiency: the server's CPU per request over the window (its whole tree), and memory\n"
+        + subtitle(run),
+        fontsize=9,
+    )
     return fig
 
 
@@ -505,16 +702,15 @@ def all_charts(run: dict) -> dict[str, Figure]:
     """Every chart of a run, by file stem."""
     charts = {"throughput": throughput_chart(run)}
     cells = ok_cells(run)
+    if len({c["users"] for c in cells}) > 1:
+        charts["concurrency"] = concurrency_chart(run)
     if cells:
-        top_users = max(c["users"] for c in cells)
-        for workload in dict.fromkeys(c["workload"] for c in cells):
-            users = max(c["users"] for c in cells if c["workload"] == workload)
+        charts["latency"] = latency_chart(run)
+        for workload, users in top_levels(run):
             charts[f"latency-{workload}"] = latency_spectrum_chart(run, workload, users)
-        charts["latency-bars"] = latency_bars_chart(run, top_users)
     if open_cells(run):
         charts["open-loop"] = open_loop_chart(run)
-    charts["descriptors-zombies"] = descriptors_zombies_chart(run)
-    charts["children-rss"] = children_rss_chart(run)
+    charts["process-tree"] = process_tree_chart(run)
     charts["efficiency"] = efficiency_chart(run)
     charts["errors"] = errors_chart(run)
     return charts
@@ -536,7 +732,8 @@ def micro_rows(micro: dict) -> list[tuple[str, str, float, float]]:
 
 
 def micro_chart(micro: dict) -> Figure:
-    """Median round trip per model (IQR as error bars), one panel per benchmark group."""
+    """Median time per model (a dot) with its interquartile range (a line), one panel per
+    benchmark group, on a log axis labelled in plain numbers."""
     rows = micro_rows(micro)
     groups = list(dict.fromkeys(r[0] for r in rows)) or ["none"]
     fig, axes = plt.subplots(
@@ -544,17 +741,30 @@ def micro_chart(micro: dict) -> Figure:
     )
     for ax, group in zip(axes[0], groups, strict=True):
         mine = sorted((r for r in rows if r[0] == group), key=lambda r: r[2])
-        names = [r[1] for r in mine]
-        colors = [server_style(n)["color"] if n in SERVERS else "0.5" for n in names]
-        ax.barh(
-            names,
-            [r[2] for r in mine],
-            xerr=[r[3] / 2 for r in mine],
-            color=colors,
-            gid=f"micro|{group}",
-        )
+        for y, (_, name, median, iqr) in enumerate(mine):
+            color = server_style(name)["color"] if name in SERVERS else "0.4"
+            ax.plot(
+                [max(median - iqr / 2, 1e-3), median + iqr / 2],
+                [y, y],
+                color=color,
+                linewidth=2,
+                alpha=0.6,
+            )
+            ax.plot(
+                [median],
+                [y],
+                marker="o",
+                markersize=7,
+                color=color,
+                linestyle="none",
+                gid=f"micro|{group}|{name}",
+            )
+        ax.set_yticks(range(len(mine)))
+        ax.set_yticklabels([r[1] for r in mine])
+        ax.set_ylim(len(mine) - 0.5, -0.5)
         ax.set_xscale("log")
-        ax.set_xlabel("median µs (bar: IQR)")
+        plain_log_axis(ax.xaxis)
+        ax.set_xlabel("median µs (line: interquartile range)")
         ax.set_title(group, fontsize=9)
         ax.grid(True, axis="x", which="both", alpha=0.3)
     fig.suptitle("Micro-benchmarks (pytest-benchmark, perf_counter)", fontsize=9)

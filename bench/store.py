@@ -54,6 +54,54 @@ class StoreError(Exception):
     """The results folder cannot be written; said before any measuring starts."""
 
 
+class RunFormatError(ValueError):
+    """A run.json that is not a run of this format; the message says why in one line."""
+
+
+_VALIDATOR = None
+
+
+def validator():  # the schema is read once, on the first validation
+    global _VALIDATOR
+    if _VALIDATOR is None:
+        import jsonschema
+
+        schema = json.loads(SCHEMA_PATH.read_text())
+        _VALIDATOR = jsonschema.Draft202012Validator(schema)
+    return _VALIDATOR
+
+
+def check_run(document: object, where: str = "run.json") -> None:
+    """RunFormatError unless `document` is a run of this format (bench/run.schema.json)."""
+    import jsonschema
+
+    version = (
+        (document.get("metadata") or {}).get("schema_version")
+        if isinstance(document, dict)
+        else None
+    )
+    if version != SCHEMA_VERSION:
+        raise RunFormatError(
+            f"{where} is format version {version}, and this code reads version "
+            f"{SCHEMA_VERSION}: make the run again with this code (python -m bench run)"
+        )
+    error = jsonschema.exceptions.best_match(validator().iter_errors(document))
+    if error is not None:
+        path = "/".join(str(part) for part in error.absolute_path) or "the top"
+        raise RunFormatError(f"{where} is not a valid run: at {path}: {error.message[:200]}")
+
+
+def read_run(folder: Path) -> dict:
+    """A stored run, checked against its schema; RunFormatError (one line) when it is not one."""
+    path = folder / "run.json"
+    try:
+        document = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise RunFormatError(f"{path} cannot be read as JSON: {exc}") from None
+    check_run(document, str(path))
+    return document
+
+
 def new_run_dir(out: Path | None, min_free_bytes: int = MIN_FREE_BYTES) -> Path:
     """The run's folder, created and checked writable, with room to spare, now: not after ten
     minutes of measuring."""
@@ -119,9 +167,16 @@ def write_json(path: Path, document: object, indent: int | None = 2) -> None:
         partial.replace(path)
 
 
-def write_run(folder: Path, document: dict) -> Path:
-    """Write run.json atomically and point results/latest at this run."""
+def write_run(folder: Path, document: dict, new_cells: int | None = None) -> Path:
+    """Check run.json against its schema, write it atomically, and point results/latest at this
+    run. A document that fails its schema is a bug of the harness: RunFormatError, said. With
+    `new_cells`, only the last that many cells are checked beside the rest of the document (the
+    whole check takes half a second for a hundred cells: once, not after every cell)."""
     path = folder / "run.json"
+    checked = document
+    if new_cells is not None:
+        checked = {**document, "cells": document["cells"][len(document["cells"]) - new_cells :]}
+    check_run(checked, str(path))
     write_json(path, document, indent=None)
     _point_latest(folder)
     return path

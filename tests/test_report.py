@@ -1,181 +1,47 @@
-"""Charts and report.html are pure functions of run.json: the data drawn is the data stored."""
+"""Charts and report.html are pure functions of run.json: the data drawn is the data stored,
+every sentence comes from the run, and no bar stands on a logarithmic axis."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import jsonschema
+import matplotlib.pyplot as plt
 import pytest
-from hdrh.histogram import HdrHistogram
+from matplotlib.patches import Rectangle
 
 from bench.charts import (
     all_charts,
-    descriptors_zombies_chart,
     errors_chart,
     latency_spectrum_chart,
+    micro_chart,
+    process_tree_chart,
     spectrum_values,
     throughput_chart,
 )
-from bench.load import BEHIND
-from bench.report import draw, lessons
+from bench.contract import BEHIND
+from bench.launch import REPO_ROOT
+from bench.lessons import judge
+from bench.report import draw
 from bench.store import SCHEMA_PATH
+from tests.synthetic import cell, lessons_run
+from tests.synthetic import run as make_run
 
 
 @pytest.fixture(autouse=True)
 def close_figures():
     """Figures the tests draw are read, then closed (pyplot keeps them otherwise)."""
     yield
-    import matplotlib.pyplot as plt
-
     plt.close("all")
-
-
-def histogram(values_us: list[int]) -> str:
-    h = HdrHistogram(1, 120_000_000, 3)
-    for value in values_us:
-        h.record_value(value)
-    return h.encode().decode("ascii")
-
-
-def cell(
-    server: str,
-    workload: str,
-    users: int,
-    throughput: float,
-    *,
-    status: str = "ok",
-    bound: bool = False,
-    zombies: list[int] | None = None,
-    fds: list[int] | None = None,
-    failures: dict | None = None,
-) -> dict:
-    zombies = zombies or [0, 0, 0, 0, 0]
-    fds = fds or [5, 5, 5, 5, 5]
-    ok = status == "ok"
-    load = (
-        {
-            "requests": int(throughput * 2),
-            "failures": failures or {},
-            "window_s": 2.0,
-            "throughput": throughput,
-            "latency_us": {
-                "p50": 200.0,
-                "p90": 300.0,
-                "p99": 900.0,
-                "p99.9": 1500.0,
-                "p99.99": 2000.0,
-                "mean": 250.0,
-                "max": 2100.0,
-            },
-            "histogram": histogram([200] * 50 + [900] * 49 + [2000]),
-            "client": "raw",
-            "started": 100.0,
-            "window": [100.15, 100.35],
-            "generator_cpu_s": 1.0,
-            "generator_cpu_share": 0.95 if bound else 0.5,
-            "generator_cpus_busy": 0.96 if bound else 0.5,
-            "processes": 1,
-            "error": "",
-        }
-        if ok
-        else None
-    )
-    return {
-        "server": server,
-        "workload": workload,
-        "users": users,
-        "mode": "keepalive",
-        "repetition": 1,
-        "key": f"{server}/{workload}/{users}u/keepalive/r1",
-        "status": status,
-        "reason": "" if ok else "verification failed: wrong body",
-        "command": ["x"],
-        "request_cap": None,
-        "started": 0.0,
-        "load": load,
-        "generator_bound": bound,
-        "generator_bound_reason": "locust used 95% of its CPU during the window" if bound else "",
-        "window": {"origin": 100.0, "load_start": 0.1, "start": 0.15, "end": 0.35, "load_end": 0.36}
-        if ok
-        else None,
-        "service_demand": {"cpu_s": 0.2, "requests": 1000, "us_per_request": 200.0} if ok else None,
-        "wrk": None,
-        "telemetry": {
-            "interval_s": 0.1,
-            "series": {
-                "t": [0.0, 0.1, 0.2, 0.3, 0.4],
-                "parent_fds": fds,
-                "tree_fds": fds,
-                "children": [0, 1, 2, 1, 0],
-                "zombies": zombies,
-                "threads": [1] * 5,
-                "rss_bytes": [10 * 2**20] * 5,
-                "cpu_s": [0.0, 0.1, 0.2, 0.3, 0.4],
-            },
-        }
-        if ok
-        else None,
-        "leak": {
-            "verdict": "leaks" if zombies[-1] > zombies[0] else "clean",
-            "zombies_after": zombies[-1],
-            "fds_left": fds[-1] - fds[0],
-        }
-        if ok
-        else None,
-        "listen_overflows": {"ListenOverflows": 0, "ListenDrops": 0} if ok else None,
-        "server_output_tail": "",
-    }
 
 
 @pytest.fixture
 def run() -> dict:
-    settings = {
-        "servers": ["asyncio", "fork", "fork_reap"],
-        "workloads": ["hello"],
-        "users": [1, 16],
-        "modes": ["keepalive"],
-        "duration_s": 2.0,
-        "warmup_s": 0.5,
-        "settle_s": 0.5,
-        "repeat": 1,
-        "request_cap": 2000,
-        "cpu_split": True,
-        "ceiling": True,
-        "profile": "custom",
-        "request_timeout_s": 5.0,
-    }
-    return {
-        "metadata": {
-            "schema_version": 3,
-            "started": "2026-11-24T00:00:00",
-            "commit": "abc123def",
-            "dirty": False,
-            "python": "3.11.7",
-            "packages": {},
-            "cpu_model": "test CPU",
-            "cpu_count": 2,
-            "kernel": "6",
-            "machine": "x86_64",
-            "affinity": {"server_cpus": [0], "generator_cpus": [1], "generator_processes": 1},
-            "settings": settings,
-        },
-        "plan": {"settings": settings, "cells": [], "skipped": [], "notes": []},
-        "status": "interrupted",
-        "leftovers_found": [],
-        "generator_ceiling": {
-            "keepalive": {
-                "server": "asyncio",
-                "workload": "hello",
-                "users": 16,
-                "client": "raw",
-                "throughput": 9000.0,
-                "generator_cpu_share": 1.0,
-                "processes": 1,
-                "error": "",
-            }
-        },
-        "cells": [
+    return make_run(
+        [
             cell("asyncio", "hello", 1, 4000.0),
             cell("asyncio", "hello", 16, 8800.0, bound=True),
             cell(
@@ -184,42 +50,71 @@ def run() -> dict:
             cell("fork", "hello", 16, 350.0, zombies=[0, 200, 500, 800, 800]),
             cell("fork_reap", "hello", 1, 0.0, status="failed"),
         ],
-    }
+        status="interrupted",
+    )
+
+
+def repeated(run: dict) -> dict:
+    """Five runs each of asyncio and fork_reap at 16 users, and an open-loop cell."""
+    extra = [
+        cell(server, "hello", 16, value, repetition=repetition, demand_us=demand)
+        for server, values, demand in (
+            ("threaded", (4000.0, 4100.0, 3900.0, 4050.0, 3950.0), 90.0),
+            ("fork_reap", (300.0, 310.0, 290.0, 305.0, 295.0), 4000.0),
+        )
+        for repetition, value in enumerate(values, start=1)
+    ]
+    extra += [
+        cell("asyncio", "hello", 16, 8800.0, repetition=r, bound=True, demand_us=70.0)
+        for r in range(2, 6)
+    ]
+    opened = cell("asyncio", "hello", 16, 199.0, rate=200.0)  # 398 answers counted
+    opened["load"].update(
+        due=2000,
+        censored=30,
+        censored_above_us=2_000_000.0,
+        latency_us={**opened["load"]["latency_us"], "p99": None, "max": None, "mean": None},
+        service_latency_us={"p50": 200.0, "p90": 300.0, "p99": 1200.0},
+        send_lag_us={"p50": 100.0, "p99": 1500.0},
+        failures={BEHIND: 30},
+    )
+    return {**run, "cells": run["cells"] + extra + [opened]}
+
+
+def valid(document: dict) -> None:
+    jsonschema.validate(document, json.loads(SCHEMA_PATH.read_text()))
 
 
 def lines_by_gid(figure) -> dict:
     return {line.get_gid(): line for ax in figure.axes for line in ax.get_lines() if line.get_gid()}
 
 
-def test_fixture_is_a_valid_run(run: dict) -> None:
-    jsonschema.validate(run, json.loads(SCHEMA_PATH.read_text()))
+def test_the_fixtures_are_valid_runs(run: dict) -> None:
+    valid(run)
+    valid(repeated(run))
+    valid(lessons_run(True))
 
 
-def test_throughput_lines_are_the_stored_figures_and_bound_points_are_marked(run: dict) -> None:
-    figure = throughput_chart(run)
-    lines = lines_by_gid(figure)
-    assert list(lines["asyncio|keepalive"].get_ydata()) == [4000.0, 8800.0]
-    assert list(lines["fork|keepalive"].get_xdata()) == [1, 16]
-    assert "fork_reap|keepalive" not in lines  # its only cell failed: nothing to draw
-    bound = [
-        c for ax in figure.axes for c in ax.collections if c.get_gid() == "bound|asyncio|keepalive"
-    ]
-    assert len(bound) == 1 and list(bound[0].get_offsets()[0]) == [16, 8800.0]
-    assert "INTERRUPTED RUN" in figure._suptitle.get_text()
+def test_throughput_dots_are_the_stored_medians_and_bound_ones_are_hollow(run: dict) -> None:
+    lines = lines_by_gid(throughput_chart(repeated(run)))
+    assert list(lines["throughput|hello|threaded"].get_xdata()) == [4000.0]
+    assert list(lines["throughput|hello|fork_reap"].get_xdata()) == [300.0]
+    assert lines["throughput|hello|asyncio"].get_markerfacecolor() == "white"  # generator-bound
+    assert lines["throughput|hello|threaded"].get_markerfacecolor() != "white"
 
 
 def test_zombie_and_descriptor_lines_are_the_stored_series(run: dict) -> None:
-    lines = lines_by_gid(descriptors_zombies_chart(run))
+    lines = lines_by_gid(process_tree_chart(run))
     assert list(lines["fork|zombies"].get_ydata()) == [0, 200, 500, 800, 800]  # 16 users
     assert list(lines["asyncio|parent_fds"].get_ydata()) == [5, 5, 5, 5, 5]
 
 
-def test_latency_spectrum_reads_the_histogram(run: dict) -> None:
-    lines = lines_by_gid(latency_spectrum_chart(run, "hello", 1))
+def test_the_spectrum_stops_where_the_answers_do_not_hold_a_percentile(run: dict) -> None:
+    """100 answers hold p50 to p90 (10 answers past it), not p95 (5) or beyond."""
     values = dict(spectrum_values(run["cells"][0]))
-    assert values[50] == pytest.approx(0.2, rel=0.01) and values[99.99] == pytest.approx(
-        2.0, rel=0.01
-    )
+    assert sorted(values) == [50, 75, 90]
+    assert values[50] == pytest.approx(0.2, rel=0.01)
+    lines = lines_by_gid(latency_spectrum_chart(run, "hello", 1))
     assert list(lines["asyncio"].get_ydata()) == [v for _, v in spectrum_values(run["cells"][0])]
 
 
@@ -229,25 +124,6 @@ def test_errors_chart_counts_failures_and_failed_cells(run: dict) -> None:
         for patch in ax.patches:  # one bar per kind and row: add up each kind's
             totals[patch.get_gid()] = totals.get(patch.get_gid(), 0) + patch.get_width()
     assert totals == {"kind|HTTP 503": 7, "kind|cell failed": 1}
-
-
-def test_every_chart_and_the_report_are_written(run: dict, tmp_path: Path) -> None:
-    (tmp_path / "run.json").write_text(json.dumps(run))
-    report = draw(tmp_path)
-    for name in all_charts(run):
-        assert (tmp_path / f"{name}.png").stat().st_size > 1000
-        assert (tmp_path / f"{name}.svg").exists()
-    page = report.read_text()
-    assert "interrupted" in page and "FAILED: verification failed" in page
-    assert "generator-bound" in page and page.count("data:image/png;base64,") == len(
-        all_charts(run)
-    )
-    assert "http://" not in page.replace("http://www.w3.org", "")  # nothing fetched from a network
-
-
-def test_lessons_quote_the_measured_figures(run: dict) -> None:
-    found = lessons(run)
-    assert any(line.startswith("fork: 800 zombies at the end of one cell") for line in found)
 
 
 MICRO = {
@@ -268,13 +144,19 @@ MICRO = {
 }
 
 
-def test_micro_benchmarks_join_the_report(run: dict, tmp_path: Path) -> None:
-    from bench.charts import micro_chart
+def test_no_bar_stands_on_a_logarithmic_axis(run: dict) -> None:
+    figures = [*all_charts(repeated(run)).values(), micro_chart(MICRO)]
+    for figure in figures:
+        for ax in figure.axes:
+            if "log" in (ax.get_xscale(), ax.get_yscale()):
+                bars = [p for p in ax.patches if isinstance(p, Rectangle)]
+                assert not bars, f"bars on a log axis: {figure._suptitle.get_text()[:60]}"
 
-    widths = {
-        patch.get_y(): patch.get_width() for ax in micro_chart(MICRO).axes for patch in ax.patches
-    }
-    assert sorted(widths.values()) == pytest.approx([250.0, 2000.0])  # medians, in µs
+
+def test_micro_dots_are_the_medians(run: dict, tmp_path: Path) -> None:
+    lines = lines_by_gid(micro_chart(MICRO))
+    assert list(lines["micro|round trip, new connection|fork"].get_xdata()) == [2000.0]
+    assert list(lines["micro|round trip, new connection|asyncio"].get_xdata()) == [250.0]
     (tmp_path / "run.json").write_text(json.dumps(run))
     (tmp_path / "micro.json").write_text(json.dumps(MICRO))
     page = draw(tmp_path).read_text()
@@ -282,43 +164,70 @@ def test_micro_benchmarks_join_the_report(run: dict, tmp_path: Path) -> None:
     assert "<td>fork</td><td>2,000.0</td>" in page
 
 
-def repeated(run: dict) -> dict:
-    """The fixture with three repetitions of asyncio and fork at 1 user, and open-loop cells."""
-    extra = []
-    for repetition, (fast, slow) in enumerate(((4100.0, 310.0), (3900.0, 290.0)), start=2):
-        for template, value in ((run["cells"][0], fast), (run["cells"][2], slow)):
-            copy = json.loads(json.dumps(template))
-            copy["repetition"], copy["load"]["throughput"] = repetition, value
-            extra.append(copy)
-    opened = json.loads(json.dumps(run["cells"][1]))
-    opened["generator_bound"], opened["rate"] = False, 200.0
-    opened["load"].update(
-        offered_rate=200.0,
-        throughput=199.0,
-        latency_us={**opened["load"]["latency_us"], "p99": 950_000.0},
-        service_latency_us={"p50": 200.0, "p99": 1200.0},
-        failures={BEHIND: 3},
+def test_every_chart_and_the_report_are_written(run: dict, tmp_path: Path) -> None:
+    (tmp_path / "run.json").write_text(json.dumps(run))
+    report = draw(tmp_path)
+    for name in all_charts(run):
+        assert (tmp_path / f"{name}.png").stat().st_size > 1000
+    page = report.read_text()
+    assert "interrupted" in page and "FAILED: verification failed" in page
+    assert "generator-bound" in page and page.count("data:image/png;base64,") == len(
+        all_charts(run)
     )
-    return {**run, "cells": run["cells"] + extra + [opened]}
+    assert "http://" not in page.replace("http://www.w3.org", "")  # nothing fetched from a network
 
 
-def test_repetitions_give_intervals_and_a_ranking(run: dict, tmp_path: Path) -> None:
-    document = repeated(run)
-    jsonschema.validate(document, json.loads(SCHEMA_PATH.read_text()))
-    figure = throughput_chart(document)
-    assert list(lines_by_gid(figure)["asyncio|keepalive"].get_ydata()) == [4000.0, 8800.0]
-    (interval,) = [
-        c
-        for ax in figure.axes
-        for c in ax.containers
-        if c.get_label() == "_interval|asyncio|keepalive"
-    ]
-    segments = interval.lines[2][0].get_segments()
-    assert [list(point) for point in segments[0]] == [[1, 3900.0], [1, 4100.0]]
-    (tmp_path / "run.json").write_text(json.dumps(document))
+def test_the_report_opens_with_the_answer_built_from_the_runs(run: dict, tmp_path: Path) -> None:
+    (tmp_path / "run.json").write_text(json.dumps(repeated(run)))
     page = draw(tmp_path).read_text()
-    assert "4,000 <small>[3,900 to 4,100]</small>" in page  # the median and its interval
-    assert "faster (significant)" in page  # asyncio's range is far above fork's
-    assert "Not ranked (generator-bound" in page  # asyncio at 16 users
-    assert "open 200/s" in page and "950.00" in page and "1.20" in page  # corrected, uncorrected
-    assert (tmp_path / "open-loop.png").stat().st_size > 1000
+    answer = page[page.index("<h2>The answer</h2>") : page.index("<h2>Lessons from this run</h2>")]
+    assert page.index("<h2>The answer</h2>") < page.index("<h2>Measured once</h2>")
+    # five runs each: threaded leads, by its median, with the range of its five runs
+    assert "threaded wins at 4,000 requests/s (range of 5 runs 3,900 to 4,100)" in answer
+    assert "fork_reap 300 (13.3x slower)" in answer
+    assert "faster than the next (p = 0.008)" in answer  # the exact test, 5 against 5
+    assert "95 %" not in answer  # five runs: a range, never an interval called 95 %
+    # asyncio was generator-bound: not ranked, its cost per request said instead
+    assert "locust could not measure asyncio" in answer and "asyncio 70 µs" in answer
+    # the open loop: the p99 fell among requests never answered: more than the limit
+    opened = page[page.index("<h2>Open loop</h2>") : page.index("<h2>wrk beside locust</h2>")]
+    assert "2,000 / 398 / 30" in opened  # due, answered, never answered in time
+    assert "&gt; 2 s" in opened and "1.50" in opened  # p99 censored; the send lag's p99
+
+
+def test_a_run_in_which_every_lesson_fails_reads_not_shown_throughout(tmp_path: Path) -> None:
+    failing, showing = judge(lessons_run(False)), judge(lessons_run(True))
+    assert len(failing) == len(showing) == 11
+    assert [lesson.verdict.startswith("not shown:") for lesson in failing] == [True] * 11
+    assert [lesson.verdict for lesson in showing] == ["shown"] * 11
+    (tmp_path / "run.json").write_text(json.dumps(lessons_run(False)))
+    page = draw(tmp_path).read_text()
+    section = page[page.index("<h2>Lessons from this run</h2>") : page.index("<h2>Measured once")]
+    assert section.count("not shown:") == 11 and "class='shown'" not in section
+
+
+def test_the_lessons_quote_their_figures() -> None:
+    lessons = {lesson.model: lesson for lesson in judge(lessons_run(True))}
+    assert lessons["fork"].evidence.startswith("601 zombies after 601 connections")
+    assert "failed 8 times with EMFILE" in lessons["fork_leak"].evidence
+    assert "437 zombies left of 601 children" in lessons["fork_wait"].evidence
+
+
+def test_an_old_or_broken_run_is_refused_in_one_line(run: dict, tmp_path: Path) -> None:
+    def report(document: dict) -> subprocess.CompletedProcess:
+        (tmp_path / "run.json").write_text(json.dumps(document))
+        return subprocess.run(
+            [sys.executable, "-m", "bench", "report", str(tmp_path)],
+            capture_output=True,
+            text=True,
+            cwd=REPO_ROOT,
+        )
+
+    done = report({**run, "metadata": {**run["metadata"], "schema_version": 2}})
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "format version 2, and this code reads version 3" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    broken = json.loads(json.dumps(run))
+    del broken["cells"][0]["load"]["throughput"]
+    done = report(broken)
+    assert done.returncode == 2 and "at cells/0/load: 'throughput' is a required" in done.stderr

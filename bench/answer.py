@@ -1,0 +1,230 @@
+"""The answer a run gives: per workload, which models win, by how much, which the load generator
+could not measure (and what the server's CPU per request and wrk say of them), and why.
+
+A pure function of run.json, shared by the report's first section and the table printed at the
+end of a run. Every figure and sentence comes from the run's cells; "by how much" is a ratio of
+medians with its test (bench/stats.py), and the "why" of each model is its lesson as this run
+judged it (bench/lessons.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from bench.lessons import Lesson, by_model, judge
+from bench.stats import Drift, Estimate, Summary, drift, ranking, summarise
+
+
+@dataclass
+class Entry:
+    """One server at one level of the answer."""
+
+    summary: Summary
+    place: int | None  # None: not ranked (generator-bound)
+    times_winner: float | None  # the winner's median over this one's (1.0 for the winner)
+    versus_next: str  # 'p = 0.008', 'not told apart (p = 0.31)', 'not testable with 3 runs'
+    open_demand: Estimate | None  # server CPU µs per request at the open loop's rate
+    lesson: Lesson | None
+
+    @property
+    def server(self) -> str:
+        return self.summary.server
+
+
+@dataclass
+class Level:
+    workload: str
+    users: int
+    mode: str
+    entries: list[Entry] = field(default_factory=list)
+    open_rate: float = 0.0  # the rate of the open-loop cells whose demand is shown
+
+    @property
+    def ranked(self) -> list[Entry]:
+        return [e for e in self.entries if e.place is not None]
+
+    @property
+    def unranked(self) -> list[Entry]:
+        return [e for e in self.entries if e.place is None]
+
+    @property
+    def title(self) -> str:
+        mode = "" if self.mode == "keepalive" else ", a new connection per request"
+        return f"{self.workload}, {self.users} users{mode}"
+
+    def sentences(self) -> list[str]:
+        """The answer at this level, in words built from its figures."""
+        said = []
+        ranked = self.ranked
+        if ranked:
+            winners = [e for e in ranked if e.place == 1]
+            lead = winners[0].summary.throughput
+            names = " and ".join(e.server for e in winners)
+            said.append(
+                f"{names} {'win' if len(winners) > 1 else 'wins'} at "
+                f"{lead.median:,.0f} requests/s ({interval(lead)})"
+                + (": the first places are not told apart" if len(winners) > 1 else "")
+                + "."
+            )
+            others = [e for e in ranked if e.place != 1]
+            if others:
+                said.append(
+                    "Then "
+                    + "; ".join(
+                        f"{e.server} {e.summary.throughput.median:,.0f} "
+                        f"({e.times_winner:,.1f}x slower)"
+                        for e in others
+                    )
+                    + "."
+                )
+        unranked = self.unranked
+        if unranked:
+            said.append(
+                "locust could not measure "
+                + ", ".join(e.server for e in unranked)
+                + ": its own CPU was the limit, so their figure is the generator's (at least "
+                + ", ".join(f"{e.summary.throughput.median:,.0f}" for e in unranked)
+                + " requests/s)."
+            )
+            costs = [e for e in unranked if e.summary.demand.n]
+            if costs:
+                cheapest = min(costs, key=lambda e: e.summary.demand.median)
+                said.append(
+                    "Their server CPU per request (lower is cheaper): "
+                    + ", ".join(f"{e.server} {e.summary.demand.median:,.0f} µs" for e in costs)
+                    + f"; {cheapest.server} is the cheapest"
+                    + (
+                        f", and at {self.open_rate:g} requests/s offered to all, "
+                        + ", ".join(
+                            f"{e.server} {e.open_demand.median:,.0f} µs"
+                            for e in costs
+                            if e.open_demand is not None and e.open_demand.n
+                        )
+                        if any(e.open_demand and e.open_demand.n for e in costs)
+                        else ""
+                    )
+                    + "."
+                )
+            measured = [e for e in unranked if e.summary.wrk.n]
+            if measured:
+                said.append(
+                    "wrk on the same cells: "
+                    + ", ".join(f"{e.server} {e.summary.wrk.median:,.0f}" for e in measured)
+                    + " requests/s."
+                )
+            else:
+                said.append("wrk did not measure them (not installed, or not asked).")
+        return said
+
+
+def interval(estimate: Estimate) -> str:
+    """'range of 5 runs 1,390 to 1,450', '95 % interval of 6 runs ...', 'one run'."""
+    if estimate.n < 2:
+        return "one run"
+    return f"{estimate.label} {estimate.low:,.0f} to {estimate.high:,.0f}"
+
+
+def _versus(differs: bool | None, p: float | None, n: int) -> str:
+    if differs is None and p is None:
+        return "" if n < 2 else "not testable with so few runs"
+    if differs:
+        return f"faster than the next (p = {p:.3f})"
+    return f"not told apart from the next (p = {p:.2f})"
+
+
+def answer(run: dict) -> tuple[list[Level], Drift | None]:
+    """The levels that rank servers (closed loop, repeated: two runs or more of some server),
+    each with the servers repeated there; and whether throughput drifted with the round."""
+    summaries = summarise(run)
+    lessons = by_model(judge(run))
+    order = list(dict.fromkeys(c["workload"] for c in run["cells"]))
+    repeated = {(s.workload, s.users, s.mode) for s in summaries if s.n >= 2 and not s.rate}
+    levels = []
+    for workload, users, mode in sorted(repeated, key=lambda k: (order.index(k[0]), k[1], k[2])):
+        mine = [  # the servers measured once here are measurements, not rankings
+            s
+            for s in summaries
+            if (s.workload, s.users, s.mode) == (workload, users, mode) and not s.rate and s.n >= 2
+        ]
+        opened = {s.server: s for s in summaries if s.rate and s.workload == workload}
+        open_rate = next((s.rate for s in opened.values()), 0.0)
+        places, unranked = ranking(mine)
+        best = places[0].summary.throughput.median if places else 0.0
+        level = Level(workload, users, mode, open_rate=open_rate)
+        for ranked in places:
+            median = ranked.summary.throughput.median
+            server = ranked.summary.server
+            level.entries.append(
+                Entry(
+                    ranked.summary,
+                    ranked.place,
+                    best / median if median else None,
+                    _versus(ranked.differs_from_next, ranked.p_next, ranked.summary.n),
+                    opened[server].demand if server in opened else None,
+                    lessons.get(server),
+                )
+            )
+        for summary in sorted(unranked, key=lambda s: s.demand.median if s.demand.n else 1e12):
+            level.entries.append(
+                Entry(
+                    summary,
+                    None,
+                    None,
+                    "generator-bound: not ranked",
+                    opened[summary.server].demand if summary.server in opened else None,
+                    lessons.get(summary.server),
+                )
+            )
+        levels.append(level)
+    return levels, drift(summaries)
+
+
+def drift_sentence(found: Drift | None) -> str:
+    """Whether throughput moved with the round, in one sentence."""
+    if found is None:
+        return "No group was repeated often enough (5 runs) to test for drift."
+    flat = len(found.groups) - found.rising - found.falling
+    verdict = (
+        "a drift the rounds share (the sign test says so at p <= 0.05)"
+        if found.p <= 0.05
+        else "no drift beyond chance"
+    )
+    return (
+        f"Throughput against the round it was measured in (Spearman): {found.rising} of "
+        f"{len(found.groups)} repeated groups rose, {found.falling} fell"
+        + (f", {flat} were flat" if flat else "")
+        + f"; sign test p = {found.p:.3f}: {verdict}."
+    )
+
+
+def print_answer(run: dict, console: object) -> None:
+    """The answer as tables on the terminal (rich), one per level, and the drift."""
+    from rich.table import Table
+
+    levels, found = answer(run)
+    say = console.print  # type: ignore[attr-defined]
+    if not levels:
+        say("This run repeated no cell: it ranks nothing (its figures are in the report).")
+        return
+    for level in levels:
+        table = Table(title=f"The answer: {level.title}", title_justify="left")
+        for header in ("place", "server", "req/s", "spread", "winner is", "server CPU µs/req"):
+            table.add_column(header, justify="left" if header in ("server", "spread") else "right")
+        table.add_column("wrk req/s", justify="right")
+        table.add_column("note")
+        for entry in level.entries:
+            s = entry.summary
+            table.add_row(
+                str(entry.place) if entry.place else "-",
+                s.server,
+                f"{s.throughput.median:,.0f}",
+                interval(s.throughput),
+                f"{entry.times_winner:,.1f}x" if entry.times_winner else "",
+                f"{s.demand.median:,.0f}" if s.demand.n else "",
+                f"{s.wrk.median:,.0f}" if s.wrk.n else "",
+                entry.versus_next,
+            )
+        say(table)
+        for sentence in level.sentences():
+            say(f"  {sentence}", highlight=False)
+    say(drift_sentence(found), highlight=False)

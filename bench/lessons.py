@@ -1,0 +1,295 @@
+"""The seed programs' lessons, judged from one run's data: a pure function of run.json.
+
+Each lesson (shared/SEED.md) names what its model must show, and a test of the run's cells
+that shows it or does not; the verdict is "shown", or "not shown" with the reason the data
+gives, or with "no cell" when the run did not measure that model there. No sentence here is
+claimed without its figure: a run in which every lesson fails reads "not shown" throughout.
+"""
+
+from __future__ import annotations
+
+import itertools
+import statistics
+from collections.abc import Callable
+from dataclasses import dataclass
+
+SLACK = 1.05  # a bound may be exceeded by this much: the window's edges
+IO_S = 0.010  # the io workload's wait (helloworld: /sleep/?ms=10)
+WORKERS_DEFAULT = 1
+
+
+@dataclass(frozen=True)
+class Lesson:
+    program: str  # the seed's program
+    model: str  # our server
+    lesson: str  # what it teaches
+    evidence: str  # what this run measured, in one line
+    shown: bool | None  # None: the run has no cell that could show it
+
+    @property
+    def verdict(self) -> str:
+        if self.shown is None:
+            return "not shown: not measured in this run"
+        return "shown" if self.shown else f"not shown: {self.evidence}"
+
+
+def ok_cells(run: dict, server: str, workload: str | None = None) -> list[dict]:
+    """The server's closed-loop cells that ran to the end (on one workload if given)."""
+    return [
+        c
+        for c in run["cells"]
+        if c["server"] == server
+        and c["status"] == "ok"
+        and c.get("load")
+        and not c.get("rate")
+        and (workload is None or c["workload"] == workload)
+    ]
+
+
+def option(cell: dict, flag: str, default: float = 0.0) -> float:
+    """A numeric option the cell's server ran with (--sleep 0.02, --workers 2), from its command."""
+    for name, value in itertools.pairwise(cell.get("command") or []):
+        if name == flag:
+            return float(value)
+    return default
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else 0.0
+
+
+def throughput(cells: list[dict]) -> float:
+    return median([c["load"]["throughput"] for c in cells])
+
+
+def p50_ms(cells: list[dict]) -> float:
+    return median([(c["load"]["latency_us"].get("p50") or 0) / 1000 for c in cells])
+
+
+# the lessons, one function each -------------------------------------------------------------
+
+
+def basic(run: dict) -> Lesson:
+    what = "accept, read, answer, close: a socket loop serves HTTP"
+    cells = ok_cells(run, "basic")
+    if not cells:
+        return Lesson("webserver1", "basic", what, "no cell of basic", None)
+    answered = sum(c["load"]["requests"] for c in cells)
+    wrong = sum(sum(c["load"]["failures"].values()) for c in cells)
+    return Lesson(
+        "webserver1",
+        "basic",
+        what,
+        f"{answered:,} requests answered right, {wrong:,} wrongly or not at all",
+        answered > 0 and wrong == 0,
+    )
+
+
+def wsgi(run: dict) -> Lesson:
+    what = "any framework runs on a server that speaks PEP 3333 (Django here)"
+    cells = [
+        c
+        for c in run["cells"]
+        if c["workload"] == "django" and c["status"] == "ok" and c.get("load")
+    ]
+    if not cells:
+        return Lesson("wsgiserver", "every model", what, "no django cell", None)
+    served = sorted(
+        {c["server"] for c in cells if c["load"]["requests"] and not c["load"]["failures"]}
+    )
+    return Lesson(
+        "wsgiserver",
+        "every model",
+        what,
+        f"Django answered right on {len(served)} of {len({c['server'] for c in cells})} servers"
+        + (f" ({', '.join(served)})" if served else ""),
+        len(served) == len({c["server"] for c in cells}),
+    )
+
+
+def one_at_a_time(run: dict) -> Lesson:
+    what = "one connection at a time: at most 1 / service time, each client waits for the others"
+    cells = ok_cells(run, "iterative", "io")
+    if not cells:
+        return Lesson("iterativeserver", "iterative", what, "no io cell of iterative", None)
+    rate, wait, users = throughput(cells), p50_ms(cells), cells[0]["users"]
+    bound, queue = 1 / IO_S, 0.8 * users * IO_S * 1000
+    return Lesson(
+        "iterativeserver",
+        "iterative",
+        what,
+        f"io at {users} users: {rate:,.1f} req/s (at most {bound:,.0f} one at a time), "
+        f"p50 {wait:,.0f} ms (waiting behind {users - 1} others: at least {queue:,.0f} ms)",
+        rate <= bound * SLACK and wait >= queue,
+    )
+
+
+def head_of_line(run: dict) -> Lesson:
+    what = "a blocking sleep after each answer holds every client behind it"
+    cells = ok_cells(run, "sleep", "hello")
+    if not cells:
+        return Lesson("sleepserver", "sleep", what, "no hello cell of sleep", None)
+    pause, users = option(cells[0], "--sleep"), cells[0]["users"]
+    rate, wait = throughput(cells), p50_ms(cells)
+    if not pause:
+        return Lesson("sleepserver", "sleep", what, "the server ran without --sleep", False)
+    held = 0.8 * (users - 1) * pause * 1000
+    return Lesson(
+        "sleepserver",
+        "sleep",
+        what,
+        f"hello at {users} users: {rate:,.1f} req/s (at most {1 / pause:,.0f}, one per "
+        f"{pause * 1000:g} ms sleep), p50 {wait:,.0f} ms (the others' sleeps: at least "
+        f"{held:,.0f} ms)",
+        rate <= SLACK / pause and wait >= held,
+    )
+
+
+def forked(run: dict, server: str) -> tuple[dict, int, int] | None:
+    """A fork model's first cell, its zombies at the end, and the children it forked: one per
+    request the generator sent (each a connection) and one for the harness's verification."""
+    cells = [c for c in ok_cells(run, server) if c.get("leak")]
+    if not cells:
+        return None
+    return cells[0], cells[0]["leak"]["zombies_after"], cells[0]["load"].get("sent", 0) + 1
+
+
+def zombies(run: dict) -> Lesson:
+    what = "fork() per connection, nothing reaps: one zombie per connection served"
+    found = forked(run, "fork")
+    if found is None:
+        return Lesson("concurrentserver", "fork", what, "no cell of fork", None)
+    cell, left, served = found
+    users = cell["users"]
+    return Lesson(
+        "concurrentserver",
+        "fork",
+        what,
+        f"{left:,} zombies after {served:,} connections ({cell['workload']}, {users} users; "
+        f"the last {users} may not have been accepted when the load stopped)",
+        served - users <= left <= served,
+    )
+
+
+def emfile(run: dict) -> Lesson:
+    what = "the parent keeps every client socket: descriptors grow until accept() fails (EMFILE)"
+    cells = [c for c in run["cells"] if c["server"] == "fork_leak" and c.get("load")]
+    if not cells:
+        return Lesson("concurrentserver2", "fork_leak", what, "no cell of fork_leak", None)
+    cell = cells[0]
+    failures = (cell.get("server_reports") or {}).get("accept_failures_by_errno", {})
+    peak = (cell.get("leak") or {}).get("peak_parent_fds")
+    return Lesson(
+        "concurrentserver2",
+        "fork_leak",
+        what,
+        f"accept() failed {failures.get('EMFILE', 0):,} times with EMFILE (the server's own "
+        f"count), its descriptors peaking at {peak if peak is not None else '?'}",
+        failures.get("EMFILE", 0) > 0,
+    )
+
+
+def coalesced(run: dict) -> Lesson:
+    what = "one wait() per SIGCHLD: signals that coalesce in a burst leave zombies"
+    found = forked(run, "fork_wait")
+    if found is None:
+        return Lesson("concurrentserver3", "fork_wait", what, "no cell of fork_wait", None)
+    cell, left, served = found
+    return Lesson(
+        "concurrentserver3",
+        "fork_wait",
+        what,
+        f"{left:,} zombies left of {served:,} children ({cell['users']} users at once)",
+        0 < left < served,
+    )
+
+
+def reaped(run: dict) -> Lesson:
+    what = "a waitpid(WNOHANG) loop per SIGCHLD: no zombie, however bursty the load"
+    cells = [c for c in ok_cells(run, "fork_reap") if c.get("leak")]
+    if not cells:
+        return Lesson("concurrentserver_final", "fork_reap", what, "no cell of fork_reap", None)
+    left = [c["leak"]["zombies_after"] for c in cells]
+    return Lesson(
+        "concurrentserver_final",
+        "fork_reap",
+        what,
+        f"{max(left)} zombies at most at the end of its {len(cells)} cells",
+        max(left) == 0,
+    )
+
+
+def event_loop(run: dict) -> Lesson:
+    what = "one event loop: a blocking view stalls every client; the same view awaiting does not"
+    blocking, awaiting = ok_cells(run, "asyncio", "io"), ok_cells(run, "asyncio-asgi", "io")
+    if not blocking or not awaiting:
+        return Lesson("the design card", "asyncio", what, "no io cell of asyncio and ASGI", None)
+    inline, asgi = throughput(blocking), throughput(awaiting)
+    return Lesson(
+        "the design card",
+        "asyncio",
+        what,
+        f"io at {blocking[0]['users']} users: {inline:,.1f} req/s served inline (at most "
+        f"{1 / IO_S:,.0f}), {asgi:,.1f} awaiting: {asgi / inline if inline else 0:,.1f}x",
+        inline <= SLACK / IO_S and asgi >= 5 * inline,
+    )
+
+
+def threads(run: dict) -> Lesson:
+    what = "a thread per connection: blocking views overlap"
+    cells = ok_cells(run, "threaded", "io")
+    if not cells:
+        return Lesson("beyond the seed", "threaded", what, "no io cell of threaded", None)
+    rate, users = throughput(cells), cells[0]["users"]
+    return Lesson(
+        "beyond the seed",
+        "threaded",
+        what,
+        f"io at {users} users: {rate:,.0f} req/s, {rate * IO_S:,.1f} views at once on average",
+        rate * IO_S >= 5,
+    )
+
+
+def workers(run: dict) -> Lesson:
+    what = "N pre-forked event loops share the socket: N blocking views at once, not more"
+    cells = ok_cells(run, "prefork", "io")
+    if not cells:
+        return Lesson("beyond the seed", "prefork", what, "no io cell of prefork", None)
+    count = option(cells[0], "--workers", WORKERS_DEFAULT)
+    rate = throughput(cells)
+    return Lesson(
+        "beyond the seed",
+        "prefork",
+        what,
+        f"io at {cells[0]['users']} users, {count:g} workers: {rate:,.1f} req/s (at most "
+        f"{count / IO_S:,.0f}), {rate * IO_S:,.2f} views at once",
+        1.5 <= rate * IO_S <= count * SLACK,
+    )
+
+
+LESSONS: tuple[Callable[[dict], Lesson], ...] = (
+    basic,
+    wsgi,
+    one_at_a_time,
+    head_of_line,
+    zombies,
+    emfile,
+    coalesced,
+    reaped,
+    event_loop,
+    threads,
+    workers,
+)
+
+
+def judge(run: dict) -> list[Lesson]:
+    """Every lesson, judged from the run."""
+    return [lesson(run) for lesson in LESSONS]
+
+
+def by_model(lessons: list[Lesson]) -> dict[str, Lesson]:
+    """The lesson that explains each model (the first one naming it)."""
+    found: dict[str, Lesson] = {}
+    for lesson in lessons:
+        found.setdefault(lesson.model, lesson)
+    return found

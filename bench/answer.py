@@ -54,17 +54,61 @@ class Level:
 
     def sentences(self) -> list[str]:
         """The answer at this level, in words built from its figures."""
+        ranked, unranked = self.ranked, self.unranked
         said = []
-        ranked = self.ranked
+        if unranked:
+            floor = min(e.summary.throughput.low for e in unranked)
+            beyond = ranked and floor > ranked[0].summary.throughput.high
+            said.append(
+                "locust could not measure "
+                + ", ".join(e.server for e in unranked)
+                + ": its own CPU ran out first, so each is at least as fast as the generator's "
+                + "figure ("
+                + ", ".join(f"{e.summary.throughput.median:,.0f}" for e in unranked)
+                + " requests/s)"
+                + (
+                    f", more than any server locust could measure ({floor:,.0f} at the least)."
+                    if beyond
+                    else "."
+                )
+            )
+            costs = [e for e in unranked if e.summary.demand.n]
+            if costs:
+                cheapest = min(costs, key=lambda e: e.summary.demand.median)
+                said.append(
+                    f"Between them, {cheapest.server} spends the least server CPU per request: "
+                    + ", ".join(f"{e.server} {e.summary.demand.median:,.0f} µs" for e in costs)
+                    + " at this load"
+                    + (
+                        f"; at {self.open_rate:g} requests/s offered to all, "
+                        + ", ".join(
+                            f"{e.server} {e.open_demand.median:,.0f} µs"
+                            for e in costs
+                            if e.open_demand is not None and e.open_demand.n
+                        )
+                        if any(e.open_demand and e.open_demand.n for e in costs)
+                        else ""
+                    )
+                    + " (a cost, not a capacity: 1 / cost is only a lower bound of capacity)."
+                )
+            measured = [e for e in unranked if e.summary.wrk.n]
+            if measured:
+                said.append(
+                    "wrk on the same cells: "
+                    + ", ".join(f"{e.server} {e.summary.wrk.median:,.0f}" for e in measured)
+                    + " requests/s."
+                )
+            else:
+                said.append("wrk did not measure them (it was not installed, or not asked).")
         if ranked:
             winners = [e for e in ranked if e.place == 1]
             lead = winners[0].summary.throughput
             names = " and ".join(e.server for e in winners)
+            among = "Of the servers locust could measure, " if unranked else ""
             said.append(
-                f"{names} {'win' if len(winners) > 1 else 'wins'} at "
+                f"{among}{names} {'lead' if len(winners) > 1 else 'leads'} with "
                 f"{lead.median:,.0f} requests/s ({interval(lead)})"
-                + (": the first places are not told apart" if len(winners) > 1 else "")
-                + "."
+                + ("; the first places are not told apart." if len(winners) > 1 else ".")
             )
             others = [e for e in ranked if e.place != 1]
             if others:
@@ -77,43 +121,6 @@ class Level:
                     )
                     + "."
                 )
-        unranked = self.unranked
-        if unranked:
-            said.append(
-                "locust could not measure "
-                + ", ".join(e.server for e in unranked)
-                + ": its own CPU was the limit, so their figure is the generator's (at least "
-                + ", ".join(f"{e.summary.throughput.median:,.0f}" for e in unranked)
-                + " requests/s)."
-            )
-            costs = [e for e in unranked if e.summary.demand.n]
-            if costs:
-                cheapest = min(costs, key=lambda e: e.summary.demand.median)
-                said.append(
-                    "Their server CPU per request (lower is cheaper): "
-                    + ", ".join(f"{e.server} {e.summary.demand.median:,.0f} µs" for e in costs)
-                    + f"; {cheapest.server} is the cheapest"
-                    + (
-                        f", and at {self.open_rate:g} requests/s offered to all, "
-                        + ", ".join(
-                            f"{e.server} {e.open_demand.median:,.0f} µs"
-                            for e in costs
-                            if e.open_demand is not None and e.open_demand.n
-                        )
-                        if any(e.open_demand and e.open_demand.n for e in costs)
-                        else ""
-                    )
-                    + "."
-                )
-            measured = [e for e in unranked if e.summary.wrk.n]
-            if measured:
-                said.append(
-                    "wrk on the same cells: "
-                    + ", ".join(f"{e.server} {e.summary.wrk.median:,.0f}" for e in measured)
-                    + " requests/s."
-                )
-            else:
-                said.append("wrk did not measure them (not installed, or not asked).")
         return said
 
 
@@ -124,7 +131,9 @@ def interval(estimate: Estimate) -> str:
     return f"{estimate.label} {estimate.low:,.0f} to {estimate.high:,.0f}"
 
 
-def _versus(differs: bool | None, p: float | None, n: int) -> str:
+def _versus(differs: bool | None, p: float | None, n: int, last: bool) -> str:
+    if last:
+        return ""
     if differs is None and p is None:
         return "" if n < 2 else "not testable with so few runs"
     if differs:
@@ -159,7 +168,12 @@ def answer(run: dict) -> tuple[list[Level], Drift | None]:
                     ranked.summary,
                     ranked.place,
                     best / median if median else None,
-                    _versus(ranked.differs_from_next, ranked.p_next, ranked.summary.n),
+                    _versus(
+                        ranked.differs_from_next,
+                        ranked.p_next,
+                        ranked.summary.n,
+                        ranked is places[-1],
+                    ),
                     opened[server].demand if server in opened else None,
                     lessons.get(server),
                 )
@@ -199,6 +213,7 @@ def drift_sentence(found: Drift | None) -> str:
 
 def print_answer(run: dict, console: object) -> None:
     """The answer as tables on the terminal (rich), one per level, and the drift."""
+    from rich import box
     from rich.table import Table
 
     levels, found = answer(run)
@@ -207,24 +222,45 @@ def print_answer(run: dict, console: object) -> None:
         say("This run repeated no cell: it ranks nothing (its figures are in the report).")
         return
     for level in levels:
-        table = Table(title=f"The answer: {level.title}", title_justify="left")
-        for header in ("place", "server", "req/s", "spread", "winner is", "server CPU µs/req"):
-            table.add_column(header, justify="left" if header in ("server", "spread") else "right")
-        table.add_column("wrk req/s", justify="right")
-        table.add_column("note")
+        wrk = any(e.summary.wrk.n for e in level.entries)
+        runs = sorted({e.summary.n for e in level.entries})
+        table = Table(
+            title=f"The answer: {level.title}, {'/'.join(map(str, runs))} runs each "
+            "(median, range)",
+            title_justify="left",
+            box=box.SIMPLE_HEAD,
+            pad_edge=False,
+        )
+        headers = ["#", "server", "req/s", "range", "x", "CPU µs/req"]
+        headers += ["wrk req/s"] * wrk + ["vs next"]
+        for header in headers:
+            table.add_column(header, justify="left" if header == "server" else "right")
         for entry in level.entries:
             s = entry.summary
-            table.add_row(
+            spread = s.throughput
+            row = [
                 str(entry.place) if entry.place else "-",
                 s.server,
-                f"{s.throughput.median:,.0f}",
-                interval(s.throughput),
-                f"{entry.times_winner:,.1f}x" if entry.times_winner else "",
+                f"{spread.median:,.0f}",
+                f"{spread.low:,.0f}-{spread.high:,.0f}" if spread.n > 1 else "",
+                f"{entry.times_winner:,.1f}" if entry.times_winner else "",
                 f"{s.demand.median:,.0f}" if s.demand.n else "",
-                f"{s.wrk.median:,.0f}" if s.wrk.n else "",
-                entry.versus_next,
-            )
+            ]
+            row += [f"{s.wrk.median:,.0f}" if s.wrk.n else ""] * wrk
+            table.add_row(*row, short(entry.versus_next))
         say(table)
         for sentence in level.sentences():
             say(f"  {sentence}", highlight=False)
     say(drift_sentence(found), highlight=False)
+
+
+def short(versus: str) -> str:
+    """The comparison with the next server, in a few characters for the terminal."""
+    for long, brief in (
+        ("faster than the next (p = ", "faster p="),
+        ("not told apart from the next (p = ", "tied p="),
+        ("generator-bound: not ranked", "gen.-bound"),
+        ("not testable with so few runs", "untestable"),
+    ):
+        versus = versus.replace(long, brief)
+    return versus.rstrip(")") if "p=" in versus else versus

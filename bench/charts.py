@@ -110,9 +110,7 @@ def _error_bars(estimates: list, scale: float = 1.0) -> list[list[float]]:
 def _legend_outside(fig: Figure, ax) -> None:
     handles, labels = ax.get_legend_handles_labels()
     if handles:
-        fig.legend(
-            handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False, fontsize=8
-        )
+        fig.legend(handles, labels, loc="outside right center", frameon=False, fontsize=8)
 
 
 # throughput --------------------------------------------------------------------------------------
@@ -188,14 +186,17 @@ def throughput_chart(run: dict) -> Figure:
         wrk = {s.server: s.wrk.median for s in mine if s.wrk.n}
         _dots(ax, rows, f"throughput|{workload}", wrk)
         runs = max((s.n for s in mine), default=0)
-        ax.set_title(f"{workload}, {users} users ({runs} runs at most)", fontsize=9)
+        ax.set_title(
+            f"{workload}, {users} users ({runs} run{'s' if runs != 1 else ''} at most)", fontsize=9
+        )
         ax.set_xscale("log")
         plain_log_axis(ax.xaxis)
-        ax.set_xlabel("requests/s (dot: median; line: range, or 95 % interval from 6 runs)")
+        ax.set_xlabel("requests/s")
         ax.grid(True, axis="x", which="both", alpha=0.3)
     fig.suptitle(
-        "Throughput per server (hollow: generator-bound, the server is at least that fast; "
-        "x: wrk on the same cell)\n" + subtitle(run),
+        "Throughput per server: a dot is the median of its runs, a line their range (a 95 % "
+        "interval from 6 runs); hollow: generator-bound, the server is at least that fast; "
+        "x: wrk on the same cell\n" + subtitle(run),
         fontsize=9,
     )
     return fig
@@ -304,8 +305,8 @@ def latency_spectrum_chart(run: dict, workload: str, users: int, mode: str = "ke
     ax.grid(True, which="both", alpha=0.3)
     plain_log_axis(ax.yaxis)
     ax.set_title(
-        f"Latency spectrum: {workload}, {users} users, {mode}, first run of each server; a "
-        f"line ends where fewer than {BEYOND} answers lie past the next percentile\n"
+        f"Latency spectrum: {workload}, {users} users, {mode}, first run of each server\n"
+        f"(a line ends where fewer than {BEYOND} answers lie past the next percentile)\n"
         f"{subtitle(run)}",
         fontsize=9,
     )
@@ -473,8 +474,8 @@ def open_loop_chart(run: dict) -> Figure:
     ax.set_xlabel(f"p{p} latency (ms, measured in µs)")
     ax.grid(True, axis="x", which="both", alpha=0.3)
     ax.set_title(
-        f"Open loop: p{p} from the due time (filled; a triangle: more than the limit) against "
-        f"the same requests' service time and the closed loop's p{p}\n{subtitle(run)}",
+        f"Open loop: p{p} from the due time (filled; a triangle: more than the limit),\n"
+        f"the same requests from their send, and the closed loop's p{p}\n{subtitle(run)}",
         fontsize=9,
     )
     if rows:
@@ -520,7 +521,7 @@ def telemetry_cells(run: dict) -> list[dict]:
     """One cell per server to show over time: the most concurrent, first workload, first rep."""
     chosen: dict[str, dict] = {}
     for cell in run["cells"]:
-        if not cell.get("telemetry"):
+        if not cell.get("telemetry") or cell.get("rate"):
             continue
         best = chosen.get(cell["server"])
         if best is None or (cell["workload"] == best["workload"] and cell["users"] > best["users"]):
@@ -579,15 +580,7 @@ def over_time_chart(run: dict, fields: tuple[str, str], title: str) -> Figure:
     fig.suptitle(f"{title}\n{subtitle(run)}", fontsize=9)
     if cells:
         handles, names = axes.flat[0].get_legend_handles_labels()
-        fig.legend(
-            handles,
-            names,
-            loc="lower center",
-            bbox_to_anchor=(0.5, -0.06),
-            ncol=3,
-            frameon=False,
-            fontsize=8,
-        )
+        fig.legend(handles, names, loc="outside lower center", ncol=5, frameon=False, fontsize=8)
     return fig
 
 

@@ -287,9 +287,13 @@ def judge(run: dict) -> list[Lesson]:
     return [lesson(run) for lesson in LESSONS]
 
 
+ALSO = {"asyncio": ("asyncio-asgi",)}  # rows of the catalog that share their model's lesson
+
+
 def by_model(lessons: list[Lesson]) -> dict[str, Lesson]:
-    """The lesson that explains each model (the first one naming it)."""
+    """The lesson that explains each server row (the first one naming its model)."""
     found: dict[str, Lesson] = {}
     for lesson in lessons:
-        found.setdefault(lesson.model, lesson)
+        for name in (lesson.model, *ALSO.get(lesson.model, ())):
+            found.setdefault(name, lesson)
     return found

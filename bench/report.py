@@ -14,6 +14,7 @@ import base64
 import html
 import io
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -83,7 +84,7 @@ def draw(folder: Path, svg: bool = False) -> Path:
         if svg:
             figure.savefig(folder / f"{name}.svg", bbox_inches="tight")
         buffer = io.BytesIO()
-        figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+        figure.savefig(buffer, format="png", dpi=110)  # constrained layout: no "tight" pass
         plt.close(figure)
         (folder / f"{name}.png").write_bytes(buffer.getvalue())
         images[name] = base64.b64encode(buffer.getvalue()).decode("ascii")
@@ -117,9 +118,20 @@ def held_ms(latency: dict, name: str, answers: int, limit_us: float = 0.0) -> st
     return ms(latency.get(name), limit_us)
 
 
-def table(header: list[str], rows: list[list[str]], css: str = "") -> str:
+NUMERIC = re.compile(r"^(&gt; )?[\d,.]+( s|x|%)?$|^&ndash;$|^<span title=")
+
+
+def table(
+    header: list[str], rows: list[list[str]], css: str = "", row_css: list[str] | None = None
+) -> str:
+    """An HTML table: words to the left, figures to the right."""
     head = "".join(f"<th>{h}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
+    body = "".join(
+        f"<tr class='{row_class}'>"
+        + "".join(f"<td class='{'n' if NUMERIC.match(c) else ''}'>{c}</td>" for c in row)
+        + "</tr>"
+        for row, row_class in zip(rows, row_css or [""] * len(rows), strict=True)
+    )
     return f"<table class='{css}'><tr>{head}</tr>{body}</table>"
 
 
@@ -340,7 +352,7 @@ def micro_section(micro: dict | None) -> str:
 
 
 def cells_section(run: dict) -> str:
-    rows = []
+    rows, classes = [], []
     for cell in run["cells"]:
         load = cell.get("load") or {}
         latency = load.get("latency_us") or {}
@@ -352,27 +364,30 @@ def cells_section(run: dict) -> str:
         if cell["status"] != "ok":
             notes.append(f"FAILED: {cell['reason'][:120]}")
         demand = cell.get("service_demand") or {}
-        css = "failed" if cell["status"] != "ok" else ("bound" if cell["generator_bound"] else "")
-        rows.append(
-            f"<tr class='{css}'><td>{esc(cell['server'])}</td><td>{esc(cell['workload'])}</td>"
-            f"<td>{cell['users']}</td><td>{esc(cell['mode'])}</td>"
-            f"<td>{'open ' + format(cell['rate'], 'g') + '/s' if cell.get('rate') else 'closed'}"
-            f"</td><td>{cell['repetition']}</td><td>{number(load.get('throughput'))}</td>"
-            f"<td>{held_ms(latency, 'p50', answers, limit) if latency else ''}</td>"
-            f"<td>{held_ms(latency, 'p99', answers, limit) if latency else ''}</td>"
-            f"<td>{number(demand.get('us_per_request'))}</td>"
-            f"<td>{number(load.get('generator_cpu_share', 0) * 100) if load else ''}</td>"
-            f"<td>{sum((load.get('failures') or {}).values()) if load else ''}</td>"
-            f"<td>{esc((cell.get('leak') or {}).get('verdict', ''))}</td>"
-            f"<td>{esc('; '.join(notes))}</td></tr>"
+        classes.append(
+            "failed" if cell["status"] != "ok" else ("bound" if cell["generator_bound"] else "")
         )
-    return (
-        "<table><tr><th>server</th><th>workload</th><th>users</th><th>mode</th><th>loop</th>"
-        "<th>run</th><th>req/s</th><th>p50 ms</th><th>p99 ms</th><th>server CPU µs/req</th>"
-        "<th>locust CPU %</th><th>errors</th><th>leak</th><th>notes</th></tr>"
-        + "".join(rows)
-        + "</table>"
-    )
+        rows.append(
+            [
+                esc(cell["server"]),
+                esc(cell["workload"]),
+                str(cell["users"]),
+                esc(cell["mode"]),
+                f"open {cell['rate']:g}/s" if cell.get("rate") else "closed",
+                str(cell["repetition"]),
+                number(load.get("throughput")),
+                held_ms(latency, "p50", answers, limit) if latency else "",
+                held_ms(latency, "p99", answers, limit) if latency else "",
+                number(demand.get("us_per_request")),
+                number(load["generator_cpu_share"] * 100) if load else "",
+                str(sum(load["failures"].values())) if load else "",
+                esc((cell.get("leak") or {}).get("verdict", "")),
+                esc("; ".join(notes)),
+            ]
+        )
+    header = ["server", "workload", "users", "mode", "loop", "run", "req/s", "p50 ms", "p99 ms"]
+    header += ["server CPU µs/req", "locust CPU %", "errors", "leak", "notes"]
+    return table(header, rows, row_css=classes)
 
 
 def methodology(run: dict) -> str:
@@ -409,9 +424,8 @@ def methodology(run: dict) -> str:
 STYLE = """
 body { font-family: sans-serif; margin: 2em; max-width: 1400px; color: #222; }
 table { border-collapse: collapse; font-size: 13px; margin-bottom: 1em; }
-th, td { border: 1px solid #ccc; padding: 3px 7px; text-align: right; vertical-align: top; }
-td:first-child, td:nth-child(2), td:last-child { text-align: left; }
-table.answer td:nth-child(4), table.answer td:nth-child(6) { text-align: left; }
+th, td { border: 1px solid #ccc; padding: 3px 7px; text-align: left; vertical-align: top; }
+td.n { text-align: right; white-space: nowrap; }
 tr.failed { background: #fde2e2; } tr.bound { background: #fff6d6; }
 figure { margin: 1.5em 0; } img { max-width: 100%; }
 figcaption { font-size: 13px; color: #555; } .warning { color: #a00; }

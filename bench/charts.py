@@ -598,6 +598,18 @@ def process_tree_chart(run: dict) -> Figure:
 # efficiency and errors --------------------------------------------------------------------------
 
 
+def core_demand(run: dict) -> dict[tuple[str, str], float]:
+    """The median busy time of the server's CPU core per request, by (server, workload), over
+    the closed-loop cells at each workload's highest concurrency."""
+    found: dict[tuple[str, str], list[float]] = defaultdict(list)
+    levels = top_levels(run)
+    for cell in ok_cells(run):
+        core = (cell.get("service_demand") or {}).get("core_us_per_request")
+        if core and (cell["workload"], cell["users"]) in levels and cell["mode"] == "keepalive":
+            found[(cell["server"], cell["workload"])].append(core)
+    return {key: sorted(values)[len(values) // 2] for key, values in found.items()}
+
+
 def efficiency_chart(run: dict) -> Figure:
     """Per server: its service demand (the server's CPU µs per request over the window, the
     median over its cells at each workload's highest concurrency), and the tree's peak RSS per
@@ -618,8 +630,17 @@ def efficiency_chart(run: dict) -> Figure:
         layout="constrained",
         sharey=True,
     )
+    core = core_demand(run)
     for ax, workload in zip(axes[0], workloads, strict=False):
         demand = {s.server: s.demand.median for s in summaries if s.workload == workload}
+        ax.barh(
+            servers,
+            [core.get((server, workload), 0) for server in servers],
+            color="none",
+            edgecolor="0.3",
+            linestyle="--",
+            gid=f"core|{workload}",
+        )
         ax.barh(
             servers,
             [demand.get(server, 0) for server in servers],
@@ -627,7 +648,7 @@ def efficiency_chart(run: dict) -> Figure:
             gid=f"demand|{workload}",
         )
         ax.set_title(workload, fontsize=9)
-        ax.set_xlabel("server CPU µs per request")
+        ax.set_xlabel("server CPU µs per request\n(dashed: its CPU core's busy time)")
         ax.grid(True, axis="x", alpha=0.3)
     rss = {}
     for server in servers:

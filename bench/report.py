@@ -118,6 +118,7 @@ def held_ms(latency: dict, name: str, answers: int, limit_us: float = 0.0) -> st
     return ms(latency.get(name), limit_us)
 
 
+HIDDEN = 1.25  # a core this much busier than the server's processes account for: said
 NUMERIC = re.compile(r"^(&gt; )?[\d,.]+( s|x|%)?$|^&ndash;$|^<span title=")
 
 
@@ -227,6 +228,13 @@ def once_section(run: dict) -> str:
         if (cell.get("leak") or {}).get("verdict") == "leaks":
             leak = cell["leak"]
             notes.append(f"leaks: +{leak['fds_left']} fds, +{leak['zombies_left']} zombies")
+        demand = cell.get("service_demand") or {}
+        core = demand.get("core_us_per_request")
+        if core and core > HIDDEN * demand["us_per_request"]:
+            notes.append(
+                f"its CPU core was busy {core / demand['us_per_request']:.1f}x what its processes "
+                "account for: a zombie's teardown shows only once it is reaped"
+            )
         rows.append(
             [
                 esc(f"{s.workload}, {s.users} users, {s.mode}"),
@@ -236,13 +244,12 @@ def once_section(run: dict) -> str:
                 held_ms(load["latency_us"], "p90", load["requests"]),
                 held_ms(load["latency_us"], "p99", load["requests"]),
                 number(s.demand.median) if s.demand.n else "",
+                number(core),
                 esc("; ".join(notes)),
             ]
         )
-    return table(
-        ["cell", "server", "req/s", "p50 ms", "p90 ms", "p99 ms", "server CPU µs/req", "notes"],
-        rows,
-    )
+    header = ["cell", "server", "req/s", "p50 ms", "p90 ms", "p99 ms", "server CPU µs/req"]
+    return table([*header, "its core busy µs/req", "notes"], rows)
 
 
 def open_loop_section(run: dict) -> str:

@@ -246,7 +246,7 @@ class Runner:
         settings = self.settings
         workload = WORKLOADS[cell.workload]
         started = time.time()
-        sampler = Sampler(server.pid, interval=0.1).start()
+        sampler = Sampler(server.pid, interval=0.1, cpus=self.server_cpus).start()
         overflows_before = listen_overflows()
         time.sleep(0.1)  # a baseline before the load
         moments: dict[str, float] = {}
@@ -466,13 +466,17 @@ def service_demand(series: dict[str, list], window: dict, load: LoadResult) -> d
     """The server's CPU seconds per request over the window, its whole tree counted (live
     processes, zombies, reaped children): a cost, comparable between servers at one load. Its
     inverse is a lower bound of capacity, not a forecast (a server spends more CPU per request
-    at light load than when saturated)."""
+    at light load than when saturated). Beside it, the busy time of the server's own CPUs per
+    request, which also holds what a zombie's times leave out (bench/telemetry.py)."""
     answered = load.answered_in_window if load.offered_rate else load.requests
     cpu = cpu_between(series, window["start"], window["end"])
     if cpu is None or not answered:
         return None
+    busy = cpu_between(series, window["start"], window["end"], "core_busy_s")
     return {
         "cpu_s": round(cpu, 6),
         "requests": answered,
         "us_per_request": round(cpu / answered * 1e6, 3),
+        # the server's own CPUs, busy with anything: what zombies hide shows here
+        "core_us_per_request": round(busy / answered * 1e6, 3) if busy else None,
     }

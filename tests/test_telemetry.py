@@ -147,3 +147,13 @@ def test_a_childs_cpu_counts_once_as_a_zombie_and_once_reaped() -> None:
     assert as_zombie.zombies == 1 and reaped.zombies == 0
     assert as_zombie.cpu_s >= 0.3
     assert reaped.cpu_s == pytest.approx(as_zombie.cpu_s, abs=0.02)
+
+
+def test_a_counter_between_two_moments_is_read_between_its_samples() -> None:
+    from bench.telemetry import cpu_between
+
+    series = {"t": [0.0, 1.0, 2.0], "cpu_s": [0.0, 1.0, 1.5], "core_busy_s": [10.0, 11.0, 13.0]}
+    assert cpu_between(series, 0.5, 1.5) == pytest.approx(0.75)  # 0.5 then 1.25
+    assert cpu_between(series, 0.5, 1.5, "core_busy_s") == pytest.approx(1.5)
+    assert cpu_between(series, 0.5, 2.5) is None  # past the last sample
+    assert cpu_between({"t": [0.0], "cpu_s": [0.0]}, 0.0, 0.0, "core_busy_s") is None

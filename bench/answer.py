@@ -116,12 +116,19 @@ class Level:
                     "Then "
                     + "; ".join(
                         f"{e.server} {e.summary.throughput.median:,.0f} "
-                        f"({e.times_winner:,.1f}x slower)"
+                        f"({times(e.times_winner)} slower)"
                         for e in others
                     )
                     + "."
                 )
         return said
+
+
+def times(ratio: float | None) -> str:
+    """'1.02x' near parity (where one decimal would say 1.0x), '5.2x' beyond."""
+    if ratio is None:
+        return ""
+    return f"{ratio:.2f}x" if ratio < 1.1 else f"{ratio:,.1f}x"
 
 
 def interval(estimate: Estimate) -> str:
@@ -243,7 +250,7 @@ def print_answer(run: dict, console: object) -> None:
                 s.server,
                 f"{spread.median:,.0f}",
                 f"{spread.low:,.0f}-{spread.high:,.0f}" if spread.n > 1 else "",
-                f"{entry.times_winner:,.1f}" if entry.times_winner else "",
+                times(entry.times_winner).rstrip("x"),
                 f"{s.demand.median:,.0f}" if s.demand.n else "",
             ]
             row += [f"{s.wrk.median:,.0f}" if s.wrk.n else ""] * wrk

@@ -100,15 +100,19 @@ class Figures:
         self.requests += 1
         self.latencies_us.append(int((done - sent) * 1_000_000))
 
-    def record_open(self, due: float, sent: float, done: float, failure: str | None) -> None:
-        """An open-loop request, counted in the window its due time falls in."""
+    def record_open(
+        self, due: float, ready: float, sent: float, done: float, failure: str | None
+    ) -> None:
+        """An open-loop request, counted in the window its due time falls in. Its lag behind
+        its due time is the server's doing while its user still waited for the last answer
+        (`ready`: when the user was free again), and the generator's own after that."""
         self.answered_in_window += failure is None and self.in_window(done)
         if not self.in_window(due):
             return
         lag = sent - due
         self.late += lag > LATE_S
         self.max_lag_s = max(self.max_lag_s, lag)
-        self.send_lag_us.append(int(lag * 1_000_000))
+        self.send_lag_us.append(int((sent - max(due, ready)) * 1_000_000))
         if failure is not None:
             self.fail(failure)
             return
@@ -176,16 +180,18 @@ class Scheduled:
             self.scheduling = False
             FIGURES.scheduled -= 1
 
-    def due(self) -> float:
+    def due(self) -> tuple[float, float]:
+        """The next request's due time, once it has come, and when this user was ready for it
+        (free of its last request)."""
         due = self.next_due
         if due > FIGURES.window_end:
             self.stop_schedule()
             raise StopUser  # past the window: nothing more is due
         self.next_due += 1 / CELL.user_rate
-        wait = due - time.monotonic()
-        if wait > 0:
-            time.sleep(wait)  # gevent's sleep: the process is patched
-        return due
+        ready = time.monotonic()
+        if due > ready:
+            time.sleep(due - ready)  # gevent's sleep: the process is patched
+        return due, ready
 
 
 class RawUser(Scheduled, User):
@@ -231,13 +237,13 @@ class RawUser(Scheduled, User):
         if FIGURES.capped():
             raise StopUser  # the cap of a leaking server's cell
         if CELL.user_rate:
-            due = self.due()
+            due, ready = self.due()
             FIGURES.in_flight += 1
             try:
                 sent, done, failure, size = self.exchange()
             finally:
                 FIGURES.in_flight -= 1
-            FIGURES.record_open(due, sent, done, failure)
+            FIGURES.record_open(due, ready, sent, done, failure)
         else:
             sent, done, failure, size = self.exchange()
             FIGURES.record(sent, done, failure)
@@ -327,13 +333,13 @@ class FastUser(Scheduled, FastHttpUser):
         if FIGURES.capped():
             raise StopUser
         if CELL.user_rate:
-            due = self.due()
+            due, ready = self.due()
             FIGURES.in_flight += 1
             try:
                 sent, done, failure = self.exchange()
             finally:
                 FIGURES.in_flight -= 1
-            FIGURES.record_open(due, sent, done, failure)
+            FIGURES.record_open(due, ready, sent, done, failure)
         else:
             sent, done, failure = self.exchange()
             FIGURES.record(sent, done, failure)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from bench.answer import Level, answer, drift_sentence, interval
+from bench.answer import Level, answer, drift_sentence, interval, times
 from bench.charts import (
     BEYOND,
     all_charts,
@@ -158,7 +158,7 @@ def answer_section(levels: list[Level], drift_text: str) -> str:
                     f"<b>{esc(s.server)}</b>",
                     number(s.throughput.median),
                     esc(interval(s.throughput)),
-                    f"{entry.times_winner:,.1f}x" if entry.times_winner else "",
+                    times(entry.times_winner),
                     esc(entry.versus_next),
                     number(s.demand.median) if s.demand.n else "",
                     number(entry.open_demand.median)

@@ -65,3 +65,6 @@ def test_open_loop_counts_the_requests_an_overloaded_server_never_got(tmp_path: 
     assert result.latency_us["p50"] is None and result.latency_us["p99"] is None
     assert result.latency_us["max"] is None and result.censored_above_us == 2_000_000
     assert result.service_latency_us["p50"] < 200_000  # what a closed loop would report
+    # the requests went out seconds late because their users waited on the server; the
+    # generator's own lag (from due, or from its user being free, to the send) stayed small
+    assert result.max_lag_s > 1.0 and result.send_lag_us["p99"] < 200_000

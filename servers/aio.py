@@ -22,10 +22,11 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from servers.asgi import ASGIResponse, build_scope
-from servers.blocking import RESOURCE_ERRORS, Options, Server, log
+from servers.blocking import RESOURCE_ERRORS, Server, log
+from servers.options import Options, ServerInfo
 from servers.parser import ExpectContinue, ProtocolError, Request, RequestParser
 from servers.response import error_response
-from servers.wsgi import ServerInfo, WSGIExchange, connection_environ
+from servers.wsgi import WSGIExchange, connection_environ
 
 MAX_PIPELINED = 32  # requests queued on one connection before reading pauses
 SWEEP_SECONDS = 1.0  # how often deadlines are checked

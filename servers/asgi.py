@@ -11,9 +11,9 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import unquote
 
+from servers.options import ServerInfo
 from servers.parser import Request
 from servers.response import HOP_BY_HOP, ResponseFramer
-from servers.wsgi import ServerInfo
 
 ASGI_VERSION = {"version": "3.0", "spec_version": "2.3"}
 STATUS_LINES = {

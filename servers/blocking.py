@@ -15,36 +15,16 @@ import socket
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
-from servers.parser import ExpectContinue, Limits, ProtocolError, Request, RequestParser
+from servers.options import Options, ServerInfo
+from servers.parser import ExpectContinue, ProtocolError, Request, RequestParser
 from servers.response import error_response
-from servers.wsgi import ServerInfo, WSGIApp, WSGIExchange, connection_environ
+from servers.wsgi import WSGIApp, WSGIExchange, connection_environ
 
 # accept() errors that mean "out of a resource for now": back off and keep serving.
 RESOURCE_ERRORS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
 READ_SIZE = 64 * 1024
-
-
-@dataclass
-class Options:
-    """Command-line settings shared by the models."""
-
-    host: str = "127.0.0.1"
-    port: int = 8888
-    backlog: int = 128
-    sleep: float = 0.0
-    header_timeout: float = 10.0  # a request (line, headers, body) must arrive within this
-    keepalive_timeout: float = 5.0  # an idle keep-alive connection is closed after this
-    max_requests: int | None = None
-    max_children: int = 1024
-    threads: int = 0  # threaded: pool size (0: a thread per connection); asyncio: WSGI pool
-    workers: int = 2  # prefork
-    loop: str = "asyncio"  # asyncio, prefork: "asyncio" or "uvloop"
-    interface: str = "wsgi"  # "wsgi" or "asgi", resolved from --interface auto
-    grace: float = 10.0  # asyncio, prefork: how long in-flight requests may finish on SIGTERM
-    limits: Limits = field(default_factory=Limits)
 
 
 class Stop(Exception):

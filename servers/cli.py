@@ -10,11 +10,11 @@ from collections.abc import Callable
 from types import ModuleType
 
 from servers import __version__
-from servers.blocking import Options, Server, Stop, listen, log
+from servers.blocking import Server, Stop, listen, log
 from servers.loader import AppLoadError, is_asgi, load_app
 from servers.models import MODELS
+from servers.options import Options, ServerInfo
 from servers.parser import Limits
-from servers.wsgi import ServerInfo
 
 
 def model_module(name: str) -> ModuleType:
@@ -32,7 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m servers",
         description="Run one of the teaching web servers on a WSGI application.",
-        epilog="Example: python -m servers fork_reap helloworld.wsgi:application --port 8888",
+        epilog="Example: python -m servers fork_reap helloworld.wsgi:application --port 8888 "
+        "(options may come before, between or after MODEL and the app, as with uvicorn and "
+        "gunicorn: python -m servers asyncio --loop uvloop helloworld.wsgi:application -b :8000)",
     )
     parser.add_argument(
         "model", nargs="?", choices=MODELS, metavar="MODEL", help="concurrency model (see --list)"
@@ -49,6 +51,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--port", type=_port, default=8888, help="port to bind; 0 picks a free one (default 8888)"
+    )
+    parser.add_argument(
+        "-b",
+        "--bind",
+        type=_bind,
+        metavar="HOST:PORT",
+        help="address and port at once, as gunicorn takes them: 127.0.0.1:8000, :8000 (the "
+        "loopback), [::1]:8000; overrides --host and --port",
     )
     parser.add_argument(
         "--backlog", type=_positive_int, default=128, help="listen() backlog (default 128)"
@@ -85,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
         "run WSGI views in a pool of N threads instead of inline on the loop (default 0)",
     )
     parser.add_argument(
+        "-w",
         "--workers",
         type=_positive_int,
         default=2,
@@ -146,7 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)
+    if args.bind is not None:
+        args.host, args.port = args.bind
     if args.list:
         for name in MODELS:
             print(f"{name:<10} {describe(name)}")
@@ -234,6 +247,14 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         listener.close()
     return 0
+
+
+def _bind(text: str) -> tuple[str, int]:
+    """'HOST:PORT', ':PORT' (loopback) or '[V6]:PORT', as gunicorn's --bind takes it."""
+    host, colon, port = text.rpartition(":")
+    if not colon:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, e.g. 127.0.0.1:8000, got {text!r}")
+    return (host.strip("[]") or "127.0.0.1"), _port(port)
 
 
 def _is_loopback(host: str) -> bool:

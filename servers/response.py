@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import time
 from http import HTTPStatus
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from servers.parser import Request
-    from servers.wsgi import ServerInfo
+from servers.options import ServerInfo
+from servers.parser import Request
 
 CRLF = b"\r\n"
 LAST_CHUNK = b"0\r\n\r\n"

@@ -12,30 +12,14 @@ import io
 import sys
 import traceback
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
+from servers.options import ServerInfo
 from servers.parser import Request
 from servers.response import HOP_BY_HOP, ResponseFramer
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
-
-
-@dataclass(frozen=True)
-class ServerInfo:
-    """What the environ says about the server, and how truthfully it runs the app."""
-
-    name: str
-    port: int
-    software: str
-    multithread: bool = False
-    multiprocess: bool = False
-    keep_alive: bool = True  # the teaching models answer one request per connection
-    software_bytes: bytes = field(init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "software_bytes", self.software.encode("latin-1"))
 
 
 def connection_environ(server: ServerInfo, peer: tuple[str, int]) -> dict[str, Any]:

@@ -6,8 +6,9 @@ import pytest
 
 from helloworld.plain import app as plain_app
 from helloworld.wsgi import application as django_app
+from servers.options import ServerInfo
 from servers.parser import RequestParser
-from servers.wsgi import ServerInfo, WSGIExchange
+from servers.wsgi import WSGIExchange
 from tests.http_helpers import parse_response
 
 SERVER = ServerInfo(name="127.0.0.1", port=8888, software="servers/test")

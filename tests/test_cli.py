@@ -107,3 +107,25 @@ def test_ipv6_loopback() -> None:
         conn.request("GET", "/hello/")
         assert conn.getresponse().read() == b"Hello, world!"
         conn.close()
+
+
+def test_options_anywhere_and_gunicorn_style_bind_and_workers() -> None:
+    """`python -m servers asyncio --loop uvloop helloworld.wsgi:application` serves, as
+    `uvicorn app --loop uvloop` does; -b HOST:PORT and -w N as gunicorn users type them."""
+    from servers.cli import build_parser
+
+    args = build_parser().parse_intermixed_args(
+        ["asyncio", "--loop", "uvloop", "helloworld.wsgi:application", "-b", ":8123", "-w", "3"]
+    )
+    assert (args.model, args.app, args.loop, args.bind, args.workers) == (
+        "asyncio",
+        "helloworld.wsgi:application",
+        "uvloop",
+        ("127.0.0.1", 8123),
+        3,
+    )
+    command = [sys.executable, "-m", "servers", "asyncio", "--loop", "uvloop", DJANGO]
+    with ServerProcess([*command, "-b", "127.0.0.1:0"]) as server:
+        status, _, body = request(server.port, "GET", "/hello/")
+    assert status == 200 and body == b"Hello, world!"
+    assert "expected HOST:PORT" in run_cli("fork", DJANGO, "-b", "8000").stderr

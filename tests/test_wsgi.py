@@ -10,8 +10,9 @@ from wsgiref.validate import validator
 import pytest
 
 from helloworld.plain import app as plain_app
+from servers.options import ServerInfo
 from servers.parser import Request, RequestParser
-from servers.wsgi import ServerInfo, WSGIExchange, build_environ
+from servers.wsgi import WSGIExchange, build_environ
 from tests.http_helpers import parse_response
 
 SERVER = ServerInfo(name="127.0.0.1", port=8888, software="servers/test")

@@ -11,8 +11,9 @@ import pytest
 
 from helloworld.plain import app as plain_app
 from helloworld.wsgi import application as django_app
+from servers.options import ServerInfo
 from servers.parser import RequestParser
-from servers.wsgi import ServerInfo, WSGIExchange
+from servers.wsgi import WSGIExchange
 
 REQUEST = (
     b"GET /hello/?x=1 HTTP/1.1\r\nHost: 127.0.0.1:8888\r\nUser-Agent: bench\r\nAccept: */*\r\n\r\n"

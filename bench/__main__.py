@@ -9,8 +9,9 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+from bench.catalog import MODES, SERVERS, WORKLOADS
 from bench.contract import CLIENTS
-from bench.plan import MODES, PROFILES, SERVERS, WORKLOADS, PlanError, Settings, build_plan
+from bench.plan import PROFILES, PlanError, Settings, build_plan
 from bench.store import StoreError, new_run_dir
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m)?$")

@@ -39,9 +39,9 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.__main__ import duration, names
+from bench.catalog import SERVERS, WORKLOADS
 from bench.launch import REPO_ROOT, LaunchError, ServerProcess, cpu_plan, free_port
 from bench.load import CellLoad, Generator, LoadResult, generator_verdict
-from bench.plan import SERVERS, WORKLOADS
 from bench.run import Registry
 from bench.store import StoreError, metadata, new_run_dir, write_json
 from bench.verify import verify

@@ -24,6 +24,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from bench.catalog import SERVERS
 from bench.launch import (
     REPO_ROOT,
     LaunchError,
@@ -32,7 +33,6 @@ from bench.launch import (
     free_port,
     servers_command,
 )
-from bench.plan import SERVERS
 from bench.store import write_json
 from bench.wrk import run_wrk, wrk_path
 

@@ -18,8 +18,8 @@ from hdrh.histogram import HdrHistogram
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
+from bench.catalog import SERVERS
 from bench.contract import BEHIND
-from bench.plan import SERVERS
 from bench.stats import Estimate, Summary, summarise
 
 # Okabe-Ito, then Paul Tol's "muted": colour-blind-safe, and distinct enough for 17 servers;

@@ -20,10 +20,11 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
+from bench.catalog import SERVERS
+
 LITTLE_HIGH = 1.05  # measured in flight / users: above is impossible (5 % for the window's edges)
 SLACK = 1.05  # throughput bounds allow 5 % for the window's edges
 WINDOW_SLACK = 0.02  # the measured window may differ from the asked one by this share
-ONE_AT_A_TIME = ("basic", "iterative", "sleep")
 SERVICE_FLOOR_S = {"io": 0.010}  # the least a request of the workload keeps its server busy
 
 
@@ -86,7 +87,8 @@ def check_cell(cell: dict, duration_s: float | None = None) -> list[Check]:
         )
     pause = sleep_of(cell)
     floor = SERVICE_FLOOR_S.get(cell["workload"], 0.0) + pause
-    if cell["server"] in ONE_AT_A_TIME and floor:
+    spec = SERVERS.get(cell["server"])
+    if spec is not None and spec.one_at_a_time and floor:
         bound = 1 / floor
         checks.append(
             Check(

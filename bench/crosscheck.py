@@ -21,9 +21,9 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from bench.catalog import SERVERS, WORKLOADS
 from bench.launch import LaunchError, ServerProcess, cpu_plan, free_port
 from bench.load import run_locust
-from bench.plan import SERVERS, WORKLOADS
 from bench.scenario_cli import run_command
 from bench.store import write_json
 from bench.wrk import wrk_cell as crosscheck

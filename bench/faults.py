@@ -19,9 +19,9 @@ from collections.abc import Callable
 
 import psutil
 
+from bench.catalog import Workload
 from bench.launch import ServerProcess
 from bench.load import LoadResult
-from bench.plan import Workload
 from bench.verify import fetch
 
 # A cell fails when more than this share of its requests got a wrong answer (an HTTP error

@@ -14,9 +14,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from bench.catalog import SERVERS, WORKLOADS
 from bench.hostile_cases import CASES, HEADER_TIMEOUT, Answer, probe
 from bench.launch import LaunchError, ServerProcess, free_port
-from bench.plan import SERVERS, WORKLOADS
 
 OURS = ("asyncio", "threaded", "prefork")
 PEERS = ("gunicorn-sync", "uvicorn", "uvicorn-h11")

@@ -30,6 +30,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from bench.catalog import SERVERS, WORKLOADS, ServerSpec
 from bench.faults import (
     Interrupted,
     cell_verdict,
@@ -39,7 +40,7 @@ from bench.faults import (
 )
 from bench.launch import LaunchError, ServerProcess, cpu_plan, free_port, signals_deferred
 from bench.load import CellLoad, Generator, GeneratorError, LoadResult, generator_verdict
-from bench.plan import SERVERS, WORKLOADS, Cell, Plan, ServerSpec
+from bench.plan import Cell, Plan
 from bench.store import metadata, write_json, write_run
 from bench.telemetry import Sampler, cpu_between, leak_verdict, listen_overflows
 from bench.verify import verify

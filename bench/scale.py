@@ -36,8 +36,8 @@ import psutil
 from rich.console import Console
 from rich.table import Table
 
+from bench.catalog import SERVERS, WORKLOADS
 from bench.launch import REPO_ROOT, LaunchError, ServerProcess, cpu_plan
-from bench.plan import SERVERS, WORKLOADS
 from bench.rawclient import fresh_get
 from bench.scenario_cli import add_models_option, chosen_models, run_command
 from bench.store import write_json

@@ -39,8 +39,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from bench.catalog import SERVERS, WORKLOADS
 from bench.launch import LaunchError, ServerProcess, cpu_plan
-from bench.plan import SERVERS, WORKLOADS
 from bench.rawclient import (
     Client,
     Latencies,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import http.client
 
-from bench.plan import Workload
+from bench.catalog import Workload
 
 
 def fetch(

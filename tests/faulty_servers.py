@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from bench.plan import SERVERS, ServerSpec
+from bench.catalog import SERVERS, ServerSpec
 
 
 def _row(name: str, description: str, app: str) -> ServerSpec:

@@ -26,8 +26,9 @@ import bench.load
 import bench.run
 import bench.store
 from bench.__main__ import main as bench_main
+from bench.catalog import SERVERS
 from bench.launch import REPO_ROOT, ServerProcess, reap_group, servers_command
-from bench.plan import SERVERS, Cell, Settings, build_plan
+from bench.plan import Cell, Settings, build_plan
 from bench.run import REGISTRY, Runner
 from bench.store import ENV_ALLOWLIST, REDACTED, redact_secrets
 from tests.conftest import live_descendants, reap_zombie_children

@@ -13,16 +13,8 @@ import jsonschema
 import pytest
 from hdrh.histogram import HdrHistogram
 
-from bench.plan import (
-    MAX_LEAKED_PER_CELL,
-    PROFILES,
-    SERVERS,
-    WORKLOADS,
-    PlanError,
-    ServerSpec,
-    Settings,
-    build_plan,
-)
+from bench.catalog import SERVERS, WORKLOADS, ServerSpec
+from bench.plan import MAX_LEAKED_PER_CELL, PROFILES, PlanError, Settings, build_plan
 from bench.run import Runner
 from bench.store import SCHEMA_PATH
 from tests.conftest import live_descendants

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.plan import SERVERS, WORKLOADS, ServerSpec, Settings, Workload, build_plan
+from bench.catalog import SERVERS, WORKLOADS, ServerSpec, Workload
+from bench.plan import Settings, build_plan
 from bench.run import Runner
 from tests.conftest import live_descendants
 from tests.test_harness import valid_run

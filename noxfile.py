@@ -117,7 +117,7 @@ def ceiling(session: nox.Session) -> None:
     `nox -s ceiling -- [--duration 5] [--rounds 3] [--only NAME ...]`."""
     ensure_wrk(session)
     install_once(session, "-e", ".[peers]")
-    session.run("python", "-m", "bench.ceiling", *session.posargs)
+    session.run("python", "-m", "bench.scenarios.ceiling", *session.posargs)
 
 
 @nox.session
@@ -125,16 +125,16 @@ def scale(session: nox.Session) -> None:
     """C10K: idle connections held by every model, RSS and descriptors per connection, requests
     while holding: `nox -s scale -- [--models ...] [--counts 100,1000,10000]`."""
     install_once(session, "-e", ".")
-    session.run("python", "-m", "bench.scale", *session.posargs)
+    session.run("python", "-m", "bench.scenarios.scale", *session.posargs)
 
 
 @nox.session
 def capacity(session: nox.Session) -> None:
     """A rate sweep per server, open loop, and its capacity: the highest offered rate with p99
     and errors within their limits: `nox -s capacity -- [--servers ...] [--rates ...] [options]`
-    (`python -m bench.capacity --help` lists them)."""
+    (`python -m bench.scenarios.capacity --help` lists them)."""
     install_once(session, "-e", ".[peers]")
-    session.run("python", "-m", "bench.capacity", *session.posargs)
+    session.run("python", "-m", "bench.scenarios.capacity", *session.posargs)
 
 
 @nox.session
@@ -142,7 +142,7 @@ def hostile(session: nox.Session) -> None:
     """Hostile requests against our keep-alive models, gunicorn and uvicorn; prints the markdown
     table that servers/HOSTILE.md explains: `nox -s hostile -- [--servers a,b] [--bound 4]`."""
     install_once(session, "-e", ".[peers]")
-    session.run("python", "-m", "bench.hostile", *session.posargs)
+    session.run("python", "-m", "bench.scenarios.hostile", *session.posargs)
 
 
 @nox.session
@@ -150,7 +150,7 @@ def slowclients(session: nox.Session) -> None:
     """Normal users' throughput without and with clients that send their headers one byte at a
     time, per model: `nox -s slowclients -- [--models ...] [--slow 8] [--users 8]`."""
     install_once(session, "-e", ".")
-    session.run("python", "-m", "bench.slowclients", *session.posargs)
+    session.run("python", "-m", "bench.scenarios.slowclients", *session.posargs)
 
 
 @nox.session
@@ -159,4 +159,4 @@ def crosscheck(session: nox.Session) -> None:
     (installs Debian's wrk as root)."""
     ensure_wrk(session)
     install_once(session, "-e", ".")
-    session.run("python", "-m", "bench.crosscheck", *session.posargs)
+    session.run("python", "-m", "bench.scenarios.crosscheck", *session.posargs)

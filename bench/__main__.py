@@ -280,7 +280,7 @@ def show_answer(folder: Path) -> None:
     """The run's answer, as tables on the terminal (the report's first section)."""
     from rich.console import Console
 
-    from bench.answer import print_answer
+    from bench.report.answer import print_answer
     from bench.store import read_run
 
     print_answer(read_run(folder), Console())
@@ -309,8 +309,8 @@ def fit_profile(settings: Settings, explicit: set[str]) -> Settings:
 def run_scenario_steps(folder: Path, quick: bool = False) -> None:
     """The capacity sweep, C10K and slow clients, each into a folder of the run's; a failure of
     one is said and the next still runs (run.json is complete already)."""
-    from bench.capacity import run_capacity
-    from bench.scenarios import run_scenarios
+    from bench.scenarios.capacity import run_capacity
+    from bench.scenarios.steps import run_scenarios
 
     for name, step in (("capacity", run_capacity), ("scenarios", run_scenarios)):
         print(f"{name} ...", file=sys.stderr)

@@ -8,9 +8,9 @@ import sys
 
 import pytest
 
-from bench.ceiling import Run, pairings, summary
-from bench.hostile import OURS, PEERS, command, markdown
-from bench.hostile_cases import CASES, Answer
+from bench.scenarios.ceiling import Run, pairings, summary
+from bench.scenarios.hostile import OURS, PEERS, command, markdown
+from bench.scenarios.hostile_cases import CASES, Answer
 from bench.wrk import parse_wrk
 
 WRK_OUTPUT = """\
@@ -67,16 +67,16 @@ def test_summary_takes_medians_and_ratios_and_survives_failures() -> None:
 @pytest.mark.parametrize(
     ("module", "args"),
     [
-        ("bench.ceiling", ["--duration", "0"]),
-        ("bench.ceiling", ["--only", "no such pairing"]),
-        ("bench.scale", ["--models", "nginx"]),
-        ("bench.scale", ["--counts", "10,abc"]),
-        ("bench.scale", ["--counts", "999999999"]),
-        ("bench.scale", ["--fork-cap", "0"]),
-        ("bench.slowclients", ["--slow", "0"]),
-        ("bench.slowclients", ["--interval", "0.2,0.1"]),
-        ("bench.crosscheck", ["--servers", "fork"]),
-        ("bench.scenario_charts", ["/no/such/folder"]),
+        ("bench.scenarios.ceiling", ["--duration", "0"]),
+        ("bench.scenarios.ceiling", ["--only", "no such pairing"]),
+        ("bench.scenarios.scale", ["--models", "nginx"]),
+        ("bench.scenarios.scale", ["--counts", "10,abc"]),
+        ("bench.scenarios.scale", ["--counts", "999999999"]),
+        ("bench.scenarios.scale", ["--fork-cap", "0"]),
+        ("bench.scenarios.slowclients", ["--slow", "0"]),
+        ("bench.scenarios.slowclients", ["--interval", "0.2,0.1"]),
+        ("bench.scenarios.crosscheck", ["--servers", "fork"]),
+        ("bench.report.scenario_charts", ["/no/such/folder"]),
     ],
 )
 def test_bad_options_are_one_line_errors(module: str, args: list[str]) -> None:

@@ -12,8 +12,9 @@ import psutil
 import pytest
 from rich.console import Console
 
-from bench import capacity
-from bench.capacity import (
+from bench.report.capacity_chart import capacity_chart, describe, draw
+from bench.scenarios import capacity
+from bench.scenarios.capacity import (
     CapacityError,
     Limits,
     Sweep,
@@ -26,7 +27,6 @@ from bench.capacity import (
     sweep_and_draw,
     verdict,
 )
-from bench.capacity_chart import capacity_chart, draw
 
 LIMITS = Limits(p99_ms=100.0, error_fraction=0.001)
 NOT_SENT = "not sent: behind schedule"
@@ -107,7 +107,7 @@ def test_no_capacity_when_the_first_rate_fails_and_a_lower_bound_when_none_fails
     assert capacity_of([step(20, p99_ms=500)], LIMITS)["capacity"] is None
     result = capacity_of([step(20), step(40)], LIMITS, "passed up to the last rate, 40")
     assert result["capacity"] == 40 and result["lower_bound"]
-    assert capacity.describe(result) == "≥ 40 req/s"
+    assert describe(result) == "≥ 40 req/s"
 
 
 def test_a_generator_bound_step_ends_the_sweep_with_a_lower_bound() -> None:

@@ -8,7 +8,7 @@ import shutil
 import pytest
 
 from bench import wrk
-from bench.crosscheck import crosscheck, versus
+from bench.scenarios.crosscheck import crosscheck, versus
 
 needs_wrk = pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed")
 

@@ -1,5 +1,5 @@
-"""Every hostile case (bench/hostile_cases.py) against the production-style models over real
-sockets: the answer the protocol core promises, the connection closed after an error, and the
+"""Every hostile case (bench/scenarios/hostile_cases.py) against the production-style models over
+real sockets: the answer the protocol core promises, the connection closed after an error, and the
 server still serving the next client."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from bench.hostile_cases import CASES, HEADER_TIMEOUT, Case, probe
 from bench.launch import ServerProcess
+from bench.scenarios.hostile_cases import CASES, HEADER_TIMEOUT, Case, probe
 from tests.conftest import KEEP_ALIVE_MODELS, PLAIN, launcher
 from tests.http_helpers import request
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.hostile_cases import CASES
+from bench.scenarios.hostile_cases import CASES
 from servers.parser import EXPECT_CONTINUE, Limits, ProtocolError, Request, RequestParser
 
 TWO_REQUESTS = (

@@ -13,7 +13,10 @@ import matplotlib.pyplot as plt
 import pytest
 from matplotlib.patches import Rectangle
 
-from bench.charts import (
+from bench.contract import BEHIND
+from bench.launch import REPO_ROOT
+from bench.report import draw
+from bench.report.charts import (
     all_charts,
     errors_chart,
     latency_spectrum_chart,
@@ -22,10 +25,7 @@ from bench.charts import (
     spectrum_values,
     throughput_chart,
 )
-from bench.contract import BEHIND
-from bench.launch import REPO_ROOT
-from bench.lessons import judge
-from bench.report import draw
+from bench.report.lessons import judge
 from bench.store import SCHEMA_PATH
 from tests.synthetic import cell, lessons_run
 from tests.synthetic import run as make_run

@@ -1,6 +1,6 @@
-"""C10K (bench/scale.py), measured once on a tiny configuration: 50 idle connections against
-asyncio, threaded and iterative, and fork_reap capped at 20; each test checks a figure against
-what the model guarantees. Then the summary and the caps, on fixed numbers."""
+"""C10K (bench/scenarios/scale.py), measured once on a tiny configuration: 50 idle connections
+against asyncio, threaded and iterative, and fork_reap capped at 20; each test checks a figure
+against what the model guarantees. Then the summary and the caps, on fixed numbers."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import scale
+from bench.scenarios import scale
 
 HELD = 50
 FORK_CAP = 20

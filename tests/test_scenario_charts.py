@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.scenario_charts import crosscheck_chart, draw, scale_chart, slowclients_chart
+from bench.report.scenario_charts import crosscheck_chart, draw, scale_chart, slowclients_chart
 
 
 @pytest.fixture(autouse=True)
@@ -123,7 +123,9 @@ def test_draw_writes_a_png_per_document(tmp_path: Path) -> None:
     assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in written)
 
 
-@pytest.mark.parametrize("module", ["bench.scale", "bench.slowclients", "bench.crosscheck"])
+@pytest.mark.parametrize(
+    "module", ["bench.scenarios.scale", "bench.scenarios.slowclients", "bench.scenarios.crosscheck"]
+)
 def test_help_names_every_option_with_its_default(module: str) -> None:
     result = subprocess.run(
         [sys.executable, "-m", module, "--help"], capture_output=True, text=True, timeout=60

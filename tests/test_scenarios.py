@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from bench import scale, slowclients
-from bench.scenarios import run_scenarios
+from bench.scenarios import scale, slowclients
+from bench.scenarios.steps import run_scenarios
 
 
 @pytest.mark.slow

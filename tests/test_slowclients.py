@@ -1,5 +1,5 @@
-"""Slow clients (bench/slowclients.py), measured once on a tiny configuration: iterative stalls
-while a client trickles its header, asyncio does not. Then the degradation arithmetic and the
+"""Slow clients (bench/scenarios/slowclients.py), measured once on a tiny configuration: iterative
+stalls while a client trickles its header, asyncio does not. Then the degradation arithmetic and the
 summary, on fixed numbers."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import slowclients
+from bench.scenarios import slowclients
 
 TINY = slowclients.Settings(
     models=("iterative", "asyncio"), slow=2, users=3, duration_s=1.0, warmup_s=0.2, timeout_s=0.5

@@ -16,7 +16,8 @@ and prefork do not notice. Bounded: every phase lasts warm-up + duration, each r
 --timeout; the leaking fork models get at most --request-cap requests per phase; every server is
 stopped and its process group reaped after each phase.
 
-    python -m bench.slowclients [--models ...] [--slow 8] [--users 8] [--duration 3] [--out DIR]
+    python -m bench.scenarios.slowclients [--models ...] [--slow 8] [--users 8] [--duration 3]
+        [--out DIR]
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ from rich.table import Table
 
 from bench.catalog import SERVERS, WORKLOADS
 from bench.launch import LaunchError, ServerProcess, cpu_plan
-from bench.rawclient import (
+from bench.scenarios.cli import add_models_option, chosen_models, run_command
+from bench.scenarios.rawclient import (
     Client,
     Latencies,
     connect,
@@ -50,8 +52,7 @@ from bench.rawclient import (
     fresh_get,
     request_bytes,
 )
-from bench.scale import KINDS
-from bench.scenario_cli import add_models_option, chosen_models, run_command
+from bench.scenarios.scale import KINDS
 from bench.store import write_json
 from servers.models import MODELS
 
@@ -399,7 +400,7 @@ def _interval(text: str) -> tuple[float, float]:
 
 def parse_args(argv: list[str] | None) -> tuple[Settings, Path | None]:
     parser = argparse.ArgumentParser(
-        prog="python -m bench.slowclients",
+        prog="python -m bench.scenarios.slowclients",
         description="Slow clients: normal users' throughput and latency without and with K "
         "clients that send their headers one byte at a time, per model.",
     )

@@ -1,5 +1,5 @@
-"""The scenarios as one step of a benchmark run: C10K (bench/scale.py) and slow clients
-(bench/slowclients.py) for every model, into the run's folder, with their charts.
+"""The scenarios as one step of a benchmark run: C10K (bench/scenarios/scale.py) and slow clients
+(bench/scenarios/slowclients.py) for every model, into the run's folder, with their charts.
 
 `run_scenarios(folder)` is what the harness's full profile calls; `quick=True` is a smaller
 version (one count of 100 connections, 1.5 s phases) for a smoke run.
@@ -10,8 +10,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from bench import scale, slowclients
-from bench.scenario_charts import draw
+from bench.report.scenario_charts import draw
+from bench.scenarios import scale, slowclients
 
 QUICK_SCALE = scale.Settings(counts=(100,), settle_s=0.5, sample=8, fresh=4, fork_cap=64)
 QUICK_SLOW = slowclients.Settings(slow=4, users=4, duration_s=1.5, warmup_s=0.3)

@@ -3,7 +3,7 @@ whether the server still answers while it holds them.
 
 For every model and every count N (default 100, 1,000, 10,000) a fresh server is started (its
 descriptor limit raised to the hard limit, a listen backlog of 4,096), warmed up and measured
-idle; then a holder process (bench/holder.py, so its memory is not counted) opens N idle
+idle; then a holder process (bench/scenarios/holder.py, so its memory is not counted) opens N idle
 connections. With them held, the server's whole process tree is measured (RSS, USS, open
 descriptors, processes, threads), its accepted sockets are counted, and so is the kernel's
 listen queue; then one GET is timed on a sample of the held connections and on fresh ones.
@@ -15,7 +15,8 @@ time out; the fork models fork a process per connection, so they are capped (--f
 after every step; counts are capped to the descriptors (and, for threaded, the process ids) this
 machine has room for, and every cap is said.
 
-    python -m bench.scale [--models asyncio,threaded,...] [--counts 100,1000,10000] [--out DIR]
+    python -m bench.scenarios.scale [--models asyncio,threaded,...] [--counts 100,1000,10000]
+        [--out DIR]
 """
 
 from __future__ import annotations
@@ -38,8 +39,8 @@ from rich.table import Table
 
 from bench.catalog import SERVERS, WORKLOADS
 from bench.launch import REPO_ROOT, LaunchError, ServerProcess, cpu_plan
-from bench.rawclient import fresh_get
-from bench.scenario_cli import add_models_option, chosen_models, run_command
+from bench.scenarios.cli import add_models_option, chosen_models, run_command
+from bench.scenarios.rawclient import fresh_get
 from bench.store import write_json
 from servers.models import MODELS
 
@@ -285,7 +286,7 @@ def _hold_and_measure(
         [
             sys.executable,
             "-m",
-            "bench.holder",
+            "bench.scenarios.holder",
             *("--port", str(server.port), "--count", str(step.connections)),
             *("--sample", str(settings.sample), "--fresh", str(settings.fresh)),
             *("--timeout", str(settings.timeout_s), "--settle", str(settings.settle_s)),
@@ -472,7 +473,7 @@ def render(steps: list[dict]) -> Table:
 
 def parse_args(argv: list[str] | None) -> tuple[Settings, Path | None]:
     parser = argparse.ArgumentParser(
-        prog="python -m bench.scale",
+        prog="python -m bench.scenarios.scale",
         description="C10K: how many idle connections each model holds, the server tree's RSS "
         "and descriptors per connection, and whether it still answers while holding them.",
         epilog="The fork models are capped (--fork-cap); counts above what the descriptor limit "

@@ -5,7 +5,7 @@ comparison uses wrk (C, one thread, 50 keep-alive connections). Each server runs
 own CPU and wrk to another; the contenders of every pairing run alternately (A B A B ...) for
 several rounds, and the table gives medians and each pairing's ratio (ours / peer).
 
-    python -m bench.ceiling [--duration 5] [--rounds 3] [--only NAME ...] [--out DIR]
+    python -m bench.scenarios.ceiling [--duration 5] [--rounds 3] [--only NAME ...] [--out DIR]
 """
 
 from __future__ import annotations
@@ -119,7 +119,7 @@ def pairings() -> list[Pairing]:
             (
                 Contender(
                     "20-line fork server, fixed response",
-                    (PY, "-m", "bench.peers.fork_fixed", "{port}"),
+                    (PY, "-m", "bench.scenarios.peers.fork_fixed", "{port}"),
                     False,
                     True,
                 ),
@@ -299,7 +299,7 @@ def redraw(folder: Path) -> int:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     names = [p.name for p in pairings()]
     parser = argparse.ArgumentParser(
-        prog="python -m bench.ceiling",
+        prog="python -m bench.scenarios.ceiling",
         description="Compare our fastest models with uvicorn, gunicorn and waitress under wrk.",
     )
     parser.add_argument("--duration", type=int, default=5, help="seconds measured per run")

@@ -8,7 +8,7 @@ times one GET on a sample of the still-open connections and on a few fresh conne
 once and within --timeout, and reports again. It holds everything until its stdin closes, and
 never longer than HOLD_LIMIT_S, whatever happens to its parent.
 
-    python -m bench.holder --port P --count N [--sample 16] [--fresh 8] [--timeout 2]
+    python -m bench.scenarios.holder --port P --count N [--sample 16] [--fresh 8] [--timeout 2]
 
 Reports are one JSON line each on stdout.
 """
@@ -25,7 +25,14 @@ import socket
 import sys
 import time
 
-from bench.rawclient import Client, connect, connection_state, error_kind, fresh_get, tally
+from bench.scenarios.rawclient import (
+    Client,
+    connect,
+    connection_state,
+    error_kind,
+    fresh_get,
+    tally,
+)
 
 HOLD_LIMIT_S = 300.0
 IN_FLIGHT = 128  # connects under way at once: a burst past the SYN queue would only add retries
@@ -94,7 +101,7 @@ def say(report: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.holder", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m bench.scenarios.holder", description=__doc__)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--count", type=int, required=True)
     parser.add_argument("--sample", type=int, default=16)

@@ -2,8 +2,8 @@
 
     python -m bench report [results/<run-id>]     (default: results/latest)
 
-The page opens with the answer (bench/answer.py), then the lessons as this run judged them
-(bench/lessons.py), then the measurements behind them. Every sentence is built from the run's
+The page opens with the answer (bench/report/answer.py), then the lessons as this run judged them
+(bench/report/lessons.py), then the measurements behind them. Every sentence is built from the run's
 figures; none is fixed text about what a server did. The page is self-contained (the images
 are embedded), so it opens from disk with no network.
 """
@@ -20,8 +20,10 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from bench.answer import Level, answer, drift_sentence, interval, times
-from bench.charts import (
+from bench.checks import check_run
+from bench.launch import REPO_ROOT
+from bench.report.answer import Level, answer, drift_sentence, interval, times
+from bench.report.charts import (
     BEYOND,
     all_charts,
     has_percentile,
@@ -30,9 +32,7 @@ from bench.charts import (
     open_loop_rows,
     servers_in,
 )
-from bench.checks import check_run
-from bench.launch import REPO_ROOT
-from bench.lessons import judge
+from bench.report.lessons import judge
 from bench.stats import summarise
 from bench.store import RunFormatError, read_run
 

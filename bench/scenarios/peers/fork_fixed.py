@@ -1,6 +1,7 @@
 """The floor for fork-per-connection: fork, one read, a fixed answer, close; children reaped.
 
-`python -m bench.peers.fork_fixed PORT`: the peer of `fork_reap` in the ceiling benchmark, so
+`python -m bench.scenarios.peers.fork_fixed PORT`: the peer of `fork_reap` in the ceiling
+benchmark, so
 the cost of our protocol core over the bare fork() is measured, not guessed.
 """
 

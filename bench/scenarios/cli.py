@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.launch import REPO_ROOT
-from bench.scenario_charts import draw
+from bench.report.scenario_charts import draw
 from servers.models import MODELS
 
 console = Console(stderr=True)

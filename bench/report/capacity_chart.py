@@ -1,6 +1,6 @@
 """The capacity chart, drawn from capacity.json and nothing else.
 
-    python -m bench.capacity_chart results/capacity-TIME     (redraws capacity.png and .svg)
+    python -m bench.report.capacity_chart results/capacity-TIME     (redraws capacity.png and .svg)
 
 Latency against offered rate, log-log, one colour per server (the harness's colours): p99 solid,
 p50 dashed, both counted from the intended send time; the p99 limit as a grey line; a star on
@@ -19,8 +19,16 @@ import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-from bench.capacity import describe
-from bench.charts import server_style, subtitle
+from bench.report.charts import server_style, subtitle
+
+
+def describe(result: dict) -> str:
+    """'4,320 req/s', '≥ 8,760 req/s' or 'below 20 req/s', for a line or a legend."""
+    capacity = result["capacity"]
+    if capacity is None:
+        first = result.get("stopped_at")
+        return f"below {first:,.4g} req/s" if first else "not measured"
+    return f"{'≥ ' if result['lower_bound'] else ''}{capacity:,.6g} req/s"
 
 
 def measured(steps: list[dict]) -> list[dict]:
@@ -124,7 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     folder = Path(args[0]) if args else None
     if folder is None or not (folder / "capacity.json").is_file():
         print(
-            "usage: python -m bench.capacity_chart FOLDER (holding capacity.json)", file=sys.stderr
+            "usage: python -m bench.report.capacity_chart FOLDER (holding capacity.json)",
+            file=sys.stderr,
         )
         return 2
     for path in draw(folder):

@@ -1,5 +1,6 @@
-"""Every hostile case (bench/hostile_cases.py) against our keep-alive models and the peers:
-`python -m bench.hostile` prints a markdown table of what each server answered.
+"""Every hostile case (bench/scenarios/hostile_cases.py) against our keep-alive models and the
+peers:
+`python -m bench.scenarios.hostile` prints a markdown table of what each server answered.
 
 Servers run as the benchmark runs them (bench/plan.py: asyncio and prefork on uvloop, gunicorn
 sync with 2 workers, uvicorn on httptools and on h11, all on the plain app), one at a time, on
@@ -15,8 +16,8 @@ import sys
 from collections.abc import Sequence
 
 from bench.catalog import SERVERS, WORKLOADS
-from bench.hostile_cases import CASES, HEADER_TIMEOUT, Answer, probe
 from bench.launch import LaunchError, ServerProcess, free_port
+from bench.scenarios.hostile_cases import CASES, HEADER_TIMEOUT, Answer, probe
 
 OURS = ("asyncio", "threaded", "prefork")
 PEERS = ("gunicorn-sync", "uvicorn", "uvicorn-h11")
@@ -64,7 +65,7 @@ def markdown(results: dict[str, list[Answer]]) -> str:
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench.hostile", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m bench.scenarios.hostile", description=__doc__)
     parser.add_argument(
         "--servers",
         default=",".join(OURS + PEERS),

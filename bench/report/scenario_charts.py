@@ -4,7 +4,7 @@ JSON and nothing else, so any stored result can be drawn again without measuring
 Each function takes the document and returns a Figure; `draw(folder)` writes a PNG beside every
 scenario file it finds. Colours and markers per model are the harness charts' own.
 
-    python -m bench.scenario_charts results/<folder>
+    python -m bench.report.scenario_charts results/<folder>
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from bench.charts import server_style
+from bench.report.charts import server_style
 
 ONE_AT_A_TIME = "one at a time"
 FATES = (  # where the connections asked for went, in the order the bars stack them
@@ -266,7 +266,7 @@ def draw(folder: Path, sources: tuple[str, ...] = tuple(CHARTS)) -> list[Path]:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1 or args[0].startswith("-"):
-        print("usage: python -m bench.scenario_charts FOLDER", file=sys.stderr)
+        print("usage: python -m bench.report.scenario_charts FOLDER", file=sys.stderr)
         print(
             "  draws scale.png, slowclients.png, crosscheck.png from the JSON in FOLDER",
             file=sys.stderr,
@@ -275,11 +275,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         written = draw(Path(args[0]))
     except (OSError, ValueError, KeyError) as exc:
-        print(f"python -m bench.scenario_charts: error: {exc}", file=sys.stderr)
+        print(f"python -m bench.report.scenario_charts: error: {exc}", file=sys.stderr)
         return 2
     if not written:
         print(
-            f"python -m bench.scenario_charts: error: no scenario JSON in {args[0]}",
+            f"python -m bench.report.scenario_charts: error: no scenario JSON in {args[0]}",
             file=sys.stderr,
         )
         return 2

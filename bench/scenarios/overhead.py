@@ -1,6 +1,6 @@
 """What the load generator's client costs: our raw user against locust's FastHttpUser.
 
-    python -m bench.overhead [--rounds 3] [--duration 3s] [--users 16] [--out DIR]
+    python -m bench.scenarios.overhead [--rounds 3] [--duration 3s] [--users 16] [--out DIR]
 
 Both clients load the same server (asyncio on uvloop, the plain hello), pinned apart from the
 generator, keep-alive and then with a new connection per request, in alternated rounds. The
@@ -72,7 +72,7 @@ def measure(rounds: int, duration_s: float, users: int, folder: Path) -> dict:
 def main(argv: list[str] | None = None) -> int:
     from bench.__main__ import duration
 
-    parser = argparse.ArgumentParser(prog="python -m bench.overhead", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m bench.scenarios.overhead", description=__doc__)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=duration, default=3.0, help="window per run, e.g. 3s")
     parser.add_argument("--users", type=int, default=16)

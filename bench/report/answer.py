@@ -4,14 +4,14 @@ could not measure (and what the server's CPU per request and wrk say of them), a
 A pure function of run.json, shared by the report's first section and the table printed at the
 end of a run. Every figure and sentence comes from the run's cells; "by how much" is a ratio of
 medians with its test (bench/stats.py), and the "why" of each model is its lesson as this run
-judged it (bench/lessons.py).
+judged it (bench/report/lessons.py).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from bench.lessons import Lesson, by_model, judge
+from bench.report.lessons import Lesson, by_model, judge
 from bench.stats import Drift, Estimate, Summary, drift, ranking, summarise
 
 

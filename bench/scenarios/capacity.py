@@ -1,6 +1,7 @@
 """Capacity: a rate sweep per server, open loop, and the highest offered rate it sustains.
 
-    python -m bench.capacity [--servers asyncio,threaded] [--start 20 --factor 1.5] [options]
+    python -m bench.scenarios.capacity [--servers asyncio,threaded] [--start 20 --factor 1.5]
+        [options]
 
 Each server is started once (pinned apart from the load generator, as the harness does) and
 offered a rising rate of requests on a fixed schedule (bench/load.py's open loop: latency counts
@@ -42,6 +43,7 @@ from bench.__main__ import duration, names
 from bench.catalog import SERVERS, WORKLOADS
 from bench.launch import REPO_ROOT, LaunchError, ServerProcess, cpu_plan, free_port
 from bench.load import CellLoad, Generator, LoadResult, generator_verdict
+from bench.report.capacity_chart import describe
 from bench.run import Registry
 from bench.store import StoreError, metadata, new_run_dir, write_json
 from bench.verify import verify
@@ -220,15 +222,6 @@ def capacity_of(steps: list[dict], limits: Limits, ended: str = "every rate pass
         "stopped_at": stopped_at,
         "stop_reason": reason,
     }
-
-
-def describe(result: dict) -> str:
-    """'4,320 req/s', '≥ 8,760 req/s' or 'below 20 req/s', for a line or a legend."""
-    capacity = result["capacity"]
-    if capacity is None:
-        first = result.get("stopped_at")
-        return f"below {first:,.4g} req/s" if first else "not measured"
-    return f"{'≥ ' if result['lower_bound'] else ''}{capacity:,.6g} req/s"
 
 
 # measuring --------------------------------------------------------------------------------------
@@ -492,7 +485,7 @@ def summary(document: dict) -> Table:
 
 def sweep_and_draw(sweep: Sweep, folder: Path, console: Console, quiet: bool = False) -> dict:
     """Measure, then draw the chart; the measurements are in capacity.json whatever happens."""
-    from bench.capacity_chart import draw  # it draws with what this module decides
+    from bench.report.capacity_chart import draw
 
     sweeper = Sweeper(sweep, folder, console, quiet)
     try:
@@ -503,7 +496,7 @@ def sweep_and_draw(sweep: Sweep, folder: Path, console: Console, quiet: bool = F
         except Exception as exc:  # the figures are safe in capacity.json
             console.print(
                 f"[red]the chart could not be drawn ({type(exc).__name__}: {exc}); redraw it: "
-                f"python -m bench.capacity_chart {folder}[/]"
+                f"python -m bench.report.capacity_chart {folder}[/]"
             )
 
 
@@ -565,7 +558,7 @@ class OneLineErrors(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineErrors(
-        prog="python -m bench.capacity",
+        prog="python -m bench.scenarios.capacity",
         description="Offer each server a rising rate of requests (open loop: latency from the "
         "intended send time) until p99 or errors break their limits; its capacity is the highest "
         "rate that passed. Writes capacity.json, capacity.png and capacity.svg.",

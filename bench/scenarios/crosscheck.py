@@ -6,8 +6,8 @@ The harness measures a cell with wrk itself (bench/wrk.py `wrk_cell`, on its gen
 cells, or every cell with --crosscheck); wrk has no request cap: on the leaking fork models only
 the server's own --max-requests bounds it, so they are left out.
 
-    python -m bench.crosscheck [--servers asyncio,threaded,prefork] [--users 8] [--duration 3]
-        [--mode keepalive|close] [--out DIR]
+    python -m bench.scenarios.crosscheck [--servers asyncio,threaded,prefork] [--users 8]
+        [--duration 3] [--mode keepalive|close] [--out DIR]
 
 runs locust and then wrk on each server and stores both in crosscheck.json.
 """
@@ -24,7 +24,7 @@ from rich.table import Table
 from bench.catalog import SERVERS, WORKLOADS
 from bench.launch import LaunchError, ServerProcess, cpu_plan, free_port
 from bench.load import run_locust
-from bench.scenario_cli import run_command
+from bench.scenarios.cli import run_command
 from bench.store import write_json
 from bench.wrk import wrk_cell as crosscheck
 from bench.wrk import wrk_path
@@ -118,7 +118,7 @@ def render(cells: list[dict]) -> Table:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     allowed = [name for name in SERVERS if name not in UNBOUNDED]
     parser = argparse.ArgumentParser(
-        prog="python -m bench.crosscheck",
+        prog="python -m bench.scenarios.crosscheck",
         description="Run locust and then wrk on the same cells and store both figures.",
         epilog=f"Not for {', '.join(UNBOUNDED)}: wrk cannot cap its requests.",
     )

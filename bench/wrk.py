@@ -1,6 +1,7 @@
 """wrk, the C load generator: run it on one URL and read its figures.
 
-A load backend of the harness (`wrk_cell`: a cell measured by wrk, beside locust), shared by
+wrk's own summary is text; the figures here come only from the JSON line its Lua `done()` hook
+prints. A load backend of the harness (`wrk_cell`: a cell measured by wrk, beside locust), shared by
 the ceiling benchmark and the cross-check scenario. wrk runs with
 `--latency` and a small Lua script (wrk_report.lua) whose `done()` prints wrk's own exact
 percentiles as JSON, so p99.9 and p99.99 are there beside --latency's four rows.
@@ -17,7 +18,6 @@ import subprocess
 from pathlib import Path
 
 REPORT_SCRIPT = Path(__file__).with_name("wrk_report.lua")
-_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
 
 def wrk_path() -> str | None:
@@ -25,49 +25,30 @@ def wrk_path() -> str | None:
     return shutil.which("wrk")
 
 
-def _ms(text: str) -> float:
-    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()  # type: ignore[union-attr]
-    return float(number) * _UNITS[unit]
+REPORT = re.compile(r"^BENCH_WRK (\{.*\})$", re.MULTILINE)
+ERROR_NAMES = {"connect": "connect", "read": "read", "write": "write", "timeout": "timeout"}
+ERROR_NAMES["status"] = "non-2xx"  # wrk counts a status of 400 or more as a status error
 
 
 def parse_wrk(output: str) -> dict:
-    """requests/s, p50, p99, requests and errors from wrk --latency output; with the report
-    script, also every percentile in microseconds (`latency_us`) and the measured duration."""
-
-    def find(pattern: str) -> re.Match[str]:
-        match = re.search(pattern, output)
-        if match is None:
-            raise ValueError(f"wrk output without {pattern!r}:\n{output}")
-        return match
-
-    errors = {}
-    socket_errors = re.search(
-        r"Socket errors: connect (\d+), read (\d+), write (\d+), "
-        r"timeout (\d+)",
-        output,
-    )
-    if socket_errors:
-        for name, count in zip(
-            ("connect", "read", "write", "timeout"), socket_errors.groups(), strict=True
-        ):
-            if int(count):
-                errors[name] = int(count)
-    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    if non_2xx:
-        errors["non-2xx"] = int(non_2xx.group(1))
-    figures = {
-        "requests_per_s": float(find(r"Requests/sec:\s+([\d.]+)").group(1)),
-        "p50_ms": _ms(find(r"\s50%\s+([\d.]+\w+)").group(1)),
-        "p99_ms": _ms(find(r"\s99%\s+([\d.]+\w+)").group(1)),
-        "requests": int(find(r"(\d+) requests in").group(1)),
-        "errors": errors,
+    """The figures of the report script's JSON line (wrk_report.lua): requests, the measured
+    duration, throughput, every percentile in microseconds, errors by kind; ValueError when wrk
+    printed no such line (it failed, or was not run with the script)."""
+    report = REPORT.search(output)
+    if report is None:
+        raise ValueError(f"wrk printed no BENCH_WRK line:\n{output[-500:]}")
+    exact = json.loads(report.group(1))
+    duration_s = exact["duration_us"] / 1e6
+    latency = {key: float(value) for key, value in exact["latency_us"].items()}
+    return {
+        "requests": exact["requests"],
+        "duration_s": duration_s,
+        "requests_per_s": exact["requests"] / duration_s if duration_s else 0.0,
+        "latency_us": latency,
+        "p50_ms": latency["p50"] / 1000,
+        "p99_ms": latency["p99"] / 1000,
+        "errors": {ERROR_NAMES[name]: count for name, count in exact["errors"].items() if count},
     }
-    report = re.search(r"^BENCH_WRK (\{.*\})$", output, re.MULTILINE)
-    if report:
-        exact = json.loads(report.group(1))
-        figures["latency_us"] = {key: float(value) for key, value in exact["latency_us"].items()}
-        figures["duration_s"] = exact["duration_us"] / 1e6
-    return figures
 
 
 def run_wrk(
@@ -147,11 +128,10 @@ def wrk_cell(
         result["error"] = str(exc).splitlines()[0][:300]
         return result
     result.update(
-        duration_s=figures.get("duration_s", float(duration_s)),
+        duration_s=figures["duration_s"],
         requests=figures["requests"],
         throughput=figures["requests_per_s"],
-        latency_us=figures.get("latency_us")
-        or {"p50": figures["p50_ms"] * 1000, "p99": figures["p99_ms"] * 1000},
+        latency_us=figures["latency_us"],
         failures=figures["errors"],
     )
     return result

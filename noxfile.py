@@ -1,10 +1,9 @@
-"""Sessions: `bench` (the benchmark: every server under the same locust workload, stored in
-results/<run-id>/run.json), `tests`, `lint` (ruff), `fuzz` (the protocol core's property-based
-tests with far more examples), `hostile` (hostile requests: ours against gunicorn and uvicorn),
-`ceiling` (wrk against uvicorn, gunicorn and waitress), `scale` (C10K: idle connections held,
-memory per connection), `slowclients` (what byte-at-a-time clients cost the normal users),
-`crosscheck` (locust and wrk on the same cells) and `capacity` (a rate sweep per server: the
-highest offered rate within a p99 and an error limit).
+"""Sessions: `bench` (the benchmark, `python -m bench run`), `tests`, `lint` (ruff), `fuzz` (the
+protocol core's property-based tests with far more examples), and one alias per subcommand of
+`python -m bench` (`run`, `report`, `compare`, `micro`, `capacity`, `scale`, `slowclients`,
+`crosscheck`, `ceiling`, `hostile`, `overhead`): `nox -s capacity -- --servers asyncio` is
+`python -m bench capacity --servers asyncio` in the session's virtualenv. The load generator's
+and the servers' versions come from bench/constraints.txt.
 
 Every session runs on the interpreter that runs nox (any Python from 3.11: `python3 -m nox`),
 so no particular version need be installed. Virtualenvs are reused between runs, and the project
@@ -40,28 +39,33 @@ def install_once(session: nox.Session, *requirements: str) -> None:
     stamp.write_text(digest.hexdigest())
 
 
+def bench_session(name: str, extra: str = "[peers]", wrk: bool = False) -> None:
+    """A nox session that is `python -m bench <name> [args]`: one line each, no second CLI."""
+
+    def session_function(session: nox.Session) -> None:
+        if wrk:
+            ensure_wrk(session)
+        install_once(session, "-c", "bench/constraints.txt", "-e", f".{extra}")
+        session.run("python", "-m", "bench", name, *session.posargs)
+
+    session_function.__doc__ = f"python -m bench {name} [args] (`-- --help` lists them)"
+    nox.session(name=name)(session_function)
+
+
+for _name in ("run", "report", "compare", "capacity", "scale", "slowclients", "overhead"):
+    bench_session(_name)
+bench_session("micro", "[test]")
+bench_session("hostile")
+bench_session("ceiling", wrk=True)
+bench_session("crosscheck", wrk=True)
+
+
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Run the benchmark: `nox -s bench -- [--profile quick|default|full] [options]`
-    (`python -m bench run --help` lists them)."""
-    install_once(session, "-e", ".[peers]")
+    """Run the benchmark: `nox -s bench -- [--profile quick|default|full] [options]` is
+    `python -m bench run [options]`."""
+    install_once(session, "-c", "bench/constraints.txt", "-e", ".[peers]")
     session.run("python", "-m", "bench", "run", *session.posargs)
-
-
-@nox.session
-def micro(session: nox.Session) -> None:
-    """pytest-benchmark micro-benchmarks: `nox -s micro -- [results folder]`; writes micro.json
-    and says what got slower than the previous micro run."""
-    install_once(session, "-e", ".[test]")
-    out = ["--out", session.posargs[0]] if session.posargs else []
-    session.run("python", "-m", "bench", "micro", *out)
-
-
-@nox.session
-def report(session: nox.Session) -> None:
-    """Redraw the charts and report.html of a stored run: `nox -s report -- results/<run-id>`."""
-    install_once(session, "-e", ".[peers]")
-    session.run("python", "-m", "bench", "report", *session.posargs)
 
 
 def keep_hypothesis_cache_in_venv(session: nox.Session) -> None:
@@ -74,7 +78,7 @@ def keep_hypothesis_cache_in_venv(session: nox.Session) -> None:
 @nox.session
 def tests(session: nox.Session) -> None:
     """Run the test suite: `nox -s tests -- [pytest args]`."""
-    install_once(session, "-e", ".[test]")
+    install_once(session, "-c", "bench/constraints.txt", "-e", ".[test]")
     keep_hypothesis_cache_in_venv(session)
     session.run("pytest", *session.posargs)
 
@@ -83,7 +87,7 @@ def tests(session: nox.Session) -> None:
 def fuzz(session: nox.Session) -> None:
     """The protocol core's property-based tests with the deep hypothesis profile (far more
     examples than the suite runs; tests/conftest.py): `nox -s fuzz -- [pytest args]`."""
-    install_once(session, "-e", ".[test]")
+    install_once(session, "-c", "bench/constraints.txt", "-e", ".[test]")
     keep_hypothesis_cache_in_venv(session)
     session.env["HYPOTHESIS_PROFILE"] = "deep"
     session.run(
@@ -109,54 +113,3 @@ def ensure_wrk(session: nox.Session) -> None:
         session.run("apt-get", "install", "-y", "-qq", "wrk", external=True)
     else:
         session.error("wrk is not installed: run `sudo apt-get install wrk`, then try again")
-
-
-@nox.session
-def ceiling(session: nox.Session) -> None:
-    """Our fastest models against uvicorn, gunicorn and waitress under wrk:
-    `nox -s ceiling -- [--duration 5] [--rounds 3] [--only NAME ...]`."""
-    ensure_wrk(session)
-    install_once(session, "-e", ".[peers]")
-    session.run("python", "-m", "bench.scenarios.ceiling", *session.posargs)
-
-
-@nox.session
-def scale(session: nox.Session) -> None:
-    """C10K: idle connections held by every model, RSS and descriptors per connection, requests
-    while holding: `nox -s scale -- [--models ...] [--counts 100,1000,10000]`."""
-    install_once(session, "-e", ".")
-    session.run("python", "-m", "bench.scenarios.scale", *session.posargs)
-
-
-@nox.session
-def capacity(session: nox.Session) -> None:
-    """A rate sweep per server, open loop, and its capacity: the highest offered rate with p99
-    and errors within their limits: `nox -s capacity -- [--servers ...] [--rates ...] [options]`
-    (`python -m bench.scenarios.capacity --help` lists them)."""
-    install_once(session, "-e", ".[peers]")
-    session.run("python", "-m", "bench.scenarios.capacity", *session.posargs)
-
-
-@nox.session
-def hostile(session: nox.Session) -> None:
-    """Hostile requests against our keep-alive models, gunicorn and uvicorn; prints the markdown
-    table that servers/HOSTILE.md explains: `nox -s hostile -- [--servers a,b] [--bound 4]`."""
-    install_once(session, "-e", ".[peers]")
-    session.run("python", "-m", "bench.scenarios.hostile", *session.posargs)
-
-
-@nox.session
-def slowclients(session: nox.Session) -> None:
-    """Normal users' throughput without and with clients that send their headers one byte at a
-    time, per model: `nox -s slowclients -- [--models ...] [--slow 8] [--users 8]`."""
-    install_once(session, "-e", ".")
-    session.run("python", "-m", "bench.scenarios.slowclients", *session.posargs)
-
-
-@nox.session
-def crosscheck(session: nox.Session) -> None:
-    """locust and wrk on the same cells: `nox -s crosscheck -- [--servers ...] [--users 8]`
-    (installs Debian's wrk as root)."""
-    ensure_wrk(session)
-    install_once(session, "-e", ".")
-    session.run("python", "-m", "bench.scenarios.crosscheck", *session.posargs)

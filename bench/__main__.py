@@ -1,105 +1,109 @@
-"""`python -m bench run [options]`: run the benchmark and store results/<run-id>/run.json."""
+"""`python -m bench COMMAND [options]` (installed: `webmodels-bench COMMAND`): the benchmark and
+its tools, one vocabulary of flags (bench/options.py) for all of them.
+
+    run          the benchmark: results/<run-id>/run.json, report.html, the answer printed
+    report       redraw what a results folder holds, without measuring again
+    compare      did it get faster? two runs, server by server, with the tests' verdicts
+    micro        the pytest-benchmark micro-benchmarks
+    capacity, scale, slowclients, crosscheck, ceiling, hostile, overhead: the side scenarios
+"""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import re
+import importlib
 import sys
 from dataclasses import replace
 from pathlib import Path
 
+from bench import options
 from bench.catalog import MODES, SERVERS, WORKLOADS
 from bench.contract import CLIENTS
 from bench.plan import PROFILES, PlanError, Settings, build_plan
-from bench.store import StoreError, new_run_dir
+from bench.store import StoreError, results_dir, results_root
 
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m)?$")
-
-
-def duration(text: str) -> float:
-    """'10s', '500ms', '2m' or '1.5' (seconds)."""
-    match = _DURATION.match(text.strip())
-    if not match:
-        raise argparse.ArgumentTypeError(f"expected a duration like 10s, 500ms or 2m, got {text!r}")
-    value, unit = float(match.group(1)), match.group(2) or "s"
-    return value * {"ms": 0.001, "s": 1.0, "m": 60.0}[unit]
-
-
-def names(choices: dict | tuple) -> object:
-    def parse(text: str) -> tuple[str, ...]:
-        chosen = tuple(part.strip() for part in text.split(",") if part.strip())
-        unknown = [name for name in chosen if name not in choices]
-        if unknown or not chosen:
-            raise argparse.ArgumentTypeError(
-                f"unknown {', '.join(unknown) or 'empty list'}; choose from {', '.join(choices)}"
-            )
-        return chosen
-
-    return parse
-
-
-def users(text: str) -> tuple[int, ...]:
-    try:
-        levels = tuple(int(part) for part in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected numbers like 1,16,64, got {text!r}") from None
-    if not levels or any(not 1 <= level <= 1000 for level in levels):
-        raise argparse.ArgumentTypeError("each level must be from 1 to 1000 users")
-    return levels
+# The side scenarios: each module's main(argv) parses its own options (the same vocabulary).
+SCENARIOS = {
+    "capacity": (
+        "bench.scenarios.capacity",
+        "a rate sweep per server, open loop: the highest offered rate within a p99 and an "
+        "error limit",
+    ),
+    "scale": (
+        "bench.scenarios.scale",
+        "C10K: the idle connections each model holds, and their cost",
+    ),
+    "slowclients": (
+        "bench.scenarios.slowclients",
+        "normal users' throughput without and with clients that send a byte at a time",
+    ),
+    "crosscheck": ("bench.scenarios.crosscheck", "locust and wrk on the same cells"),
+    "ceiling": (
+        "bench.scenarios.ceiling",
+        "our fastest models against uvicorn, gunicorn and waitress, under wrk",
+    ),
+    "hostile": (
+        "bench.scenarios.hostile",
+        "hostile requests against our models and the peers: a markdown table",
+    ),
+    "overhead": (
+        "bench.scenarios.overhead",
+        "what the load generator's clients cost: ours against locust's FastHttpUser",
+    ),
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
         description="Load every server with the same locust workload, watch its process tree, "
-        "and store the figures in results/<run-id>/run.json.",
+        "store the figures in results/<run-id>/run.json, and say which model wins, by how much "
+        "and why.",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     run = commands.add_parser(
         "run",
-        help="run the benchmark (see python -m bench run --help)",
+        help="run the benchmark (python -m bench run --help)",
         description="Run a plan: a profile, changed by the options given.",
     )
     run.add_argument(
         "--profile",
         choices=PROFILES,
         default="default",
-        help="quick: a smoke run under a minute; default: every model on hello, "
-        "django and io at 1 and 16 users; full: all of it, peers too, 3 repetitions",
+        help="quick: a smoke run of under a minute; default: the answer in about six minutes; "
+        "full: every workload, level and mode, the peers too, six runs of each, the scenarios",
     )
-    run.add_argument(
-        "--servers",
-        type=names(SERVERS),
-        help=f"comma-separated servers, from: {', '.join(SERVERS)}",
-    )
+    options.add_servers(run, SERVERS)
     run.add_argument(
         "--workloads",
-        type=names(WORKLOADS),
+        type=options.names(WORKLOADS),
         help=f"comma-separated workloads, from: {', '.join(WORKLOADS)}",
     )
-    run.add_argument("--users", type=users, help="concurrency levels, e.g. 1,16,64")
+    run.add_argument("--users", type=options.users, help="concurrency levels, e.g. 1,16,64")
     run.add_argument(
-        "--modes", type=names(MODES), help="keepalive and/or close (a new connection per request)"
+        "--modes",
+        type=options.names(MODES),
+        help="keepalive and/or close (a new connection per request)",
     )
-    run.add_argument("--duration", type=duration, help="measured time per cell, e.g. 10s")
-    run.add_argument("--warmup", type=duration, help="warm-up per cell, not recorded")
+    options.add_duration(run, None, "measured time per cell, e.g. 10s")
+    options.add_warmup(run, None)
     run.add_argument(
         "--settle",
-        type=duration,
+        type=options.duration,
         help="telemetry kept after the load, to see whether leaks go away",
     )
     run.add_argument(
         "--repeat",
         type=int,
-        help="repetitions of every cell, run in rounds shuffled anew each round; the report "
-        "gives medians with 95%% bootstrap intervals",
+        help="runs of each repeated cell, in rounds shuffled anew each round (5 or more can "
+        "tell two servers apart; from 6, the report gives 95 %% intervals)",
     )
     run.add_argument(
         "--repeat-only",
         type=lambda text: tuple(part.strip() for part in text.split(",") if part.strip()),
         metavar="WORKLOAD@USERS,...",
-        help="repeat only these cells, e.g. hello@16,io@16; the others run once",
+        help="repeat only these levels, e.g. hello@16,io@16; the others run once, first",
     )
     run.add_argument(
         "--seed",
@@ -111,28 +115,31 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         metavar="REQ_PER_S",
         help="also an open-loop cell per server at this offered rate (requests on a fixed "
-        "schedule, latency from the intended send time); 0: none",
+        "schedule, latency from the due time); 0: none",
     )
     run.add_argument(
         "--open-workloads",
-        type=names(WORKLOADS),
+        type=options.names(WORKLOADS),
         help="the workloads that get the open-loop cell (default: the profile's, or all)",
     )
     run.add_argument(
+        "--timeout",
         "--request-timeout",
-        type=duration,
+        dest="timeout",
+        type=options.duration,
         help="a request unanswered this long fails; after a cell, a server that does not answer "
         "within it has hung (default 5s)",
     )
     run.add_argument(
         "--start-timeout",
-        type=duration,
-        help="a server not listening this long after its start fails its cells (default 30s)",
+        type=options.duration,
+        help="a server not listening this long after its start fails its cell (default 30s)",
     )
     run.add_argument(
         "--generator-grace",
-        type=duration,
-        help="locust still running this long after its run time is killed (default 10s)",
+        type=options.duration,
+        help="a load generator still busy this long after its cell should have ended is killed "
+        "(default 10s)",
     )
     run.add_argument(
         "--request-cap",
@@ -141,18 +148,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="requests per cell for the leaking servers (fork, fork_leak, fork_wait)",
     )
     run.add_argument(
+        "--client",
+        choices=CLIENTS,
+        help="the load generator's client: raw (ours: raw sockets and httptools, the default) "
+        "or fasthttp (locust's FastHttpUser, several times more CPU per request)",
+    )
+    run.add_argument(
         "--no-cpu-split",
         action="store_true",
         help="do not pin the server and the load generator to different CPUs",
     )
     run.add_argument(
-        "--no-ceiling", action="store_true", help="skip measuring the load generator's ceiling"
-    )
-    run.add_argument(
-        "--crosscheck",
-        action=argparse.BooleanOptionalAction,
-        help="measure every closed-loop cell with wrk too, beside locust (the full profile does; "
-        "skipped where wrk is not installed and for the leaking servers)",
+        "--no-ceiling",
+        action="store_true",
+        help="skip measuring the load generator's ceiling (context only)",
     )
     run.add_argument(
         "--wrk-bound-cells",
@@ -161,45 +170,51 @@ def build_parser() -> argparse.ArgumentParser:
         "is installed (default: on)",
     )
     run.add_argument(
-        "--client",
-        choices=CLIENTS,
-        help="the load generator's client: raw (ours: raw sockets and httptools, the default) "
-        "or fasthttp (locust's FastHttpUser, several times slower per request)",
+        "--crosscheck",
+        action=argparse.BooleanOptionalAction,
+        help="measure every closed-loop cell with wrk too (the full profile does)",
     )
     run.add_argument(
         "--scenarios",
         action=argparse.BooleanOptionalAction,
-        help="after the cells: the capacity sweep, C10K and slow clients (the full profile does)",
+        help="after the cells: the capacity sweep, C10K and slow clients (the full profile "
+        "does), for the servers of the run",
     )
-    run.add_argument("--out", type=Path, help="the run's folder (default results/run-TIME)")
-    run.add_argument("--quiet", action="store_true", help="no live progress, one line per cell")
+    options.add_out(run, "run")
+    options.add_quiet(run)
     run.add_argument(
         "--no-micro",
         action="store_true",
         help="skip the micro-benchmarks that the default and full profiles run",
     )
     micro = commands.add_parser(
-        "micro", help="run the pytest-benchmark micro-benchmarks into a folder (micro.json)"
+        "micro", help="the pytest-benchmark micro-benchmarks into a folder (micro.json)"
     )
-    micro.add_argument(
-        "--out", type=Path, help="folder for micro.json (default results/micro-TIME)"
-    )
-    report = commands.add_parser(
-        "report", help="redraw the charts and report.html of a stored run, without rerunning it"
-    )
-    report.add_argument(
-        "folder", nargs="?", type=Path, help="the run's folder (default results/latest)"
+    options.add_out(micro, "micro")
+    commands.add_parser(
+        "report",
+        help="redraw the charts and report of a results folder (python -m bench report --help)",
+        add_help=False,
     )
     compare = commands.add_parser(
         "compare",
-        help="do two runs rank the servers the same way? (exit 1 on a contradiction)",
+        help="did it get faster? two runs, server by server (exit 1 on a contradiction)",
     )
-    compare.add_argument("first", type=Path, help="a run's folder")
-    compare.add_argument("second", type=Path, help="another run's folder")
+    compare.add_argument("first", type=Path, help="a run's folder (the earlier)")
+    compare.add_argument("second", type=Path, help="another run's folder (the later)")
+    for name, (_, summary) in SCENARIOS.items():
+        commands.add_parser(name, help=summary, add_help=False)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in SCENARIOS:  # each scenario parses its own options
+        return importlib.import_module(SCENARIOS[argv[0]][0]).main(argv[1:])
+    if argv and argv[0] == "report":
+        from bench.report import main as report_main
+
+        return report_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "micro":
@@ -208,10 +223,6 @@ def main(argv: list[str] | None = None) -> int:
         from bench.compare import main as compare_main
 
         return compare_main([str(args.first), str(args.second)])
-    if args.command == "report":
-        from bench.report import main as report_main
-
-        return report_main([str(args.folder)] if args.folder else [])
     if args.command != "run":
         parser.print_help()
         return 0 if args.command is None and argv == [] else 2
@@ -230,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
         "open_rate": args.open_rate,
         "open_workloads": args.open_workloads,
         "request_cap": args.request_cap,
-        "request_timeout_s": args.request_timeout,
+        "request_timeout_s": args.timeout,
         "start_timeout_s": args.start_timeout,
         "generator_grace_s": args.generator_grace,
     }
@@ -245,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = replace(settings, ceiling=False)
     try:
         plan = build_plan(settings)
-        folder = new_run_dir(args.out)
+        folder = results_dir("run", args.out)
     except (PlanError, StoreError) as exc:
         parser.exit(2, f"python -m bench: error: {exc}\n")
     if not plan.cells:
@@ -258,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
         if code == 0 and settings.profile in ("default", "full") and not args.no_micro:
             run_micro(folder)
         if code == 0 and settings.scenarios:
-            run_scenario_steps(folder, quick=settings.profile == "quick")
+            run_scenario_steps(folder, settings)
         from bench.report import draw
 
         try:
@@ -306,16 +317,38 @@ def fit_profile(settings: Settings, explicit: set[str]) -> Settings:
     return settings
 
 
-def run_scenario_steps(folder: Path, quick: bool = False) -> None:
-    """The capacity sweep, C10K and slow clients, each into a folder of the run's; a failure of
-    one is said and the next still runs (run.json is complete already)."""
-    from bench.scenarios.capacity import run_capacity
-    from bench.scenarios.steps import run_scenarios
+def run_scenario_steps(folder: Path, settings: Settings) -> None:
+    """The capacity sweep, C10K and slow clients for the run's servers (and its first workload,
+    for the sweep), each into a folder of the run's; a failure of one is said and the next still
+    runs (run.json is complete already)."""
+    from dataclasses import replace as changed
 
-    for name, step in (("capacity", run_capacity), ("scenarios", run_scenarios)):
+    from bench.scenarios import scale, slowclients
+    from bench.scenarios.capacity import run_capacity
+    from bench.scenarios.steps import QUICK_SCALE, QUICK_SLOW, run_scenarios
+
+    quick = settings.profile == "quick"
+    swept = [s for s in settings.servers if not SERVERS[s].leaking]
+    models = tuple(dict.fromkeys(SERVERS[s].model for s in settings.servers if SERVERS[s].model))
+    scale_settings = changed(QUICK_SCALE if quick else scale.Settings(), models=models)
+    slow_settings = changed(QUICK_SLOW if quick else slowclients.Settings(), models=models)
+    steps = (
+        ("capacity", lambda: run_capacity(folder / "capacity", swept, quick, settings.workloads[0]))
+        if swept
+        else None,
+        (
+            "scenarios",
+            lambda: run_scenarios(
+                folder / "scenarios", scale_settings=scale_settings, slow_settings=slow_settings
+            ),
+        )
+        if models
+        else None,
+    )
+    for name, step in filter(None, steps):
         print(f"{name} ...", file=sys.stderr)
         try:
-            step(folder / name, quick=quick)
+            step()
         except Exception as exc:  # the cells' figures are safe in run.json whatever happens here
             print(f"python -m bench: {name} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
 
@@ -340,14 +373,14 @@ def run_micro(folder: Path, timeout_s: float = 600) -> bool:
             sys.executable,
             "-m",
             "pytest",
-            "bench/micro",
+            str(Path(__file__).resolve().parent / "micro"),  # also where it is installed
             "-q",
             "-p",
             "no:cacheprovider",
             "--benchmark-enable",
             "--benchmark-max-time=0.5",
             "--benchmark-min-rounds=20",
-            f"--benchmark-json={folder / 'micro.json'}",
+            f"--benchmark-json={(folder / 'micro.json').resolve()}",
         ],
         cwd=Path(__file__).resolve().parent.parent,
         stdin=subprocess.DEVNULL,
@@ -376,14 +409,11 @@ def run_micro(folder: Path, timeout_s: float = 600) -> bool:
 
 def micro_command(out: Path | None) -> int:
     """`python -m bench micro`: measure, summarise, and compare with the previous micro run."""
-    import time
-
     from bench.micro.summary import main as summary
 
-    results = Path(__file__).resolve().parent.parent / "results"
-    previous = sorted(results.glob("micro-*/micro.json"))
+    previous = sorted(results_root().glob("micro-*/micro.json"))
     try:
-        folder = new_run_dir(out or results / time.strftime("micro-%Y%m%d-%H%M%S"))
+        folder = results_dir("micro", out)
     except StoreError as exc:
         print(f"python -m bench: error: {exc}", file=sys.stderr)
         return 2

@@ -8,10 +8,11 @@ by design, serves one connection at a time, sleeps after each answer.
 
 from __future__ import annotations
 
+import resource
 import sys
 from dataclasses import dataclass
 
-from bench.launch import servers_command
+from bench.launch import free_port, servers_command
 
 PLAIN, PLAIN_ASGI = "helloworld.plain:app", "helloworld.plain_asgi:app"
 DJANGO, DJANGO_ASGI = "helloworld.wsgi:application", "helloworld.asgi:application"
@@ -102,6 +103,17 @@ class ServerSpec:
                 str(request_cap + 50),
             ]
         return servers_command(self.model, None if self.model == "basic" else app, *options)
+
+    def launch_options(self, workload: Workload, request_cap: int | None = None) -> dict:
+        """What launched() needs to start this row for `workload`: the command, the port (a
+        peer's, chosen here: ours pick their own), the descriptor limit."""
+        port = free_port() if self.kind == "peer" else None
+        rlimits = {resource.RLIMIT_NOFILE: (self.nofile, self.nofile)} if self.nofile else {}
+        return {
+            "command": self.command(workload, port, request_cap),
+            "port": port,
+            "rlimits": rlimits,
+        }
 
     def supports(self, workload: str) -> bool:
         return not self.only_workloads or workload in self.only_workloads

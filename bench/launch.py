@@ -19,8 +19,9 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Protocol
 
 import psutil
 
@@ -35,6 +36,53 @@ class LaunchError(Exception):
     def __init__(self, message: str, reason: str) -> None:
         super().__init__(message)
         self.reason = reason
+
+
+class VerifyError(LaunchError):
+    """The server started but did not answer as it must (checked before anything is timed)."""
+
+
+class Registry(Protocol):
+    """Where a run notes the process groups it started, so that a later run can stop them if
+    this one crashed (bench/run.py Registry)."""
+
+    def add(self, pid: int, what: str) -> None: ...
+    def remove(self, pid: int) -> None: ...
+
+
+@contextlib.contextmanager
+def launched(
+    command: Sequence[str],
+    *,
+    port: int | None = None,
+    cpus: set[int] | None = None,
+    rlimits: dict[int, tuple[int, int]] | None = None,
+    log_dir: Path | None = None,
+    registry: Registry | None = None,
+    what: str = "server",
+    timeout: float = 30.0,
+    check: Callable[[ServerProcess], str | None] | None = None,
+) -> Iterator[ServerProcess]:
+    """The one way every part of the harness starts a server: in its own process group, pinned,
+    limited, registered; `check`ed before use (its reason, if any, raises VerifyError); and
+    stopped and reaped, its whole tree, on every exit path. What it printed stays readable
+    (`server.said`) after its log is gone."""
+    server = ServerProcess(command, port=port, cpus=cpus, rlimits=rlimits, log_dir=log_dir)
+    try:
+        server.start(timeout=timeout)
+        if registry is not None:
+            registry.add(server.pid, what)
+        reason = check(server) if check is not None else None
+        if reason is not None:
+            raise VerifyError(f"{reason}\n{server.output()}", reason)
+        yield server
+    finally:
+        with signals_deferred():  # a Ctrl-C now waits until the group is stopped and reaped
+            server.stop()
+            if registry is not None and server.popen is not None:
+                registry.remove(server.pid)
+            server.said = server.output()
+            server.remove_log()
 
 
 def servers_command(model: str, app: str | None = None, *options: str) -> list[str]:
@@ -78,6 +126,7 @@ class ServerProcess:
         self.popen: subprocess.Popen[bytes] | None = None
         self.host = ""
         self.port = 0
+        self.said = ""  # what it printed, kept by launched() once its log is removed
         self._log = None
 
     # starting -----------------------------------------------------------------------------

@@ -25,7 +25,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
 
 from hdrh.histogram import HdrHistogram
 
@@ -39,7 +38,7 @@ from bench.contract import (
     PERCENTILES,
     SIGNIFICANT_DIGITS,
 )
-from bench.launch import REPO_ROOT, kill_group, spawn_group
+from bench.launch import REPO_ROOT, Registry, kill_group, spawn_group
 
 DRAIN_S = 2.0  # open loop: at most this long after the window for the answers still due
 START_LEAD_S = 0.05  # the users start this long after the cell is sent: every process is ready
@@ -121,13 +120,6 @@ def generator_verdict(share: float, busy: float) -> tuple[str, str]:
             f"the generator's CPUs were {busy:.0%} busy, locust {share:.0%}: other work took them"
         )
     return "", ""
-
-
-class Registry(Protocol):
-    """Where a run notes the process groups it started (bench/run.py Registry)."""
-
-    def add(self, pid: int, what: str) -> None: ...
-    def remove(self, pid: int) -> None: ...
 
 
 class GeneratorError(RuntimeError):

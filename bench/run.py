@@ -12,7 +12,6 @@ import contextlib
 import json
 import os
 import re
-import resource
 import signal
 import time
 from collections.abc import Callable
@@ -38,12 +37,19 @@ from bench.faults import (
     interrupt_on_first_signal,
     restore_handlers,
 )
-from bench.launch import LaunchError, ServerProcess, cpu_plan, free_port, signals_deferred
+from bench.launch import (
+    LaunchError,
+    ServerProcess,
+    VerifyError,
+    cpu_plan,
+    launched,
+    signals_deferred,
+)
 from bench.load import CellLoad, Generator, GeneratorError, LoadResult, generator_verdict
 from bench.plan import Cell, Plan
 from bench.store import metadata, write_json, write_run
 from bench.telemetry import Sampler, cpu_between, leak_verdict, listen_overflows
-from bench.verify import verify
+from bench.verify import answers
 from bench.wrk import wrk_cell
 
 REGISTRY = ".processes.json"  # in the results folder: what is running, for after a crash
@@ -200,34 +206,29 @@ class Runner:
         then record the cell with what the server said of itself (its accept failures)."""
         spec, workload = SERVERS[cell.server], WORKLOADS[cell.workload]
         cap = self.settings.request_cap if spec.leaking else None
-        port = free_port() if spec.kind == "peer" else None
-        command = spec.command(workload, port, cap)
-        rlimits = {resource.RLIMIT_NOFILE: (spec.nofile, spec.nofile)} if spec.nofile else {}
-        server = ServerProcess(
-            command, port=port, cpus=self.server_cpus, rlimits=rlimits, log_dir=self.folder
-        )
-        record = None
+        launch = spec.launch_options(workload, cap)
+        command = launch["command"]
+        record, server = None, None
         try:
-            try:
-                server.start(timeout=self.settings.start_timeout_s)
-            except LaunchError as exc:
-                self.record_failure(cell, command, f"did not start: {exc.reason}", str(exc)[-2000:])
-                return
-            self.registry.add(server.pid, f"server {spec.name}")
-            reason = verify(server.host, server.port, workload, close=cell.mode == "close")
-            if reason is not None:
-                self.record_failure(
-                    cell, command, f"verification failed: {reason}", server.output()[-2000:]
-                )
-                return
-            record = self.run_cell(cell, spec, server, command, cap)
-        finally:
-            with signals_deferred():  # a Ctrl-C now waits until the server is stopped and reaped
-                server.stop()
-                if server.popen is not None:
-                    self.registry.remove(server.pid)
-                said = server.output()
-                server.remove_log()
+            with launched(
+                **launch,
+                cpus=self.server_cpus,
+                log_dir=self.folder,
+                registry=self.registry,
+                what=f"server {spec.name}",
+                timeout=self.settings.start_timeout_s,
+                check=answers(workload, cell.mode == "close"),
+            ) as server:
+                record = self.run_cell(cell, spec, server, command, cap)
+        except VerifyError as exc:
+            self.record_failure(
+                cell, command, f"verification failed: {exc.reason}", str(exc)[-2000:]
+            )
+            return
+        except LaunchError as exc:
+            self.record_failure(cell, command, f"did not start: {exc.reason}", str(exc)[-2000:])
+            return
+        said = server.said if server is not None else ""
         if record is not None:
             record["server_reports"] = server_reports(said)
             record["server_output_tail"] = said[-2000:] if record["status"] == "failed" else ""
@@ -410,9 +411,13 @@ class Runner:
         from the generator's own CPU during that cell's window (bench/load.py)."""
         spec, workload = SERVERS["asyncio"], WORKLOADS["hello"]
         users = max(max(self.settings.users), 16)
-        command = spec.command(workload, None, None)
-        with ServerProcess(command, cpus=self.server_cpus, log_dir=self.folder) as server:
-            self.registry.add(server.pid, "ceiling server")
+        with launched(
+            **spec.launch_options(workload),
+            cpus=self.server_cpus,
+            log_dir=self.folder,
+            registry=self.registry,
+            what="ceiling server",
+        ) as server:
             load = self._run_load(
                 CellLoad(
                     server.url,
@@ -426,7 +431,6 @@ class Runner:
                     client=self.settings.client,
                 )
             )
-            self.registry.remove(server.pid)
         self.document["generator_ceiling"][mode] = {
             "server": spec.name,
             "workload": workload.name,

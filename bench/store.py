@@ -102,10 +102,16 @@ def read_run(folder: Path) -> dict:
     return document
 
 
-def new_run_dir(out: Path | None, min_free_bytes: int = MIN_FREE_BYTES) -> Path:
-    """The run's folder, created and checked writable, with room to spare, now: not after ten
-    minutes of measuring."""
-    folder = out or REPO_ROOT / "results" / time.strftime("run-%Y%m%d-%H%M%S")
+def results_root() -> Path:
+    """Where results go unless --out says otherwise: results/ in the current directory (never
+    inside the installed package)."""
+    return Path.cwd() / "results"
+
+
+def results_dir(kind: str, out: Path | None = None, min_free_bytes: int = MIN_FREE_BYTES) -> Path:
+    """A results folder (results/<kind>-TIME, or `out`), created and checked writable, with room
+    to spare, now: not after ten minutes of measuring. StoreError says why not, in one line."""
+    folder = out or results_root() / time.strftime(f"{kind}-%Y%m%d-%H%M%S")
     try:
         folder.mkdir(parents=True, exist_ok=True)
         probe = folder / ".write-test"
@@ -184,7 +190,7 @@ def write_run(folder: Path, document: dict, new_cells: int | None = None) -> Pat
 
 def _point_latest(folder: Path) -> None:
     """results/latest -> the newest run, for runs kept in results/ (not for --out elsewhere)."""
-    if folder.resolve().parent != (REPO_ROOT / "results").resolve():
+    if folder.resolve().parent != results_root().resolve():
         return
     latest = folder.parent / "latest"
     with contextlib.suppress(OSError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+from collections.abc import Callable
 
 from bench.catalog import Workload
 
@@ -43,3 +44,8 @@ def verify(
     if response.getheader("Content-Type") is None:
         return f"GET {workload.path}: no Content-Type"
     return None
+
+
+def answers(workload: Workload, close: bool = False) -> Callable[[object], str | None]:
+    """launched()'s check: the server answers `workload` right (None), or why not."""
+    return lambda server: verify(server.host, server.port, workload, close)  # type: ignore[attr-defined]

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from bench.launch import ServerProcess, cpu_plan, servers_command
+from bench.launch import cpu_plan, launched, servers_command
 
 HELLO = b"Hello, world!"
 REQUEST = b"GET /hello/ HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
@@ -48,7 +48,9 @@ def pinned(request) -> Iterator[None]:
     os.sched_setaffinity(0, before)
 
 
-def start_server(model: str, app: str = "helloworld.plain:app", *options: str) -> ServerProcess:
+def started(model: str, app: str = "helloworld.plain:app", *options: str):
+    """A server of `model` (bench.launch.launched: stopped and reaped when the block ends),
+    pinned to the server's CPU, its descriptors capped for fork_leak."""
     server_cpus, _ = cpu_plan(True)
     rlimits = {resource.RLIMIT_NOFILE: (256, 256)} if model == "fork_leak" else {}
     command = servers_command(
@@ -60,4 +62,4 @@ def start_server(model: str, app: str = "helloworld.plain:app", *options: str) -
         "1024",
         *options,
     )
-    return ServerProcess(command, cpus=server_cpus, rlimits=rlimits).start()
+    return launched(command, cpus=server_cpus, rlimits=rlimits)

@@ -13,7 +13,7 @@ from bench.micro.conftest import (
     REQUEST,
     REQUEST_CLOSE,
     read_response,
-    start_server,
+    started,
 )
 from servers.models import MODELS
 
@@ -23,9 +23,8 @@ KEEP_ALIVE_MODELS = ("threaded", "asyncio", "prefork")
 
 @pytest.fixture(scope="module", params=ALL_MODELS)
 def server(request):
-    process = start_server(request.param)
-    yield request.param, process
-    process.stop()
+    with started(request.param) as process:
+        yield request.param, process
 
 
 def test_new_connection(benchmark, server) -> None:
@@ -48,13 +47,9 @@ def test_new_connection(benchmark, server) -> None:
 
 @pytest.fixture(scope="module", params=KEEP_ALIVE_MODELS)
 def keepalive_server(request):
-    process = (
-        start_server(request.param, "helloworld.plain:app", "--loop", "uvloop")
-        if (request.param != "threaded")
-        else start_server("threaded")
-    )
-    yield request.param, process
-    process.stop()
+    options = ("--loop", "uvloop") if request.param != "threaded" else ()
+    with started(request.param, "helloworld.plain:app", *options) as process:
+        yield request.param, process
 
 
 def test_keep_alive(benchmark, keepalive_server) -> None:

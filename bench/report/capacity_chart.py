@@ -1,6 +1,6 @@
 """The capacity chart, drawn from capacity.json and nothing else.
 
-    python -m bench.report.capacity_chart results/capacity-TIME     (redraws capacity.png and .svg)
+    python -m bench report results/capacity-TIME     (redraws capacity.png and .svg)
 
 Latency against offered rate, log-log, one colour per server (the harness's colours): p99 solid,
 p50 dashed, both counted from the intended send time; the p99 limit as a grey line; a star on
@@ -12,7 +12,6 @@ tests read the plotted data back.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -125,21 +124,3 @@ def draw(folder: Path) -> list[Path]:
     finally:
         plt.close(figure)
     return paths
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    folder = Path(args[0]) if args else None
-    if folder is None or not (folder / "capacity.json").is_file():
-        print(
-            "usage: python -m bench.report.capacity_chart FOLDER (holding capacity.json)",
-            file=sys.stderr,
-        )
-        return 2
-    for path in draw(folder):
-        print(path)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,6 +1,5 @@
-"""Report: the charts and report.html of a run, drawn from its run.json and nothing else.
-
-    python -m bench report [results/<run-id>]     (default: results/latest)
+"""Report: the charts and report.html of a run, drawn from its run.json and nothing else
+(`python -m bench report [FOLDER]`).
 
 The page opens with the answer (bench/report/answer.py), then the lessons as this run judged them
 (bench/report/lessons.py), then the measurements behind them. Every sentence is built from the run's
@@ -15,13 +14,11 @@ import html
 import io
 import json
 import re
-import sys
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 
 from bench.checks import check_run
-from bench.launch import REPO_ROOT
 from bench.report.answer import Level, answer, drift_sentence, interval, times
 from bench.report.charts import (
     BEYOND,
@@ -34,7 +31,7 @@ from bench.report.charts import (
 )
 from bench.report.lessons import judge
 from bench.stats import summarise
-from bench.store import RunFormatError, read_run
+from bench.store import read_run
 
 esc = html.escape
 
@@ -497,25 +494,3 @@ rows failed.</p>
 <h2>Metadata</h2><pre>{esc(json.dumps(meta, indent=2))}</pre>
 </body></html>
 """
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if args and args[0] in ("-h", "--help"):
-        print(__doc__)
-        return 0
-    folder = Path(args[0]) if args else REPO_ROOT / "results" / "latest"
-    if not (folder / "run.json").is_file():
-        print(f"python -m bench report: error: no run.json in {folder}", file=sys.stderr)
-        return 2
-    try:
-        path = draw(folder)
-    except RunFormatError as exc:
-        print(f"python -m bench report: error: {exc}", file=sys.stderr)
-        return 2
-    print(path)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -4,13 +4,12 @@ JSON and nothing else, so any stored result can be drawn again without measuring
 Each function takes the document and returns a Figure; `draw(folder)` writes a PNG beside every
 scenario file it finds. Colours and markers per model are the harness charts' own.
 
-    python -m bench.report.scenario_charts results/<folder>
+    python -m bench report results/<folder>
 """
 
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import matplotlib
@@ -261,32 +260,3 @@ def draw(folder: Path, sources: tuple[str, ...] = tuple(CHARTS)) -> list[Path]:
         if source.is_file():
             written.append(_save(chart(json.loads(source.read_text())), folder / png))
     return written
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1 or args[0].startswith("-"):
-        print("usage: python -m bench.report.scenario_charts FOLDER", file=sys.stderr)
-        print(
-            "  draws scale.png, slowclients.png, crosscheck.png from the JSON in FOLDER",
-            file=sys.stderr,
-        )
-        return 0 if args and args[0] in ("-h", "--help") else 2
-    try:
-        written = draw(Path(args[0]))
-    except (OSError, ValueError, KeyError) as exc:
-        print(f"python -m bench.report.scenario_charts: error: {exc}", file=sys.stderr)
-        return 2
-    if not written:
-        print(
-            f"python -m bench.report.scenario_charts: error: no scenario JSON in {args[0]}",
-            file=sys.stderr,
-        )
-        return 2
-    for path in written:
-        print(path)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,6 +1,6 @@
 """Capacity: a rate sweep per server, open loop, and the highest offered rate it sustains.
 
-    python -m bench.scenarios.capacity [--servers asyncio,threaded] [--start 20 --factor 1.5]
+    python -m bench capacity [--servers asyncio,threaded] [--start 20 --factor 1.5]
         [options]
 
 Each server is started once (pinned apart from the load generator, as the harness does) and
@@ -25,7 +25,6 @@ import argparse
 import contextlib
 import json
 import math
-import resource
 import signal
 import sys
 import threading
@@ -39,14 +38,15 @@ import psutil
 from rich.console import Console
 from rich.table import Table
 
-from bench.__main__ import duration, names
+from bench import options
 from bench.catalog import SERVERS, WORKLOADS
-from bench.launch import REPO_ROOT, LaunchError, ServerProcess, cpu_plan, free_port
+from bench.launch import LaunchError, ServerProcess, VerifyError, cpu_plan, launched
 from bench.load import CellLoad, Generator, LoadResult, generator_verdict
+from bench.options import duration
 from bench.report.capacity_chart import describe
 from bench.run import Registry
-from bench.store import StoreError, metadata, new_run_dir, write_json
-from bench.verify import verify
+from bench.store import StoreError, metadata, results_dir, write_json
+from bench.verify import answers
 
 FORMAT = "capacity/1"
 # every one of our models that does not leak by design; the leaking fork models (fork,
@@ -331,27 +331,22 @@ class Sweeper:
         if not spec.supports(workload.name):
             self.give_up(entry, "skipped", f"serves only {', '.join(spec.only_workloads)}")
             return
-        port = free_port() if spec.kind == "peer" else None
-        entry["command"] = command = spec.command(workload, port, None)
-        rlimits = {resource.RLIMIT_NOFILE: (spec.nofile, spec.nofile)} if spec.nofile else {}
-        server = ServerProcess(
-            command, port=port, cpus=self.server_cpus, rlimits=rlimits, log_dir=self.folder
-        )
+        launch = spec.launch_options(workload)
+        entry["command"] = launch["command"]
         try:
-            server.start(timeout=30)
-            self.registry.add(server.pid, f"capacity server {name}")
-            problem = verify(server.host, server.port, workload)
-            if problem is not None:
-                self.give_up(entry, "failed", f"verification failed: {problem}")
-            else:
+            with launched(
+                **launch,
+                cpus=self.server_cpus,
+                log_dir=self.folder,
+                registry=self.registry,
+                what=f"capacity server {name}",
+                check=answers(workload),
+            ) as server:
                 self.step_up(entry, server)
+        except VerifyError as exc:
+            self.give_up(entry, "failed", f"verification failed: {exc.reason}")
         except LaunchError as exc:
             self.give_up(entry, "failed", f"did not start: {str(exc)[-500:]}")
-        finally:
-            server.stop()
-            if server.popen is not None:
-                self.registry.remove(server.pid)
-            server.remove_log()
 
     def give_up(self, entry: dict, status: str, problem: str) -> None:
         entry.update(status=status, problem=problem)
@@ -496,11 +491,13 @@ def sweep_and_draw(sweep: Sweep, folder: Path, console: Console, quiet: bool = F
         except Exception as exc:  # the figures are safe in capacity.json
             console.print(
                 f"[red]the chart could not be drawn ({type(exc).__name__}: {exc}); redraw it: "
-                f"python -m bench.report.capacity_chart {folder}[/]"
+                f"python -m bench report {folder}[/]"
             )
 
 
-def run_capacity(folder: Path, servers: list[str] | None = None, quick: bool = False) -> dict:
+def run_capacity(
+    folder: Path, servers: list[str] | None = None, quick: bool = False, workload: str = "hello"
+) -> dict:
     """The capacity sweep for the harness's profiles: writes capacity.json, capacity.png and
     capacity.svg into `folder` (give it a folder of its own, e.g. <run>/capacity) and returns
     the document. quick: fewer, shorter steps (doubling from 50 req/s, 1 s each) on the quick
@@ -512,9 +509,10 @@ def run_capacity(folder: Path, servers: list[str] | None = None, quick: bool = F
             rates=rate_steps(50, 2, DEFAULT_MAX_RATE),
             duration_s=1.0,
             warmup_s=0.3,
+            workload=workload,
         )
     else:
-        sweep = Sweep(servers=tuple(servers or DEFAULT_SERVERS))
+        sweep = Sweep(servers=tuple(servers or DEFAULT_SERVERS), workload=workload)
     folder.mkdir(parents=True, exist_ok=True)
     return sweep_and_draw(sweep, folder, Console(stderr=True))
 
@@ -558,23 +556,21 @@ class OneLineErrors(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineErrors(
-        prog="python -m bench.scenarios.capacity",
+        prog="python -m bench capacity",
         description="Offer each server a rising rate of requests (open loop: latency from the "
         "intended send time) until p99 or errors break their limits; its capacity is the highest "
         "rate that passed. Writes capacity.json, capacity.png and capacity.svg.",
     )
-    parser.add_argument(
-        "--servers",
-        type=names(SERVERS),
-        default=DEFAULT_SERVERS,
-        help=f"comma-separated (default: {','.join(DEFAULT_SERVERS)}); the leaking fork models "
-        "are refused, the peers run when named",
+    options.add_servers(
+        parser, SERVERS, DEFAULT_SERVERS, "servers (the leaking fork models are refused)"
     )
     parser.add_argument(
+        "--workloads",
         "--workload",
+        dest="workload",
         choices=WORKLOADS,
         default="hello",
-        help="default hello",
+        help="the workload swept (one; default hello)",
     )
     parser.add_argument(
         "--users", type=int, default=16, help="connections sharing the schedule (default 16)"
@@ -605,23 +601,15 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PERCENT",
         help="and with at most this percentage of requests failed or never sent (default 0.1)",
     )
-    parser.add_argument(
-        "--duration", type=duration, default=2.0, help="measured time per step (default 2s)"
-    )
-    parser.add_argument(
-        "--warmup", type=duration, default=0.5, help="unrecorded time before each step (0.5s)"
-    )
+    options.add_duration(parser, 2.0, "measured time per step")
+    options.add_warmup(parser, 0.5)
     parser.add_argument(
         "--no-cpu-split",
         action="store_true",
         help="do not pin the server and the load generator to different CPUs",
     )
-    parser.add_argument(
-        "--out", type=Path, help="folder for capacity.json and the chart (results/capacity-TIME)"
-    )
-    parser.add_argument(
-        "--quiet", action="store_true", help="no live progress: one line per server"
-    )
+    options.add_out(parser, "capacity")
+    options.add_quiet(parser)
     return parser
 
 
@@ -642,9 +630,7 @@ def main(argv: list[str] | None = None) -> int:
             cpu_split=not args.no_cpu_split,
         )
         check_sweep(sweep)
-        folder = new_run_dir(
-            args.out or REPO_ROOT / "results" / time.strftime("capacity-%Y%m%d-%H%M%S")
-        )
+        folder = results_dir("capacity", args.out)
     except (CapacityError, StoreError) as exc:
         parser.exit(2, f"{parser.prog}: error: {exc}\n")
     console = Console(stderr=True)

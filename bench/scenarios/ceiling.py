@@ -5,7 +5,7 @@ comparison uses wrk (C, one thread, 50 keep-alive connections). Each server runs
 own CPU and wrk to another; the contenders of every pairing run alternately (A B A B ...) for
 several rounds, and the table gives medians and each pairing's ratio (ours / peer).
 
-    python -m bench.scenarios.ceiling [--duration 5] [--rounds 3] [--only NAME ...] [--out DIR]
+    python -m bench ceiling [--duration 5] [--rounds 3] [--only NAME ...] [--out DIR]
 """
 
 from __future__ import annotations
@@ -17,23 +17,23 @@ import statistics
 import subprocess
 import sys
 import time
-import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
-from bench.catalog import SERVERS
+from bench import options
+from bench.catalog import SERVERS, WORKLOADS
 from bench.launch import (
-    REPO_ROOT,
     LaunchError,
-    ServerProcess,
     cpu_plan,
     free_port,
+    launched,
     servers_command,
 )
-from bench.store import write_json
+from bench.store import StoreError, results_dir, write_json
+from bench.verify import answers
 from bench.wrk import run_wrk, wrk_path
 
 PLAIN_WSGI = "helloworld.plain:app"
@@ -50,6 +50,7 @@ class Contender:
     command: tuple[str, ...]
     ours: bool
     new_connection: bool = False  # a new connection per request (wrk sends Connection: close)
+    server: str = ""  # the name --servers chooses it by: our model, or the peer's catalog row
 
 
 @dataclass(frozen=True)
@@ -62,16 +63,16 @@ class Pairing:
 
 
 def _ours(label: str, model: str, app: str, *options: str, new_connection: bool = False):
-    return Contender(label, tuple(servers_command(model, app, *options)), True, new_connection)
+    command = tuple(servers_command(model, app, *options))
+    return Contender(label, command, True, new_connection, model)
 
 
 def _peer(name: str) -> Contender:
     """A peer as the harness defines it (bench/plan.py), on the plain app of its interface."""
     spec = SERVERS[name]
     app = PLAIN_ASGI if spec.asgi else PLAIN_WSGI
-    return Contender(
-        spec.description, tuple(p.replace("{app}", app) for p in spec.peer_command), False
-    )
+    command = tuple(p.replace("{app}", app) for p in spec.peer_command)
+    return Contender(spec.description, command, False, server=name)
 
 
 def pairings() -> list[Pairing]:
@@ -122,6 +123,7 @@ def pairings() -> list[Pairing]:
                     (PY, "-m", "bench.scenarios.peers.fork_fixed", "{port}"),
                     False,
                     True,
+                    "fork-fixed",
                 ),
             ),
             0.9,
@@ -150,12 +152,10 @@ def measure(contender: Contender, round_number: int, args: argparse.Namespace) -
     port = None if contender.ours else free_port()
     command = [part.replace("{port}", str(port)) for part in contender.command]
     try:
-        with ServerProcess(command, port=port, cpus=server_cpus, cwd=REPO_ROOT) as server:
+        with launched(
+            command, port=port, cpus=server_cpus, check=answers(WORKLOADS["hello"])
+        ) as server:
             url = f"{server.url}/hello/"
-            with urllib.request.urlopen(url, timeout=5) as answer:  # verify before timing
-                body = answer.read()
-            if body != b"Hello, world!":
-                raise RuntimeError(f"wrong answer from {url}: {body[:60]!r}")
             if args.warmup:
                 run_wrk(url, args.warmup, args.connections, contender.new_connection, wrk_cpus)
             figures = run_wrk(
@@ -296,31 +296,22 @@ def redraw(folder: Path) -> int:
 # command line -----------------------------------------------------------------------------------
 
 
+def contender_names() -> list[str]:
+    """What --servers chooses pairings by: our models and the peers in them."""
+    return list(dict.fromkeys(c.server for p in pairings() for c in (p.ours, *p.peers)))
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    names = [p.name for p in pairings()]
     parser = argparse.ArgumentParser(
-        prog="python -m bench.scenarios.ceiling",
+        prog="python -m bench ceiling",
         description="Compare our fastest models with uvicorn, gunicorn and waitress under wrk.",
     )
-    parser.add_argument("--duration", type=int, default=5, help="seconds measured per run")
-    parser.add_argument(
-        "--warmup", type=int, default=1, help="seconds of warm-up per run (0: none)"
-    )
+    options.add_servers(parser, contender_names(), what="servers (a pairing runs when it has one)")
+    options.add_duration(parser, 5.0, "measured per run (whole seconds: wrk counts them)")
+    options.add_warmup(parser, 1.0)
     parser.add_argument("--rounds", type=int, default=3, help="A B A B rounds (default 3)")
     parser.add_argument("--connections", type=int, default=50, help="wrk connections")
-    parser.add_argument(
-        "--only",
-        nargs="+",
-        metavar="NAME",
-        choices=names,
-        help=f"run only these pairings: {'; '.join(names)}",
-    )
-    parser.add_argument(
-        "--out",
-        type=Path,
-        default=None,
-        help="folder for ceiling.json and ceiling.md (default results/ceiling-TIME)",
-    )
+    options.add_out(parser, "ceiling")
     parser.add_argument(
         "--redraw",
         type=Path,
@@ -348,14 +339,15 @@ def main(argv: list[str] | None = None) -> int:
             "(nox -s ceiling installs it when run as root)."
         )
         return 2
-    chosen = [p for p in pairings() if not args.only or p.name in args.only]
-    out = args.out or REPO_ROOT / "results" / time.strftime("ceiling-%Y%m%d-%H%M%S")
+    chosen = [
+        p
+        for p in pairings()
+        if not args.servers or {c.server for c in (p.ours, *p.peers)} & set(args.servers)
+    ]
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / ".write-test").write_text("")
-        (out / ".write-test").unlink()
-    except OSError as exc:
-        console.print(f"[red]cannot write results to {out}: {exc.strerror}[/]")
+        out = results_dir("ceiling", args.out)
+    except StoreError as exc:
+        console.print(f"[red]{exc}[/]")
         return 2
     contenders = [c for p in chosen for c in (p.ours, *p.peers)]
     runs: list[Run] = []

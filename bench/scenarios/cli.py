@@ -1,10 +1,9 @@
-"""What the scenarios' commands (scale, slowclients, crosscheck) share: the model list option,
-and the frame of a run: a results folder, Ctrl-C and an unwritable folder said in one line, the
-table, the notes, the chart."""
+"""What the scenarios' commands (scale, slowclients, crosscheck) share: the frame of a run: a
+results folder, Ctrl-C and an unwritable folder said in one line, the table, the notes, the
+chart. Their options come from the one vocabulary (bench/options.py)."""
 
 from __future__ import annotations
 
-import argparse
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -12,28 +11,10 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from bench.launch import REPO_ROOT
 from bench.report.scenario_charts import draw
-from servers.models import MODELS
+from bench.store import StoreError, results_dir
 
 console = Console(stderr=True)
-
-
-def add_models_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--models",
-        default=",".join(MODELS),
-        help=f"comma-separated, from {', '.join(MODELS)} (default: all)",
-    )
-
-
-def chosen_models(parser: argparse.ArgumentParser, text: str) -> tuple[str, ...]:
-    """The --models list, or a one-line error naming what is unknown."""
-    models = tuple(m.strip() for m in text.split(",") if m.strip())
-    unknown = [m for m in models if m not in MODELS]
-    if unknown or not models:
-        parser.error(f"unknown model(s) {', '.join(unknown)}; choose from {', '.join(MODELS)}")
-    return models
 
 
 def run_command(
@@ -43,13 +24,16 @@ def run_command(
     table: Callable[[dict], Table],
 ) -> int:
     """measure(folder) writes folder/<name>.json; then the table, the notes and the chart."""
-    out = out or REPO_ROOT / "results" / time.strftime(f"{name}-%Y%m%d-%H%M%S")
     started = time.monotonic()
     try:
+        out = results_dir(name, out)
         document = measure(out)
     except KeyboardInterrupt:
         console.print(f"\n[yellow]interrupted: {name}.json keeps what was finished[/]")
         return 130
+    except StoreError as exc:
+        console.print(f"[red]{exc}[/]")
+        return 2
     except OSError as exc:
         console.print(f"[red]cannot write results to {out}: {exc.strerror or exc}[/]")
         return 2

@@ -6,7 +6,7 @@ The harness measures a cell with wrk itself (bench/wrk.py `wrk_cell`, on its gen
 cells, or every cell with --crosscheck); wrk has no request cap: on the leaking fork models only
 the server's own --max-requests bounds it, so they are left out.
 
-    python -m bench.scenarios.crosscheck [--servers asyncio,threaded,prefork] [--users 8]
+    python -m bench crosscheck [--servers asyncio,threaded,prefork] [--users 8]
         [--duration 3] [--mode keepalive|close] [--out DIR]
 
 runs locust and then wrk on each server and stores both in crosscheck.json.
@@ -21,11 +21,13 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from bench import options
 from bench.catalog import SERVERS, WORKLOADS
-from bench.launch import LaunchError, ServerProcess, cpu_plan, free_port
+from bench.launch import LaunchError, cpu_plan, launched
 from bench.load import run_locust
 from bench.scenarios.cli import run_command
 from bench.store import write_json
+from bench.verify import answers
 from bench.wrk import wrk_cell as crosscheck
 from bench.wrk import wrk_path
 
@@ -52,12 +54,15 @@ def versus(locust: dict, wrk: dict) -> dict:
 
 def measure(server_name: str, args: argparse.Namespace, out: Path) -> dict:
     spec, workload = SERVERS[server_name], WORKLOADS[args.workload]
-    port = free_port() if spec.kind == "peer" else None
     server_cpus, load_cpus = cpu_plan()
     cell = {"server": server_name, "workload": workload.name, "users": args.users}
     cell |= {"close": args.mode == "close", "locust": None, "wrk": None, "failure": ""}
     try:
-        with ServerProcess(spec.command(workload, port, None), port=port, cpus=server_cpus) as srv:
+        with launched(
+            **spec.launch_options(workload),
+            cpus=server_cpus,
+            check=answers(workload, args.mode == "close"),
+        ) as srv:
             load = run_locust(
                 srv.url,
                 workload.path,
@@ -118,41 +123,27 @@ def render(cells: list[dict]) -> Table:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     allowed = [name for name in SERVERS if name not in UNBOUNDED]
     parser = argparse.ArgumentParser(
-        prog="python -m bench.scenarios.crosscheck",
+        prog="python -m bench crosscheck",
         description="Run locust and then wrk on the same cells and store both figures.",
         epilog=f"Not for {', '.join(UNBOUNDED)}: wrk cannot cap its requests.",
     )
-    parser.add_argument(
-        "--servers",
-        default="asyncio,threaded,prefork",
-        help=f"comma-separated, from {', '.join(allowed)} (default asyncio,threaded,prefork)",
-    )
+    options.add_servers(parser, allowed, ("asyncio", "threaded", "prefork"))
     parser.add_argument(
         "--workload", choices=WORKLOADS, default="hello", help="the workload (default hello)"
     )
     parser.add_argument(
         "--users", type=int, default=8, help="locust users = wrk connections (default 8)"
     )
-    parser.add_argument(
-        "--duration", type=int, default=3, help="seconds measured by each (default 3)"
-    )
-    parser.add_argument(
-        "--warmup", type=float, default=0.5, help="locust's warm-up, seconds (default 0.5)"
-    )
+    options.add_duration(parser, 3.0, "measured by each (wrk: whole seconds)")
+    options.add_warmup(parser, 0.5)
     parser.add_argument(
         "--mode",
         choices=("keepalive", "close"),
         default="keepalive",
         help="keep-alive, or a new connection per request (default keepalive)",
     )
-    parser.add_argument(
-        "--out", type=Path, default=None, help="folder (default results/crosscheck-TIME)"
-    )
+    options.add_out(parser, "crosscheck")
     args = parser.parse_args(argv)
-    args.servers = [s.strip() for s in args.servers.split(",") if s.strip()]
-    unknown = [s for s in args.servers if s not in allowed]
-    if unknown or not args.servers:
-        parser.error(f"unknown or unbounded server(s) {', '.join(unknown) or '(none)'}")
     if not 1 <= args.users <= 1000 or not 1 <= args.duration <= 60 or not 0 <= args.warmup <= 10:
         parser.error("--users must be 1 to 1000, --duration 1 to 60 s, --warmup 0 to 10 s")
     return args

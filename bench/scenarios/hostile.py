@@ -1,6 +1,6 @@
 """Every hostile case (bench/scenarios/hostile_cases.py) against our keep-alive models and the
 peers:
-`python -m bench.scenarios.hostile` prints a markdown table of what each server answered.
+`python -m bench hostile` prints a markdown table of what each server answered.
 
 Servers run as the benchmark runs them (bench/plan.py: asyncio and prefork on uvloop, gunicorn
 sync with 2 workers, uvicorn on httptools and on h11, all on the plain app), one at a time, on
@@ -15,8 +15,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from bench import options
 from bench.catalog import SERVERS, WORKLOADS
-from bench.launch import LaunchError, ServerProcess, free_port
+from bench.launch import LaunchError, free_port, launched
 from bench.scenarios.hostile_cases import CASES, HEADER_TIMEOUT, Answer, probe
 
 OURS = ("asyncio", "threaded", "prefork")
@@ -36,7 +37,7 @@ def command(name: str) -> tuple[list[str], int | None]:
 def answers_of(name: str, bound: float) -> list[Answer]:
     """Start `name`, send it every case, stop it (and its whole process tree)."""
     argv, port = command(name)
-    with ServerProcess(argv, port=port) as server:
+    with launched(argv, port=port) as server:
         answers = [probe(server.port, case, bound) for case in CASES]
         if server.popen is not None and server.popen.poll() is not None:
             raise LaunchError(f"{name} died during the cases:\n{server.output()}")
@@ -65,29 +66,18 @@ def markdown(results: dict[str, list[Answer]]) -> str:
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench.scenarios.hostile", description=__doc__)
-    parser.add_argument(
-        "--servers",
-        default=",".join(OURS + PEERS),
-        help=f"comma-separated, from {', '.join(OURS + PEERS)} (default: all)",
-    )
-    parser.add_argument(
-        "--bound", type=float, default=4.0, help="seconds a case may take (default 4)"
-    )
+    parser = argparse.ArgumentParser(prog="python -m bench hostile", description=__doc__)
+    options.add_servers(parser, OURS + PEERS, OURS + PEERS)
+    options.add_timeout(parser, 4.0, "how long a case may take")
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    names = [name.strip() for name in args.servers.split(",") if name.strip()]
-    unknown = [name for name in names if name not in OURS + PEERS]
-    if unknown:
-        print(f"unknown servers: {', '.join(unknown)}", file=sys.stderr)
-        return 2
     results = {}
-    for name in names:
+    for name in args.servers:
         print(f"{name}: {len(CASES)} cases", file=sys.stderr)
-        results[name] = answers_of(name, args.bound)
+        results[name] = answers_of(name, args.timeout)
     print(markdown(results))
     return 0
 

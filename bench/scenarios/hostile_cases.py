@@ -1,5 +1,5 @@
 """Hostile requests, one definition for the tests (tests/test_hostile_requests.py) and for the
-comparison with gunicorn and uvicorn (`python -m bench.scenarios.hostile`, servers/HOSTILE.md).
+comparison with gunicorn and uvicorn (`python -m bench hostile`, servers/HOSTILE.md).
 
 Each case is the bytes a hostile or broken client sends, the answer our servers must give (they
 share one protocol core, so every model gives the same one), and the rule behind it. `probe()`

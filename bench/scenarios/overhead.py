@@ -1,6 +1,6 @@
 """What the load generator's client costs: our raw user against locust's FastHttpUser.
 
-    python -m bench.scenarios.overhead [--rounds 3] [--duration 3s] [--users 16] [--out DIR]
+    python -m bench overhead [--rounds 3] [--duration 3s] [--users 16] [--out DIR]
 
 Both clients load the same server (asyncio on uvloop, the plain hello), pinned apart from the
 generator, keep-alive and then with a new connection per request, in alternated rounds. The
@@ -16,12 +16,13 @@ import argparse
 import json
 import statistics
 import sys
-import time
 from pathlib import Path
 
+from bench import options
 from bench.contract import CLIENTS
-from bench.launch import REPO_ROOT, ServerProcess, cpu_plan, servers_command
+from bench.launch import cpu_plan, launched, servers_command
 from bench.load import CellLoad, Generator
+from bench.store import StoreError, results_dir
 
 MODES = {"keepalive": False, "close": True}
 
@@ -37,7 +38,7 @@ def measure(rounds: int, duration_s: float, users: int, folder: Path) -> dict:
     efficiency: dict[str, dict[str, list[float]]] = {m: {c: [] for c in CLIENTS} for m in MODES}
     rates: dict[str, dict[str, list[float]]] = {m: {c: [] for c in CLIENTS} for m in MODES}
     with (
-        ServerProcess(command, cpus=server_cpus) as server,
+        launched(command, cpus=server_cpus) as server,
         Generator(1, generator_cpus, folder / "generator") as generator,
     ):
         for round_number in range(1, rounds + 1):
@@ -70,20 +71,20 @@ def measure(rounds: int, duration_s: float, users: int, folder: Path) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from bench.__main__ import duration
-
-    parser = argparse.ArgumentParser(prog="python -m bench.scenarios.overhead", description=__doc__)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--duration", type=duration, default=3.0, help="window per run, e.g. 3s")
-    parser.add_argument("--users", type=int, default=16)
-    parser.add_argument("--out", type=Path, default=None)
+    parser = argparse.ArgumentParser(prog="python -m bench overhead", description=__doc__)
+    parser.add_argument("--rounds", type=int, default=3, help="alternated rounds (default 3)")
+    options.add_duration(parser, 3.0, "window per run")
+    parser.add_argument("--users", type=int, default=16, help="users of each client (default 16)")
+    options.add_out(parser, "overhead")
     args = parser.parse_args(argv)
     if not (1 <= args.rounds <= 20 and 0.5 <= args.duration <= 120 and 1 <= args.users <= 1000):
         parser.error(
             "wants 1 <= --rounds <= 20, 0.5 s <= --duration <= 120 s, 1 <= --users <= 1000"
         )
-    out = args.out or REPO_ROOT / "results" / time.strftime("overhead-%Y%m%d-%H%M%S")
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out = results_dir("overhead", args.out)
+    except StoreError as exc:
+        parser.exit(2, f"{parser.prog}: error: {exc}\n")
     measured = measure(args.rounds, args.duration, args.users, out)
     summary: dict = {"server": "asyncio --loop uvloop, plain hello", "users": args.users}
     summary |= {"duration_s": args.duration, "rounds": args.rounds, **measured, "medians": {}}

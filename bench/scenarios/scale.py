@@ -15,7 +15,7 @@ time out; the fork models fork a process per connection, so they are capped (--f
 after every step; counts are capped to the descriptors (and, for threaded, the process ids) this
 machine has room for, and every cap is said.
 
-    python -m bench.scenarios.scale [--models asyncio,threaded,...] [--counts 100,1000,10000]
+    python -m bench scale [--models asyncio,threaded,...] [--counts 100,1000,10000]
         [--out DIR]
 """
 
@@ -37,9 +37,10 @@ import psutil
 from rich.console import Console
 from rich.table import Table
 
+from bench import options
 from bench.catalog import SERVERS, WORKLOADS
-from bench.launch import REPO_ROOT, LaunchError, ServerProcess, cpu_plan
-from bench.scenarios.cli import add_models_option, chosen_models, run_command
+from bench.launch import REPO_ROOT, LaunchError, ServerProcess, cpu_plan, launched
+from bench.scenarios.cli import run_command
 from bench.scenarios.rawclient import fresh_get
 from bench.store import write_json
 from servers.models import MODELS
@@ -253,29 +254,24 @@ def measure_step(model: str, count: int, settings: Settings) -> Step:
     step = Step(model, count, kind=KINDS[model])
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     server_cpus, holder_cpus = cpu_plan()
-    server = ServerProcess(
-        server_command(model, settings),
-        rlimits={resource.RLIMIT_NOFILE: (hard, hard)},
-        cpus=server_cpus,
-    )
     try:
-        server.start()
+        with launched(
+            server_command(model, settings),
+            rlimits={resource.RLIMIT_NOFILE: (hard, hard)},
+            cpus=server_cpus,
+        ) as server:
+            for _ in range(WARM_UP_REQUESTS):
+                asyncio.run(fresh_get(server.port, 5.0))
+            time.sleep(settings.settle_s)
+            baseline = tree_figures(server)
+            step.baseline_rss_mib = baseline["rss"] / 2**20
+            step.baseline_uss_mib = baseline["uss"] / 2**20
+            step.baseline_descriptors = baseline["descriptors"]
+            _hold_and_measure(server, step, baseline, settings, holder_cpus)
     except LaunchError as exc:
         step.failure = f"did not start: {str(exc).splitlines()[0][:200]}"
         return step
-    try:
-        for _ in range(WARM_UP_REQUESTS):
-            asyncio.run(fresh_get(server.port, 5.0))
-        time.sleep(settings.settle_s)
-        baseline = tree_figures(server)
-        step.baseline_rss_mib = baseline["rss"] / 2**20
-        step.baseline_uss_mib = baseline["uss"] / 2**20
-        step.baseline_descriptors = baseline["descriptors"]
-        _hold_and_measure(server, step, baseline, settings, holder_cpus)
-    finally:
-        server.stop()
-        server.remove_log()
-        step.stopped_clean = _group_gone(server.pid)
+    step.stopped_clean = _group_gone(server.pid)
     return step
 
 
@@ -473,20 +469,25 @@ def render(steps: list[dict]) -> Table:
 
 def parse_args(argv: list[str] | None) -> tuple[Settings, Path | None]:
     parser = argparse.ArgumentParser(
-        prog="python -m bench.scenarios.scale",
+        prog="python -m bench scale",
         description="C10K: how many idle connections each model holds, the server tree's RSS "
         "and descriptors per connection, and whether it still answers while holding them.",
         epilog="The fork models are capped (--fork-cap); counts above what the descriptor limit "
         "(or, for threaded, the free process ids) allows are capped, and the run says so.",
     )
-    add_models_option(parser)
+    options.add_servers(parser, MODELS, MODELS, "models")
     parser.add_argument(
         "--counts",
         default="100,1000,10000",
         help="idle connections to hold, comma-separated (default 100,1000,10000)",
     )
     parser.add_argument(
-        "--settle", type=float, default=1.0, help="seconds before each measurement (default 1)"
+        "--duration",
+        "--settle",
+        dest="duration",
+        type=options.duration,
+        default=1.0,
+        help="how long each step holds its connections before it is measured (default 1s)",
     )
     parser.add_argument(
         "--sample", type=int, default=16, help="held connections given one GET (default 16)"
@@ -494,37 +495,30 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, Path | None]:
     parser.add_argument(
         "--fresh", type=int, default=8, help="new connections given one GET (default 8)"
     )
-    parser.add_argument(
-        "--timeout",
-        type=float,
-        default=2.0,
-        help="seconds for each connect and each GET (default 2)",
-    )
+    options.add_timeout(parser, 2.0, "for each connect and each GET")
     parser.add_argument(
         "--fork-cap",
         type=int,
         default=256,
         help="at most this many connections for the fork models (default 256, at most 1024)",
     )
-    parser.add_argument(
-        "--out", type=Path, default=None, help="folder for scale.json (default results/scale-TIME)"
-    )
+    options.add_out(parser, "scale")
     args = parser.parse_args(argv)
-    models = chosen_models(parser, args.models)
+    models = args.servers
     try:
         counts = tuple(sorted({int(c) for c in args.counts.split(",")}))
     except ValueError:
         parser.error(f"--counts wants whole numbers, got {args.counts!r}")
     if not counts or counts[0] < 1 or counts[-1] > MAX_COUNT:
         parser.error(f"--counts must be from 1 to {MAX_COUNT:,}")
-    if not 0 <= args.settle <= 60 or not 0.1 <= args.timeout <= 30:
-        parser.error("--settle must be 0 to 60 s and --timeout 0.1 to 30 s")
+    if not 0 <= args.duration <= 60 or not 0.1 <= args.timeout <= 30:
+        parser.error("--duration must be 0 to 60 s and --timeout 0.1 to 30 s")
     if not 0 <= args.sample <= 1000 or not 0 <= args.fresh <= 100:
         parser.error("--sample must be 0 to 1000 and --fresh 0 to 100")
     if not 1 <= args.fork_cap <= 1024:
         parser.error("--fork-cap must be 1 to 1024")
     settings = Settings(
-        models, counts, args.settle, args.sample, args.fresh, args.timeout, args.fork_cap
+        models, counts, args.duration, args.sample, args.fresh, args.timeout, args.fork_cap
     )
     return settings, args.out
 

@@ -16,7 +16,7 @@ and prefork do not notice. Bounded: every phase lasts warm-up + duration, each r
 --timeout; the leaking fork models get at most --request-cap requests per phase; every server is
 stopped and its process group reaped after each phase.
 
-    python -m bench.scenarios.slowclients [--models ...] [--slow 8] [--users 8] [--duration 3]
+    python -m bench slowclients [--models ...] [--slow 8] [--users 8] [--duration 3]
         [--out DIR]
 """
 
@@ -40,20 +40,21 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from bench import options
 from bench.catalog import SERVERS, WORKLOADS
-from bench.launch import LaunchError, ServerProcess, cpu_plan
-from bench.scenarios.cli import add_models_option, chosen_models, run_command
+from bench.launch import LaunchError, ServerProcess, cpu_plan, launched
+from bench.scenarios.cli import run_command
 from bench.scenarios.rawclient import (
     Client,
     Latencies,
     connect,
     connection_state,
     error_kind,
-    fresh_get,
     request_bytes,
 )
 from bench.scenarios.scale import KINDS
 from bench.store import write_json
+from bench.verify import answers
 from servers.models import MODELS
 
 console = Console(stderr=True)
@@ -263,12 +264,10 @@ def measure_model(model: str, settings: Settings) -> dict:
     result: dict[str, Any] = {"model": model, "kind": KINDS[model], "failure": ""}
     for slow in (False, True):
         name = "with" if slow else "without"
-        server = ServerProcess(command, rlimits=rlimits, cpus=server_cpus)
         try:
-            with server:
-                answer = asyncio.run(fresh_get(server.port, 5.0))
-                if isinstance(answer, str):
-                    raise LaunchError(f"no correct answer before timing: {answer}")
+            with launched(
+                command, rlimits=rlimits, cpus=server_cpus, check=answers(WORKLOADS["hello"])
+            ) as server:
                 result[name] = run_pinned(partial(phase, server, settings, slow, cap), load_cpus)
         except LaunchError as exc:
             result["failure"] = f"{name} slow clients: {str(exc).splitlines()[0][:200]}"
@@ -400,19 +399,15 @@ def _interval(text: str) -> tuple[float, float]:
 
 def parse_args(argv: list[str] | None) -> tuple[Settings, Path | None]:
     parser = argparse.ArgumentParser(
-        prog="python -m bench.scenarios.slowclients",
+        prog="python -m bench slowclients",
         description="Slow clients: normal users' throughput and latency without and with K "
         "clients that send their headers one byte at a time, per model.",
     )
-    add_models_option(parser)
+    options.add_servers(parser, MODELS, MODELS, "models")
     parser.add_argument("--slow", type=int, default=8, help="slow clients (default 8)")
     parser.add_argument("--users", type=int, default=8, help="normal users (default 8)")
-    parser.add_argument(
-        "--duration", type=float, default=3.0, help="seconds measured per phase (default 3)"
-    )
-    parser.add_argument(
-        "--warmup", type=float, default=0.5, help="seconds of warm-up per phase (default 0.5)"
-    )
+    options.add_duration(parser, 3.0, "measured per phase")
+    options.add_warmup(parser, 0.5)
     parser.add_argument(
         "--interval",
         type=_interval,
@@ -420,26 +415,16 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, Path | None]:
         metavar="LOW,HIGH",
         help="seconds between a slow client's bytes, spread over the clients (default 0.05,0.1)",
     )
-    parser.add_argument(
-        "--timeout",
-        type=float,
-        default=2.0,
-        help="a normal request unanswered this long fails (default 2)",
-    )
+    options.add_timeout(parser, 2.0, "a normal request unanswered this long fails")
     parser.add_argument(
         "--request-cap",
         type=int,
         default=300,
         help="requests per phase for fork, fork_leak, fork_wait (default 300)",
     )
-    parser.add_argument(
-        "--out",
-        type=Path,
-        default=None,
-        help="folder for slowclients.json (default results/slowclients-TIME)",
-    )
+    options.add_out(parser, "slowclients")
     args = parser.parse_args(argv)
-    models = chosen_models(parser, args.models)
+    models = args.servers
     if not 1 <= args.slow <= 256 or not 1 <= args.users <= 256:
         parser.error("--slow and --users must be 1 to 256")
     if not 0.5 <= args.duration <= 60 or not 0 <= args.warmup <= 10:

@@ -1,21 +1,24 @@
-"""Do two runs rank the servers the same way? `python -m bench compare RUN_A RUN_B`
+"""Did it get faster? `python -m bench compare RUN_A RUN_B`, as pyperf's compare_to does for
+its own statistics.
 
-For every workload and concurrency both runs measured (closed loop), each run orders the
-servers by median throughput, and says which neighbours differ significantly (bench/stats.py).
-Two runs contradict each other on a pair of servers when each run finds a significant
-difference and they point in opposite directions. Pairs that one run could not tell apart are
-not contradictions: noise, reported as such.
+Per server and cell both runs measured (closed loop), the change from A to B of the median
+throughput and p99, and whether it is significant by the test the report uses (the exact
+Mann-Whitney test, bench/stats.py; none is claimed where the runs are too few to reach 5 %).
+Then, per workload and concurrency, whether the two runs rank the servers the same way: a
+contradiction is a pair that each run orders significantly, in opposite directions. Before
+all that, a warning for every difference in what was measured on (CPU, Python, commit, package
+versions, profile): a change may be the machine's, not the code's.
 """
 
 from __future__ import annotations
 
 import itertools
-import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.stats import Summary, significant, summarise
+from bench.stats import Summary, mann_whitney_p, significant, summarise
+from bench.store import RunFormatError, read_run
 
 
 @dataclass
@@ -66,6 +69,95 @@ def compare(run_a: dict, run_b: dict) -> list[Agreement]:
     return agreements
 
 
+@dataclass
+class Change:
+    """One server at one cell, from run A to run B."""
+
+    server: str
+    level: tuple[str, int, str]
+    throughput: tuple[float, float]  # medians, A and B
+    p99_us: tuple[float, float]
+    runs: tuple[int, int]
+    p: float | None  # the throughput test's p-value; None: too few runs to test
+    significant: bool | None
+
+    @property
+    def ratio(self) -> float:
+        before, after = self.throughput
+        return after / before if before else float("nan")
+
+    def describe(self) -> str:
+        before, after = self.throughput
+        word = "faster" if after > before else "slower"
+        if self.significant is None:
+            verdict = f"not testable with {self.runs[0]} and {self.runs[1]} runs"
+        elif self.significant:
+            verdict = f"{word}, significant (p = {self.p:.3f})"
+        else:
+            verdict = f"not significant (p = {self.p:.2f})"
+        p99_a, p99_b = self.p99_us
+        return (
+            f"{self.server:14s} {before:11,.0f} -> {after:11,.0f} req/s ({self.ratio:5.2f}x) "
+            f"p99 {p99_a / 1000:8.2f} -> {p99_b / 1000:8.2f} ms: {verdict}"
+        )
+
+
+def changes(run_a: dict, run_b: dict) -> list[Change]:
+    """Every server and cell measured by both runs (closed loop), A to B."""
+    found = []
+    levels_a, levels_b = _all_levels(run_a), _all_levels(run_b)
+    for level in sorted(levels_a.keys() & levels_b.keys()):
+        a, b = levels_a[level], levels_b[level]
+        for server in sorted(a.keys() & b.keys()):
+            first, second = a[server].throughput.values, b[server].throughput.values
+            differs = significant(first, second)
+            found.append(
+                Change(
+                    server,
+                    level,
+                    (a[server].throughput.median, b[server].throughput.median),
+                    (a[server].p99.median, b[server].p99.median),
+                    (len(first), len(second)),
+                    None if differs is None else mann_whitney_p(first, second),
+                    differs,
+                )
+            )
+    return found
+
+
+def _all_levels(run: dict) -> dict[tuple[str, int, str], dict[str, Summary]]:
+    levels: dict[tuple[str, int, str], dict[str, Summary]] = {}
+    for summary in summarise(run):
+        if not summary.rate:
+            key = (summary.workload, summary.users, summary.mode)
+            levels.setdefault(key, {})[summary.server] = summary
+    return levels
+
+
+def differences(run_a: dict, run_b: dict) -> list[str]:
+    """What differs in what the two runs were measured on, one warning each."""
+    meta_a, meta_b = run_a["metadata"], run_b["metadata"]
+    said = []
+    for key, what in (
+        ("cpu_model", "CPU"),
+        ("cpu_count", "CPU count"),
+        ("python", "Python"),
+        ("commit", "commit"),
+        ("kernel", "kernel"),
+    ):
+        if meta_a.get(key) != meta_b.get(key):
+            said.append(f"{what} differs: {meta_a.get(key)} against {meta_b.get(key)}")
+    packages_a, packages_b = meta_a.get("packages") or {}, meta_b.get("packages") or {}
+    for name in sorted(packages_a.keys() | packages_b.keys()):
+        if packages_a.get(name) != packages_b.get(name):
+            said.append(f"{name} differs: {packages_a.get(name)} against {packages_b.get(name)}")
+    settings_a, settings_b = meta_a.get("settings") or {}, meta_b.get("settings") or {}
+    for key in ("profile", "duration_s", "client"):
+        if settings_a.get(key) != settings_b.get(key):
+            said.append(f"{key} differs: {settings_a.get(key)} against {settings_b.get(key)}")
+    return said
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 2 or args[0] in ("-h", "--help"):
@@ -73,12 +165,19 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if args and args[0] in ("-h", "--help") else 2
     runs = []
     for folder in map(Path, args):
-        path = folder / "run.json" if folder.is_dir() else folder
         try:
-            runs.append(json.loads(path.read_text()))
-        except (OSError, ValueError) as exc:
-            print(f"python -m bench compare: error: cannot read {path}: {exc}", file=sys.stderr)
+            runs.append(read_run(folder if folder.is_dir() else folder.parent))
+        except RunFormatError as exc:
+            print(f"python -m bench compare: error: {exc}", file=sys.stderr)
             return 2
+    for warning in differences(*runs):
+        print(f"warning: {warning}")
+    found = changes(*runs)
+    for level in dict.fromkeys(change.level for change in found):
+        workload, users, mode = level
+        print(f"{workload}, {users} users, {mode} (A -> B):")
+        for change in (c for c in found if c.level == level):
+            print(f"  {change.describe()}")
     agreements = compare(*runs)
     if not agreements:
         print("the two runs share no workload and concurrency level")

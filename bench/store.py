@@ -15,6 +15,7 @@ import platform
 import re
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -28,6 +29,9 @@ PACKAGES = (
     "uvloop",
     "django",
     "locust",
+    "gevent",
+    "geventhttpclient",
+    "greenlet",
     "psutil",
     "hdrhistogram",
     "gunicorn",
@@ -142,6 +146,10 @@ def metadata(settings: dict, cpus: dict) -> dict:
         "kernel": platform.release(),
         "machine": platform.machine(),
         "affinity": cpus,
+        "load_average": list(os.getloadavg()),  # before the run: how busy the machine was
+        "cpu_governor": _cpu_governor(),
+        "memory_bytes": os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"),
+        "command_line": [sys.argv[0].rsplit("/", 1)[-1], *sys.argv[1:]],
         "settings": settings,
         "environment": recorded_environment(),
     }
@@ -217,6 +225,14 @@ def _version(package: str) -> str | None:
         return importlib.metadata.version(package)
     except importlib.metadata.PackageNotFoundError:
         return None
+
+
+def _cpu_governor() -> str | None:
+    """The CPU frequency governor (performance, powersave, ...), where Linux says it."""
+    with contextlib.suppress(OSError):
+        path = Path("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor")
+        return path.read_text().strip()
+    return None
 
 
 def _cpu_model() -> str:

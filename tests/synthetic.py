@@ -92,7 +92,8 @@ def cell(
         "mode": "keepalive",
         "repetition": repetition,
         "rate": rate,
-        "key": f"{server}/{workload}/{users}u/keepalive/r{repetition}",
+        "key": f"{server}/{workload}/{users}u{f'@{rate:g}rps' if rate else ''}/keepalive/"
+        f"r{repetition}",
         "status": status,
         "reason": "" if ok else "verification failed: wrong body",
         "command": command or ["python", "-m", "servers", server],

@@ -232,3 +232,27 @@ def test_an_old_or_broken_run_is_refused_in_one_line(run: dict, tmp_path: Path) 
     del broken["cells"][0]["load"]["throughput"]
     done = report(broken)
     assert done.returncode == 2 and "at cells/0/load: 'throughput' is a required" in done.stderr
+
+
+def test_the_exports_are_the_runs_figures(run: dict, tmp_path: Path) -> None:
+    import csv
+
+    from bench.report import redraw
+
+    (tmp_path / "run.json").write_text(json.dumps(repeated(run)))
+    written = redraw(tmp_path, hgrm=True)
+    assert tmp_path / "cells.csv" in written and tmp_path / "ranking.csv" in written
+    cells = list(csv.DictReader((tmp_path / "cells.csv").open()))
+    assert len(cells) == len(repeated(run)["cells"])
+    assert cells[0]["key"] == "asyncio/hello/1u/keepalive/r1" and cells[0]["throughput"] == "4000.0"
+    ranking = list(csv.DictReader((tmp_path / "ranking.csv").open()))
+    first = next(row for row in ranking if row["place"] == "1")
+    assert (first["server"], first["median_throughput"], first["runs"]) == (
+        "threaded",
+        "4000.0",
+        "5",
+    )
+    assert first["spread"] == "range of 5 runs 3,900 to 4,100"
+    hgrm = sorted((tmp_path / "hgrm").glob("*.hgrm"))
+    assert len(hgrm) == sum(1 for c in repeated(run)["cells"] if c.get("load"))
+    assert "Percentile" in hgrm[0].read_text()

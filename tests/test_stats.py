@@ -207,3 +207,22 @@ def test_two_runs_contradict_only_where_both_are_sure() -> None:
     (disagreement,) = compare(first, flipped)
     assert disagreement.contradictions == [("a", "b")]
     assert disagreement.order_b == ["b", "c", "a"]
+
+
+def test_compare_says_what_got_faster_and_what_differs_in_the_machine() -> None:
+    from bench.compare import changes, differences
+
+    before = {"cells": [cell("a", v, r) for r, v in enumerate((100, 101, 102, 103, 104), 1)]}
+    before["cells"] += [cell("b", v, r) for r, v in enumerate((50, 51, 52), 1)]
+    after = {"cells": [cell("a", v, r) for r, v in enumerate((150, 151, 152, 153, 154), 1)]}
+    after["cells"] += [cell("b", v, r) for r, v in enumerate((70, 71, 72), 1)]
+    found = {change.server: change for change in changes(before, after)}
+    assert found["a"].throughput == (102, 152) and found["a"].ratio == pytest.approx(152 / 102)
+    assert found["a"].significant is True and found["a"].p == pytest.approx(2 / 252)
+    assert "faster, significant (p = 0.008)" in found["a"].describe()
+    assert found["b"].significant is None  # 3 against 3: no test can say
+    assert "not testable with 3 and 3 runs" in found["b"].describe()
+    meta = {"cpu_model": "X", "python": "3.11.7", "commit": "aaa", "packages": {"locust": "2.47"}}
+    other = {**meta, "python": "3.13.1", "packages": {"locust": "2.48"}}
+    said = differences({"metadata": meta}, {"metadata": other})
+    assert said == ["Python differs: 3.11.7 against 3.13.1", "locust differs: 2.47 against 2.48"]

@@ -19,13 +19,14 @@ from bench.store import RunFormatError, results_root
 __all__ = ["draw", "main", "redraw"]
 
 
-def redraw(folder: Path, svg: bool = False) -> list[Path]:
+def redraw(folder: Path, svg: bool = False, hgrm: bool = False) -> list[Path]:
     """Every chart and page that `folder`'s result files make; the paths written."""
     from bench.report import capacity_chart, scenario_charts
 
     written: list[Path] = []
     if (folder / "run.json").is_file():
-        written.append(draw(folder, svg=svg))
+        written.append(draw(folder, svg=svg, hgrm=hgrm))
+        written += [folder / "cells.csv", folder / "ranking.csv"]
         for step in ("capacity", "scenarios"):  # a full run's scenario steps, in its folder
             if (folder / step).is_dir():
                 written += redraw(folder / step, svg)
@@ -53,10 +54,15 @@ def main(argv: list[str] | None = None) -> int:
         "folder", nargs="?", type=Path, help="a results folder (default results/latest)"
     )
     parser.add_argument("--svg", action="store_true", help="SVG files beside the PNGs")
+    parser.add_argument(
+        "--hgrm",
+        action="store_true",
+        help="a run's latency histograms as HdrHistogram percentile distributions (hgrm/)",
+    )
     args = parser.parse_args(argv)
     folder = args.folder or results_root() / "latest"
     try:
-        written = redraw(folder, svg=args.svg)
+        written = redraw(folder, svg=args.svg, hgrm=args.hgrm)
     except (RunFormatError, OSError, ValueError, KeyError) as exc:
         print(f"python -m bench report: error: {exc}", file=sys.stderr)
         return 2

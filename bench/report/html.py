@@ -29,6 +29,7 @@ from bench.report.charts import (
     open_loop_rows,
     servers_in,
 )
+from bench.report.exports import write_exports
 from bench.report.lessons import judge
 from bench.stats import summarise
 from bench.store import read_run
@@ -67,10 +68,12 @@ SCENARIO_CHARTS = {
 }
 
 
-def draw(folder: Path, svg: bool = False) -> Path:
-    """Write every chart (PNG, and SVG when asked) and report.html into `folder`; return the
-    report's path. RunFormatError when run.json is not a run of this format."""
+def draw(folder: Path, svg: bool = False, hgrm: bool = False) -> Path:
+    """Write every chart (PNG, and SVG when asked), cells.csv and ranking.csv (and a .hgrm per
+    cell when asked) and report.html into `folder`; return the report's path. RunFormatError
+    when run.json is not a run of this format."""
     run = read_run(folder)
+    write_exports(run, folder, hgrm)
     micro_path = folder / "micro.json"
     micro = json.loads(micro_path.read_text()) if micro_path.is_file() else None
     charts = all_charts(run)

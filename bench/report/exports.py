@@ -1,0 +1,142 @@
+"""Exports of a run, pure functions of its run.json: cells.csv (one row per cell), ranking.csv
+(the answer's tables), and on request one .hgrm per cell (HdrHistogram's percentile
+distribution, in milliseconds, as HdrHistogram's own plotters read it)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+from hdrh.histogram import HdrHistogram
+
+from bench.report.answer import answer, interval
+
+CELL_FIELDS = (
+    "key",
+    "server",
+    "workload",
+    "users",
+    "mode",
+    "rate",
+    "repetition",
+    "status",
+    "throughput",
+    "requests",
+    "failed",
+    "window_s",
+    "p50_us",
+    "p90_us",
+    "p99_us",
+    "p99.9_us",
+    "mean_us",
+    "max_us",
+    "generator_bound",
+    "generator_cpu_share",
+    "server_cpu_us_per_request",
+    "core_busy_us_per_request",
+    "wrk_throughput",
+)
+RANKING_FIELDS = (
+    "workload",
+    "users",
+    "mode",
+    "place",
+    "server",
+    "runs",
+    "median_throughput",
+    "low",
+    "high",
+    "spread",
+    "winner_times",
+    "against_next",
+    "server_cpu_us_per_request",
+    "wrk_throughput",
+)
+
+
+def cell_rows(run: dict) -> list[dict]:
+    rows = []
+    for cell in run["cells"]:
+        load = cell.get("load") or {}
+        latency = load.get("latency_us") or {}
+        demand = cell.get("service_demand") or {}
+        rows.append(
+            {
+                "key": cell["key"],
+                "server": cell["server"],
+                "workload": cell["workload"],
+                "users": cell["users"],
+                "mode": cell["mode"],
+                "rate": cell.get("rate", 0.0),
+                "repetition": cell["repetition"],
+                "status": cell["status"],
+                "throughput": load.get("throughput"),
+                "requests": load.get("requests"),
+                "failed": sum((load.get("failures") or {}).values()) if load else None,
+                "window_s": load.get("window_s"),
+                **{f"{p}_us": latency.get(p) for p in ("p50", "p90", "p99", "p99.9")},
+                "mean_us": latency.get("mean"),
+                "max_us": latency.get("max"),
+                "generator_bound": cell["generator_bound"],
+                "generator_cpu_share": load.get("generator_cpu_share"),
+                "server_cpu_us_per_request": demand.get("us_per_request"),
+                "core_busy_us_per_request": demand.get("core_us_per_request"),
+                "wrk_throughput": (cell.get("wrk") or {}).get("throughput"),
+            }
+        )
+    return rows
+
+
+def ranking_rows(run: dict) -> list[dict]:
+    levels, _ = answer(run)
+    rows = []
+    for level in levels:
+        for entry in level.entries:
+            s = entry.summary
+            rows.append(
+                {
+                    "workload": level.workload,
+                    "users": level.users,
+                    "mode": level.mode,
+                    "place": entry.place,
+                    "server": s.server,
+                    "runs": s.n,
+                    "median_throughput": s.throughput.median,
+                    "low": s.throughput.low,
+                    "high": s.throughput.high,
+                    "spread": interval(s.throughput),
+                    "winner_times": entry.times_winner,
+                    "against_next": entry.versus_next,
+                    "server_cpu_us_per_request": s.demand.median if s.demand.n else None,
+                    "wrk_throughput": s.wrk.median if s.wrk.n else None,
+                }
+            )
+    return rows
+
+
+def csv_text(fields: tuple[str, ...], rows: list[dict]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def write_exports(run: dict, folder: Path, hgrm: bool = False) -> list[Path]:
+    """cells.csv and ranking.csv into `folder` (and hgrm/<cell>.hgrm with `hgrm`)."""
+    written = [folder / "cells.csv", folder / "ranking.csv"]
+    written[0].write_text(csv_text(CELL_FIELDS, cell_rows(run)))
+    written[1].write_text(csv_text(RANKING_FIELDS, ranking_rows(run)))
+    if hgrm:
+        (folder / "hgrm").mkdir(exist_ok=True)
+        for cell in run["cells"]:
+            encoded = (cell.get("load") or {}).get("histogram")
+            if not encoded:
+                continue
+            histogram = HdrHistogram.decode(encoded.encode("ascii"))
+            path = folder / "hgrm" / (cell["key"].replace("/", "_").replace("@", "-") + ".hgrm")
+            with path.open("wb") as out:
+                histogram.output_percentile_distribution(out, 1000.0)  # µs recorded, ms shown
+            written.append(path)
+    return written

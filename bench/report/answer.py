@@ -213,7 +213,7 @@ def drift_sentence(found: Drift | None) -> str:
     return (
         f"Throughput against the round it was measured in (Spearman): {found.rising} of "
         f"{len(found.groups)} repeated groups rose, {found.falling} fell"
-        + (f", {flat} were flat" if flat else "")
+        + (f", {flat} {'was' if flat == 1 else 'were'} flat" if flat else "")
         + f"; sign test p = {found.p:.3f}: {verdict}."
     )
 
@@ -237,9 +237,10 @@ def print_answer(run: dict, console: object) -> None:
             title_justify="left",
             box=box.SIMPLE_HEAD,
             pad_edge=False,
+            padding=(0, 1, 0, 0),
         )
-        headers = ["#", "server", "req/s", "range", "x", "CPU µs/req"]
-        headers += ["wrk req/s"] * wrk + ["vs next"]
+        headers = ["#", "server", "req/s", "range", "x", "µs CPU"]
+        headers += ["wrk"] * wrk + ["vs next"]
         for header in headers:
             table.add_column(header, justify="left" if header == "server" else "right")
         for entry in level.entries:

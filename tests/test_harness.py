@@ -39,7 +39,10 @@ def test_tiny_plan_end_to_end(tmp_path: Path) -> None:
     assert document["status"] == "complete" and len(document["cells"]) == 2
     for cell in document["cells"]:
         assert cell["status"] == "ok", cell["reason"]
-        assert cell["load"]["throughput"] > 0 and cell["load"]["requests"] > 0
+        load = cell["load"]
+        assert load["window_s"] == pytest.approx(1.0, abs=0.01)  # TINY's window
+        assert load["throughput"] == pytest.approx(load["requests"] / load["window_s"])
+        assert load["requests"] >= 100  # hello on either model, 2 users, 1 s
         histogram = HdrHistogram.decode(cell["load"]["histogram"].encode())
         assert histogram.get_total_count() == cell["load"]["requests"]
         assert 0 < cell["load"]["latency_us"]["p50"] <= cell["load"]["latency_us"]["p99"]

@@ -26,7 +26,11 @@ def measured(tmp_path_factory) -> tuple[Path, dict]:
 def test_slow_clients_stall_iterative_and_not_asyncio(measured) -> None:
     rows = {row["model"]: row for row in measured[1]["summary"]}
     iterative, asyncio_row = rows["iterative"], rows["asyncio"]
-    assert iterative["throughput_without"] > 0
+    results = {r["model"]: r for r in measured[1]["results"]}
+    without = results["iterative"]["without"]
+    assert without["window_s"] == pytest.approx(TINY.duration_s, abs=0.05)
+    assert iterative["throughput_without"] == without["requests"] / without["window_s"]
+    assert without["requests"] >= 100  # 3 users, one at a time, a second of hello
     assert iterative["throughput_with"] == 0 and iterative["verdict"] == "stalled"
     assert asyncio_row["throughput_ratio"] > 0.3  # a wide margin on a shared, noisy machine
     document = json.loads((measured[0] / "slowclients.json").read_text())

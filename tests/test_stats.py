@@ -226,3 +226,24 @@ def test_compare_says_what_got_faster_and_what_differs_in_the_machine() -> None:
     other = {**meta, "python": "3.13.1", "packages": {"locust": "2.48"}}
     said = differences({"metadata": meta}, {"metadata": other})
     assert said == ["Python differs: 3.11.7 against 3.13.1", "locust differs: 2.47 against 2.48"]
+
+
+def test_an_open_loops_percentiles_count_the_requests_never_answered() -> None:
+    """200 requests due, 100 answered in 1 to 100 ms: the median of all 200 is the 100th
+    fastest, the last answer (100 ms); p90 falls among the 100 never answered: None, more than
+    the limit; so do the mean and the max. Without `due`, the answers alone."""
+    from hdrh.histogram import HdrHistogram
+
+    from bench.load import summarise as percentiles
+
+    histogram = HdrHistogram(1, 120_000_000, 3)
+    for ms in range(1, 101):
+        histogram.record_value(ms * 1000)
+    censored, _ = percentiles(histogram, due=200)
+    assert censored["p50"] == pytest.approx(100_000, rel=0.001)
+    assert censored["p90"] is None and censored["p99"] is None
+    assert censored["mean"] is None and censored["max"] is None
+    answered, _ = percentiles(histogram)
+    assert answered["p50"] == pytest.approx(50_000, rel=0.001)
+    assert answered["p90"] == pytest.approx(90_000, rel=0.001)
+    assert answered["max"] == pytest.approx(100_000, rel=0.001)

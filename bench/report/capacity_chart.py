@@ -35,6 +35,13 @@ def measured(steps: list[dict]) -> list[dict]:
     return sorted((s for s in steps if s["latency_us"]), key=lambda s: s["offered_rate"])
 
 
+def latency_ms(step: dict, name: str) -> float:
+    """A step's percentile in ms; one that fell among requests never answered in time is drawn
+    at the least it could be, the drain limit."""
+    value = step["latency_us"].get(name)
+    return (step.get("censored_above_us", 0.0) if value is None else value) / 1000
+
+
 def capacity_chart(document: dict) -> Figure:
     """p99 and p50 against offered rate, one line per server; the limit; the capacities."""
     fig, ax = plt.subplots(figsize=(8.5, 5.2), layout="constrained")
@@ -47,7 +54,7 @@ def capacity_chart(document: dict) -> Figure:
         rates = [s["offered_rate"] for s in steps]
         ax.plot(
             rates,
-            [s["latency_us"]["p99"] / 1000 for s in steps],
+            [latency_ms(s, "p99") for s in steps],
             marker=style["marker"],
             color=style["color"],
             label=f"{server}: {describe(entry)}",
@@ -55,7 +62,7 @@ def capacity_chart(document: dict) -> Figure:
         )
         ax.plot(
             rates,
-            [s["latency_us"]["p50"] / 1000 for s in steps],
+            [latency_ms(s, "p50") for s in steps],
             linestyle="--",
             linewidth=1,
             color=style["color"],
@@ -65,7 +72,7 @@ def capacity_chart(document: dict) -> Figure:
         if bound:
             ax.scatter(
                 [s["offered_rate"] for s in bound],
-                [s["latency_us"]["p99"] / 1000 for s in bound],
+                [latency_ms(s, "p99") for s in bound],
                 s=60,
                 marker=style["marker"],
                 facecolors="white",
@@ -78,7 +85,7 @@ def capacity_chart(document: dict) -> Figure:
         if at_capacity:
             ax.scatter(
                 [entry["capacity"]],
-                [at_capacity[0]["latency_us"]["p99"] / 1000],
+                [latency_ms(at_capacity[0], "p99")],
                 s=260,
                 marker="*",
                 color=style["color"],

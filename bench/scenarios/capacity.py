@@ -43,7 +43,7 @@ from bench.catalog import SERVERS, WORKLOADS
 from bench.launch import LaunchError, ServerProcess, VerifyError, cpu_plan, launched
 from bench.load import CellLoad, Generator, LoadResult, generator_verdict
 from bench.options import duration
-from bench.report.capacity_chart import describe
+from bench.report.capacity_chart import describe, latency_ms
 from bench.run import Registry
 from bench.store import StoreError, metadata, results_dir, write_json
 from bench.verify import answers
@@ -195,9 +195,11 @@ def verdict(step: dict, limits: Limits) -> str:
     errors = error_fraction(step)
     if errors > limits.error_fraction:
         return f"errors {errors:.2%} > {limits.error_fraction:.2%}"
-    p99_ms = step["latency_us"]["p99"] / 1000
-    if p99_ms > limits.p99_ms:
-        return f"p99 {p99_ms:,.1f} ms > {limits.p99_ms:g} ms"
+    p99_us = step["latency_us"].get("p99")
+    if p99_us is None:  # the open loop's p99 fell among requests never answered in time
+        return f"p99 more than {step.get('censored_above_us', 0) / 1e6:g} s > {limits.p99_ms:g} ms"
+    if p99_us / 1000 > limits.p99_ms:
+        return f"p99 {p99_us / 1000:,.1f} ms > {limits.p99_ms:g} ms"
     return ""
 
 
@@ -208,14 +210,14 @@ def capacity_of(steps: list[dict], limits: Limits, ended: str = "every rate pass
     failed. A lower bound when no step failed (`ended` says why the sweep ended: the last rate,
     an interrupt, the server's exit) or the first failure was not the server's (generator-bound,
     or the load generator failed)."""
-    capacity, stopped_at, reason = None, None, ended
+    capacity, stopped_at, reason, failing = None, None, ended, None
     for step in sorted(steps, key=lambda s: s["offered_rate"]):
         failure = verdict(step, limits)
         if failure:
-            stopped_at, reason = step["offered_rate"], failure
+            stopped_at, reason, failing = step["offered_rate"], failure, step
             break
         capacity = step["offered_rate"]
-    not_the_server = stopped_at is None or reason.startswith(("generator-bound", "the load"))
+    not_the_server = failing is None or bool(failing.get("generator_bound") or failing.get("error"))
     return {
         "capacity": capacity,
         "lower_bound": not_the_server and capacity is not None,
@@ -246,6 +248,7 @@ def step_record(load: LoadResult, server_cpu_share: float) -> dict:
         "due": load.requests + load.failed,
         "failures": dict(load.failures),
         "latency_us": load.latency_us,
+        "censored_above_us": load.censored_above_us,
         "service_latency_us": load.service_latency_us,
         "late": load.late,
         "max_lag_s": load.max_lag_s,
@@ -422,12 +425,11 @@ class Sweeper:
     def report_step(self, name: str, step: dict) -> None:
         if self.quiet:
             return
-        latency = step["latency_us"] or {}
         mark = "[green]✓[/]" if step["passed"] else "[red]✗[/]"
         self.say(
             f"{mark} {name} @ {step['offered_rate']:,.6g} req/s: "
-            f"{step['throughput']:,.0f} answered/s, p50 {latency.get('p50', 0) / 1000:,.2f} ms, "
-            f"p99 {latency.get('p99', 0) / 1000:,.2f} ms, errors {step['error_fraction']:.2%}, "
+            f"{step['throughput']:,.0f} answered/s, p50 {latency_ms(step, 'p50'):,.2f} ms, "
+            f"p99 {latency_ms(step, 'p99'):,.2f} ms, errors {step['error_fraction']:.2%}, "
             f"locust CPU {step['generator_cpu_share']:.0%}, server CPU "
             f"{step['server_cpu_share']:.0%}"
             + (f" [red]{step['verdict']}[/]" if step["verdict"] else "")

@@ -111,7 +111,9 @@ def run_cell(command: dict) -> None:
         sleep_until(window_start)
         before = Spent()
         emit("window_start", t=window_start)
-        while time.monotonic() < window_end and runner.user_greenlets:
+        # a closed loop's users may all stop early (the request cap); the open loop's window is
+        # its schedule's, whenever its users stop
+        while time.monotonic() < window_end and (cell.user_rate or runner.user_greenlets):
             gevent.sleep(min(0.05, max(window_end - time.monotonic(), 0)))
         ended = min(time.monotonic(), window_end)
         spent = Spent().since(before, ended - window_start)
@@ -144,6 +146,7 @@ def run_cell(command: dict) -> None:
         result.update(
             due=due,
             service_histogram=histogram_of(figures.service_us),
+            failed_histogram=histogram_of(figures.failed_us),
             send_lag_histogram=histogram_of(figures.send_lag_us),
             late=figures.late,
             answered_in_window=figures.answered_in_window,

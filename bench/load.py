@@ -4,9 +4,10 @@ A run starts its generator processes once (`Generator`), and sends them cell aft
 cell's users split over the processes, all started at one moment on time.monotonic(). The
 generator reports the moments of its window as it passes them (so the telemetry sampler can
 take a sample at each), then the cell's figures, which are merged here: counts added,
-histograms merged, percentiles taken. In the open loop a request due in the window that never
-got a right answer stays in the percentiles, later than any answer: a percentile that falls
-among those is None ("more than the drain limit"), never the answers' maximum.
+histograms merged, percentiles taken. In the open loop every request due in the window is in
+the percentiles: an answer (right or wrong) at its latency from its due time, and one never
+answered by the end of the drain as later than any answer: a percentile that falls among those
+is None ("more than the drain limit"), never the answers' maximum.
 
 `generator_verdict` says, from the generator's own CPU during the window, whether a cell
 measured the generator rather than the server; the harness and the capacity sweep both use it.
@@ -63,7 +64,8 @@ class LoadResult:
     window: list[float] = field(default_factory=list)
     # open loop only: the offered rate, the requests due in the window, and the latency from
     # the actual send (the service time, what a closed loop sees) beside `latency_us`, which
-    # counts from the due time over every request due (`censored`: due, never rightly answered)
+    # counts from the due time over every request due, answered rightly or wrongly at its
+    # latency (`censored`: due and never answered by the drain's end, later than any answer)
     offered_rate: float = 0.0
     due: int = 0
     censored: int = 0
@@ -71,7 +73,7 @@ class LoadResult:
     service_latency_us: dict[str, float | None] = field(default_factory=dict)
     service_histogram: str = ""
     send_lag_us: dict[str, float | None] = field(default_factory=dict)  # due time to send
-    late: int = 0  # requests that went out behind their schedule (their user was still busy)
+    late: int = 0  # requests that went out more than 2 ms behind their due time, for any reason
     answered_in_window: int = 0  # open loop: right answers that arrived in the window
     max_lag_s: float = 0.0
     # the generator during the window: its own CPU (the busiest process's share of its core)
@@ -240,8 +242,12 @@ class Generator:
                     process.send(self._command(load, users, index, start_at))
             deadline = start_at + load.warmup_s + load.duration_s + load.drain_s + grace_s
             results = self._collect({"result"}, deadline, busy, on_event)
-        except GeneratorError as exc:
-            result.error = str(exc)
+        except (GeneratorError, OSError, ValueError) as exc:  # a dead pipe, a line not JSON
+            result.error = (
+                str(exc)
+                if isinstance(exc, GeneratorError)
+                else (f"the load generator failed: {type(exc).__name__}: {exc}")
+            )
             self.close()  # started afresh for the next cell
             return result
         merge(result, results, load)
@@ -292,7 +298,8 @@ class Generator:
                     process = waiting[key.fd]  # type: ignore[index]
                     data = os.read(key.fd, 65536)  # type: ignore[arg-type]
                     if not data:
-                        process.popen.wait()
+                        with contextlib.suppress(subprocess.TimeoutExpired):
+                            process.popen.wait(5)
                         raise GeneratorError(
                             f"the load generator exited with {process.popen.returncode}: "
                             f"{process.said()}"
@@ -329,6 +336,7 @@ def merge(result: LoadResult, reports: list[dict], load: CellLoad) -> None:
         ]
         for histogram, key in (
             (merged, "histogram"),
+            (merged, "failed_histogram"),  # open loop: wrong answers count at their latency
             (service, "service_histogram"),
             (lag, "send_lag_histogram"),
         ):
@@ -342,8 +350,8 @@ def merge(result: LoadResult, reports: list[dict], load: CellLoad) -> None:
         result.late += report.get("late", 0)
         result.answered_in_window += report.get("answered_in_window", 0)
         result.max_lag_s = max(result.max_lag_s, report.get("max_lag_s", 0.0))
-    if load.rate:
-        result.censored = max(result.due - result.requests, 0)
+    if load.rate:  # never answered at all by the drain's end: waited longer than it
+        result.censored = max(result.due - merged.get_total_count(), 0)
         result.censored_above_us = load.drain_s * 1e6
     if result.window_s:  # open loop: what arrived in the window, not what was due in it
         answered = result.answered_in_window if load.rate else result.requests
@@ -357,8 +365,8 @@ def summarise(histogram: HdrHistogram, due: int | None = None) -> tuple[dict, st
     """The percentiles, mean and max of a histogram, and the histogram encoded ({}, "" if empty).
 
     With `due` (the open loop), the percentiles are over `due` requests, of which only those in
-    the histogram were rightly answered: the rest count as later than any answer, so a
-    percentile that falls among them is None, and so are the mean and the max."""
+    the histogram were answered: the rest count as later than any answer, so a percentile that
+    falls among them is None, and so are the mean and the max."""
     count = histogram.get_total_count()
     total = max(due or 0, count)
     if not total:

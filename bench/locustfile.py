@@ -17,7 +17,8 @@ request counts when its answer arrives inside the window. Open loop (CELL.user_r
 user keeps a fixed schedule, one request every 1/user_rate s; a request that cannot go out on
 time goes out as soon as it can, and its latency counts from the time it was due, as wrk2 does.
 A request counts by its due time; the generator then waits (up to CELL.drain_s) for those still
-due, and the ones never answered stay in the percentiles as later than anything measured.
+due. The percentiles are over every request due: an answer, right or wrong, at its latency from
+its due time; one never answered by the drain's end as later than anything measured.
 """
 
 from __future__ import annotations
@@ -71,6 +72,7 @@ class Figures:
         self.window_start, self.window_end = window_start, window_end
         self.latencies_us = array("q")  # closed: from the send; open: from the due time
         self.service_us = array("q")  # open loop: from the actual send
+        self.failed_us = array("q")  # open loop: wrong answers and errors, from the due time
         self.send_lag_us = array("q")  # open loop: due time to actual send, every request due
         self.failures: dict[str, int] = {}
         self.requests = 0  # right answers counted in the window
@@ -115,6 +117,7 @@ class Figures:
         self.send_lag_us.append(int((sent - max(due, ready)) * 1_000_000))
         if failure is not None:
             self.fail(failure)
+            self.failed_us.append(int((done - due) * 1_000_000))  # it ended then, wrongly
             return
         self.requests += 1
         self.latencies_us.append(int((done - due) * 1_000_000))

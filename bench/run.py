@@ -249,34 +249,36 @@ class Runner:
         workload = WORKLOADS[cell.workload]
         started = time.time()
         sampler = Sampler(server.pid, interval=0.1, cpus=self.server_cpus).start()
-        overflows_before = listen_overflows()
-        time.sleep(0.1)  # a baseline before the load
         moments: dict[str, float] = {}
 
         def passed(name: str, moment: float) -> None:  # the generator passed a moment of its window
             moments[name] = moment
             sampler.mark()
 
-        load = self._run_load(
-            CellLoad(
-                server.url,
-                workload.path,
-                cell.users,
-                settings.warmup_s,
-                settings.duration_s,
-                close=cell.mode == "close",
-                rate=cell.rate,
-                max_requests=cap,
-                timeout_s=settings.request_timeout_s,
-                body=workload.body,
-                client=settings.client,
-            ),
-            passed,
-        )
-        load_end = sampler.now()
-        sampler.mark()
-        time.sleep(settings.settle_s)
-        samples = sampler.stop()
+        try:  # the sampler's thread ends whatever happens (a Ctrl-C in the load, say)
+            overflows_before = listen_overflows()
+            time.sleep(0.1)  # a baseline before the load
+            load = self._run_load(
+                CellLoad(
+                    server.url,
+                    workload.path,
+                    cell.users,
+                    settings.warmup_s,
+                    settings.duration_s,
+                    close=cell.mode == "close",
+                    rate=cell.rate,
+                    max_requests=cap,
+                    timeout_s=settings.request_timeout_s,
+                    body=workload.body,
+                    client=settings.client,
+                ),
+                passed,
+            )
+            load_end = sampler.now()
+            sampler.mark()
+            time.sleep(settings.settle_s)
+        finally:
+            samples = sampler.stop()
         overflows_after = listen_overflows()
         series = sampler.series()
         window = self.window(sampler, load, moments, load_end)
@@ -287,7 +289,7 @@ class Runner:
                 server, workload, cell.mode == "close", settings.request_timeout_s
             )
         status, reason = cell_verdict(load, exited, cap, hung)
-        _, bound = generator_verdict(load.generator_cpu_share, load.generator_cpus_busy)
+        cause, bound = generator_verdict(load.generator_cpu_share, load.generator_cpus_busy)
         checked = None
         wants_wrk = settings.crosscheck or (bound and settings.wrk_bound_cells)
         if wants_wrk and status == "ok" and not cell.rate and not spec.leaking:
@@ -309,6 +311,7 @@ class Runner:
             "started": started,
             "load": asdict(load),
             "generator_bound": bool(bound),
+            "generator_bound_cause": cause,
             "generator_bound_reason": bound,
             "window": window,
             "service_demand": service_demand(series, window, load),
@@ -354,6 +357,7 @@ class Runner:
                 "started": time.time(),
                 "load": None,
                 "generator_bound": False,
+                "generator_bound_cause": "",
                 "generator_bound_reason": "",
                 "window": None,
                 "service_demand": None,

@@ -170,6 +170,7 @@ class Summary:
     cv: float  # of throughput
     generator_bound: bool  # in any repetition
     rounds: list[int]  # the round (repetition) each value was measured in
+    bound_causes: frozenset[str]  # why: "locust" (its own CPU), "contended" (others' work)
     wrk: Estimate  # wrk's throughput on the same cell, where it ran
 
     @property
@@ -212,6 +213,7 @@ def summarise(run: dict) -> list[Summary]:
                 variation(throughput),
                 any(c["generator_bound"] for c in cells),
                 [c["repetition"] for c in cells],
+                frozenset(c.get("generator_bound_cause") or "" for c in cells) - {""},
                 Estimate(wrk),
             )
         )

@@ -53,6 +53,8 @@ TICKS = os.sysconf("SC_CLK_TCK")
 def sample_tree(root_pid: int, started: float, cpus: set[int] | None = None) -> Sample | None:
     """One sample of `root_pid` and its descendants (and of `cpus`' busy time); None if the
     root is gone."""
+    walk_started = time.monotonic()
+    busy_before = cpu_ticks(cpus)[0] if cpus else 0
     try:
         root = psutil.Process(root_pid)
         tree = [root, *root.children(recursive=True)]
@@ -78,10 +80,10 @@ def sample_tree(root_pid: int, started: float, cpus: set[int] | None = None) -> 
                 rss += process.memory_info().rss
         except psutil.Error:
             continue  # it ended between the listing and the look: it is not there any more
-    busy = cpu_ticks(cpus)[0] / TICKS if cpus else 0.0
-    return Sample(
-        time.monotonic() - started, parent_fds, tree_fds, children, zombies, threads, rss, cpu, busy
-    )
+    busy = (busy_before + cpu_ticks(cpus)[0]) / 2 / TICKS if cpus else 0.0
+    # a big tree (hundreds of zombies) takes a while to walk: the sample stands for its middle
+    moment = (walk_started + time.monotonic()) / 2 - started
+    return Sample(moment, parent_fds, tree_fds, children, zombies, threads, rss, cpu, busy)
 
 
 class Sampler:

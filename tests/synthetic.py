@@ -101,6 +101,7 @@ def cell(
         "started": 0.0,
         "load": load,
         "generator_bound": bound,
+        "generator_bound_cause": "locust" if bound else "",
         "generator_bound_reason": "locust used 95% of its CPU during the window" if bound else "",
         "window": {"origin": 100.0, "load_start": 0.1, "start": 0.15, "end": 0.35, "load_end": 0.36}
         if ok

@@ -42,6 +42,7 @@ def test_open_loop_p99_shows_a_one_second_stall_that_the_closed_loop_hides(tmp_p
     assert closed.latency_us["p99"] < 250_000  # and the closed loop's p99 does not show it
     # open loop: the ~100 requests due during the stall all count their wait from their due time
     assert opened.offered_rate == 100
+    assert opened.window_s == pytest.approx(3.0, abs=0.01)  # the schedule's window
     assert opened.requests == pytest.approx(300, abs=3)
     assert opened.latency_us["p99"] >= 800_000
     assert opened.latency_us["p50"] < 100_000  # most requests were on time

@@ -150,3 +150,29 @@ def test_the_request_cap_stops_the_users_at_that_many_requests(
     result = load(server, "/ok", tmp_path, users=4, max_requests=50)
     assert result.requests == 50 and result.failures == {}
     assert server.requests.count("/ok") - before == 50  # type: ignore[attr-defined]
+
+
+def test_an_open_loops_wrong_answers_count_at_their_latency_not_as_never_answered(
+    server: Scripted, tmp_path: Path
+) -> None:
+    """A server that sheds every request at once with a 503, offered 100 requests a second:
+    every request due was answered (wrongly, within milliseconds), none waited out the drain,
+    so the percentiles are those quick answers', and the window is the schedule's."""
+    host, port = server.server_address[:2]
+    result = run_locust(
+        f"http://{host}:{port}",
+        "/503",
+        2,
+        warmup_s=0.0,
+        duration_s=1.0,
+        close=False,
+        max_requests=None,
+        out_dir=tmp_path,
+        cpus=None,
+        rate=100,
+        body=HELLO,
+    )
+    assert result.requests == 0 and result.due == pytest.approx(100, abs=2)
+    assert result.failures == {"HTTP 503": result.due} and result.censored == 0
+    assert result.latency_us["p99"] is not None and result.latency_us["p99"] < 500_000
+    assert result.window_s == pytest.approx(1.0, abs=0.01)

@@ -256,3 +256,27 @@ def test_the_exports_are_the_runs_figures(run: dict, tmp_path: Path) -> None:
     hgrm = sorted((tmp_path / "hgrm").glob("*.hgrm"))
     assert len(hgrm) == sum(1 for c in repeated(run)["cells"] if c.get("load"))
     assert "Percentile" in hgrm[0].read_text()
+
+
+def test_a_lesson_reads_one_load_level_and_every_cell_of_a_server() -> None:
+    """iterative measured on io at 1 user too (alone, it waits for nobody): the lesson reads its
+    16-user cells only. A server with one clean Django cell and one failing is not clean."""
+    run = lessons_run(True)
+    run["cells"].insert(0, cell("iterative", "io", 1, 95, p50_us=10_500))
+    lessons = {lesson.model: lesson for lesson in judge(run)}
+    assert lessons["iterative"].shown and "io at 16 users" in lessons["iterative"].evidence
+    run["cells"].append(cell("asyncio", "django", 16, 900, failures={"HTTP 500": 5}))
+    wsgi = next(lesson for lesson in judge(run) if lesson.program == "wsgiserver")
+    assert not wsgi.shown and "on 1 of 2 servers (iterative)" in wsgi.evidence
+
+
+def test_the_answer_says_whose_work_took_the_generators_cpu(run: dict) -> None:
+    from bench.report.answer import answer
+
+    document = repeated(run)
+    for stored in document["cells"]:
+        if stored["server"] == "asyncio" and stored["generator_bound"]:
+            stored["generator_bound_cause"] = "contended"
+    (level,) = [lv for lv in answer(document)[0] if lv.users == 16]
+    said = " ".join(level.sentences())
+    assert "or (for asyncio) other work took its CPUs" in said

@@ -59,11 +59,17 @@ class Level:
         if unranked:
             floor = min(e.summary.throughput.low for e in unranked)
             beyond = ranked and floor > ranked[0].summary.throughput.high
+            contended = [e.server for e in unranked if "contended" in e.summary.bound_causes]
             said.append(
                 "locust could not measure "
                 + ", ".join(e.server for e in unranked)
-                + ": its own CPU ran out first, so each is at least as fast as the generator's "
-                + "figure ("
+                + (
+                    ": its own CPU ran out first"
+                    if not contended
+                    else f": its own CPU ran out first, or (for {', '.join(contended)}) "
+                    "other work took its CPUs"
+                )
+                + ", so each is at least as fast as the generator's figure ("
                 + ", ".join(f"{e.summary.throughput.median:,.0f}" for e in unranked)
                 + " requests/s)"
                 + (
@@ -162,7 +168,9 @@ def answer(run: dict) -> tuple[list[Level], Drift | None]:
             for s in summaries
             if (s.workload, s.users, s.mode) == (workload, users, mode) and not s.rate and s.n >= 2
         ]
-        opened = {s.server: s for s in summaries if s.rate and s.workload == workload}
+        opened = {  # the open loop's cost at one offered rate, in the same connection mode
+            s.server: s for s in summaries if s.rate and s.workload == workload and s.mode == mode
+        }
         open_rate = next((s.rate for s in opened.values()), 0.0)
         places, unranked = ranking(mine)
         best = places[0].summary.throughput.median if places else 0.0

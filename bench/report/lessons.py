@@ -46,6 +46,17 @@ def ok_cells(run: dict, server: str, workload: str | None = None) -> list[dict]:
     ]
 
 
+def top_cells(run: dict, server: str, workload: str) -> list[dict]:
+    """The server's cells of one load only: its most users, keep-alive where it ran it (a
+    lesson's bound depends on the users, so its figures must not mix levels)."""
+    cells = ok_cells(run, server, workload)
+    if not cells:
+        return []
+    mode = "keepalive" if any(c["mode"] == "keepalive" for c in cells) else cells[0]["mode"]
+    users = max(c["users"] for c in cells if c["mode"] == mode)
+    return [c for c in cells if c["mode"] == mode and c["users"] == users]
+
+
 def option(cell: dict, flag: str, default: float = 0.0) -> float:
     """A numeric option the cell's server ran with (--sleep 0.02, --workers 2), from its command."""
     for name, value in itertools.pairwise(cell.get("command") or []):
@@ -94,22 +105,29 @@ def wsgi(run: dict) -> Lesson:
     ]
     if not cells:
         return Lesson("wsgiserver", "every model", what, "no django cell", None)
-    served = sorted(
-        {c["server"] for c in cells if c["load"]["requests"] and not c["load"]["failures"]}
+    servers = {c["server"] for c in cells}
+    served = sorted(  # every cell of the server answered right, not just one
+        server
+        for server in servers
+        if all(
+            c["load"]["requests"] and not c["load"]["failures"]
+            for c in cells
+            if c["server"] == server
+        )
     )
     return Lesson(
         "wsgiserver",
         "every model",
         what,
-        f"Django answered right on {len(served)} of {len({c['server'] for c in cells})} servers"
+        f"Django answered right on {len(served)} of {len(servers)} servers"
         + (f" ({', '.join(served)})" if served else ""),
-        len(served) == len({c["server"] for c in cells}),
+        len(served) == len(servers),
     )
 
 
 def one_at_a_time(run: dict) -> Lesson:
     what = "one connection at a time: at most 1 / service time, each client waits for the others"
-    cells = ok_cells(run, "iterative", "io")
+    cells = top_cells(run, "iterative", "io")
     if not cells:
         return Lesson("iterativeserver", "iterative", what, "no io cell of iterative", None)
     rate, wait, users = throughput(cells), p50_ms(cells), cells[0]["users"]
@@ -126,7 +144,7 @@ def one_at_a_time(run: dict) -> Lesson:
 
 def head_of_line(run: dict) -> Lesson:
     what = "a blocking sleep after each answer holds every client behind it"
-    cells = ok_cells(run, "sleep", "hello")
+    cells = top_cells(run, "sleep", "hello")
     if not cells:
         return Lesson("sleepserver", "sleep", what, "no hello cell of sleep", None)
     pause, users = option(cells[0], "--sleep"), cells[0]["users"]
@@ -221,7 +239,7 @@ def reaped(run: dict) -> Lesson:
 
 def event_loop(run: dict) -> Lesson:
     what = "one event loop: a blocking view stalls every client; the same view awaiting does not"
-    blocking, awaiting = ok_cells(run, "asyncio", "io"), ok_cells(run, "asyncio-asgi", "io")
+    blocking, awaiting = top_cells(run, "asyncio", "io"), top_cells(run, "asyncio-asgi", "io")
     if not blocking or not awaiting:
         return Lesson("the design card", "asyncio", what, "no io cell of asyncio and ASGI", None)
     inline, asgi = throughput(blocking), throughput(awaiting)
@@ -237,7 +255,7 @@ def event_loop(run: dict) -> Lesson:
 
 def threads(run: dict) -> Lesson:
     what = "a thread per connection: blocking views overlap"
-    cells = ok_cells(run, "threaded", "io")
+    cells = top_cells(run, "threaded", "io")
     if not cells:
         return Lesson("beyond the seed", "threaded", what, "no io cell of threaded", None)
     rate, users = throughput(cells), cells[0]["users"]
@@ -252,7 +270,7 @@ def threads(run: dict) -> Lesson:
 
 def workers(run: dict) -> Lesson:
     what = "N pre-forked event loops share the socket: N blocking views at once, not more"
-    cells = ok_cells(run, "prefork", "io")
+    cells = top_cells(run, "prefork", "io")
     if not cells:
         return Lesson("beyond the seed", "prefork", what, "no io cell of prefork", None)
     count = option(cells[0], "--workers", WORKERS_DEFAULT)

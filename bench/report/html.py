@@ -231,9 +231,14 @@ def once_section(run: dict) -> str:
         demand = cell.get("service_demand") or {}
         core = demand.get("core_us_per_request")
         if core and core > HIDDEN * demand["us_per_request"]:
+            zombies = (cell.get("leak") or {}).get("zombies_after") or 0
             notes.append(
                 f"its CPU core was busy {core / demand['us_per_request']:.1f}x what its processes "
-                "account for: a zombie's teardown shows only once it is reaped"
+                + (
+                    f"account for: its {zombies:,} zombies' teardown shows only once reaped"
+                    if zombies
+                    else "account for: work on its core charged to no process of its tree"
+                )
             )
         rows.append(
             [

@@ -128,7 +128,6 @@ def run_cell(command: dict) -> None:
     end = min(window_end, figures.capped_at or window_end, ended)
     result = {
         "pid": os.getpid(),
-        "client": command.get("client", "raw"),
         "requests": figures.requests,
         "failures": figures.failures,
         "sent": figures.sent,

@@ -167,8 +167,9 @@ class ClosedEarly(ConnectionError):
 
 
 class Scheduled:
-    """The open loop's schedule, for either client: `due()` gives a user's next due time, or
-    stops the user once its schedule has nothing more due in the window."""
+    """What both clients share: `measured()`, one request of the cell's loop, recorded; and
+    the open loop's schedule: `due()` gives a user's next due time, or stops the user once its
+    schedule has nothing more due in the window."""
 
     def start_schedule(self) -> None:
         interval = 1 / CELL.user_rate
@@ -182,6 +183,24 @@ class Scheduled:
         if getattr(self, "scheduling", False):
             self.scheduling = False
             FIGURES.scheduled -= 1
+
+    def measured(self) -> tuple[float, float, str | None, int]:
+        """One request of the cell's loop, through the client's own `exchange()`, recorded:
+        closed, or open on the user's schedule; (sent, done, failure or None, body size)."""
+        if FIGURES.capped():
+            raise StopUser  # the cap of a leaking server's cell
+        if not CELL.user_rate:
+            result = self.exchange()  # type: ignore[attr-defined]
+            FIGURES.record(*result[:3])
+            return result
+        due, ready = self.due()
+        FIGURES.in_flight += 1
+        try:
+            result = self.exchange()  # type: ignore[attr-defined]
+        finally:
+            FIGURES.in_flight -= 1
+        FIGURES.record_open(due, ready, *result[:3])
+        return result
 
     def due(self) -> tuple[float, float]:
         """The next request's due time, once it has come, and when this user was ready for it
@@ -237,19 +256,7 @@ class RawUser(Scheduled, User):
             self.request()
 
     def request(self) -> None:
-        if FIGURES.capped():
-            raise StopUser  # the cap of a leaking server's cell
-        if CELL.user_rate:
-            due, ready = self.due()
-            FIGURES.in_flight += 1
-            try:
-                sent, done, failure, size = self.exchange()
-            finally:
-                FIGURES.in_flight -= 1
-            FIGURES.record_open(due, ready, sent, done, failure)
-        else:
-            sent, done, failure, size = self.exchange()
-            FIGURES.record(sent, done, failure)
+        sent, done, failure, size = self.measured()
         self.fire(
             request_type="GET",
             name=CELL.path,
@@ -333,26 +340,14 @@ class FastUser(Scheduled, FastHttpUser):
 
     @task
     def request(self) -> None:
-        if FIGURES.capped():
-            raise StopUser
-        if CELL.user_rate:
-            due, ready = self.due()
-            FIGURES.in_flight += 1
-            try:
-                sent, done, failure = self.exchange()
-            finally:
-                FIGURES.in_flight -= 1
-            FIGURES.record_open(due, ready, sent, done, failure)
-        else:
-            sent, done, failure = self.exchange()
-            FIGURES.record(sent, done, failure)
+        self.measured()  # locust's client fires the request event itself
 
-    def exchange(self) -> tuple[float, float, str | None]:
+    def exchange(self) -> tuple[float, float, str | None, int]:
         FIGURES.sent += 1
         sent = time.monotonic()
         with self.client.get(CELL.path, headers=self.headers, catch_response=True) as response:
             failure = _check(response)
-        return sent, time.monotonic(), failure
+        return sent, time.monotonic(), failure, len(response.content or b"")
 
 
 def _check(response: object) -> str | None:

@@ -34,7 +34,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import NoReturn
 
-import psutil
 from rich.console import Console
 from rich.table import Table
 
@@ -46,6 +45,7 @@ from bench.options import duration
 from bench.report.capacity_chart import describe, latency_ms
 from bench.run import Registry
 from bench.store import StoreError, metadata, results_dir, write_json
+from bench.telemetry import sample_tree
 from bench.verify import answers
 
 FORMAT = "capacity/1"
@@ -229,16 +229,6 @@ def capacity_of(steps: list[dict], limits: Limits, ended: str = "every rate pass
 # measuring --------------------------------------------------------------------------------------
 
 
-def tree_cpu_s(server: ServerProcess) -> float:
-    """CPU seconds of the server's tree, reaped children included (fork_reap's live briefly)."""
-    total = 0.0
-    for process in server.tree():
-        with contextlib.suppress(psutil.Error):
-            t = process.cpu_times()
-            total += t.user + t.system + t.children_user + t.children_system
-    return total
-
-
 def step_record(load: LoadResult, server_cpu_share: float) -> dict:
     """What one step measured: the figures the rule and the chart need, and a reader wants."""
     step = {
@@ -402,7 +392,8 @@ class Sweeper:
 
         def passed(name: str, _moment: float) -> None:
             if name in ("window_start", "window_end"):
-                server_cpu[name] = tree_cpu_s(server)
+                sample = sample_tree(server.pid, 0.0)  # the tree's CPU, as a cell counts it
+                server_cpu[name] = sample.cpu_s if sample is not None else 0.0
 
         started = time.monotonic()
         load = self.generator.run(

@@ -23,7 +23,7 @@ Launch = Callable[..., ServerProcess]
 
 # Property-based tests: HYPOTHESIS_PROFILE=deep (nox -s fuzz) runs far more examples than the
 # suite does. No example database: nothing is written into the repository.
-settings.register_profile("suite", max_examples=700, deadline=None, database=None)
+settings.register_profile("suite", max_examples=300, deadline=None, database=None)
 settings.register_profile("deep", max_examples=20_000, deadline=None, database=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "suite"))
 

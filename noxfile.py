@@ -77,8 +77,9 @@ def keep_hypothesis_cache_in_venv(session: nox.Session) -> None:
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Run the test suite: `nox -s tests -- [pytest args]`."""
-    install_once(session, "-c", "bench/constraints.txt", "-e", ".[test]")
+    """Run the test suite: `nox -s tests -- [pytest args]` (the peers too: their rows are
+    tested)."""
+    install_once(session, "-c", "bench/constraints.txt", "-e", ".[test,peers]")
     keep_hypothesis_cache_in_venv(session)
     session.run("pytest", *session.posargs)
 

@@ -18,7 +18,18 @@ from dataclasses import replace
 from pathlib import Path
 
 from bench import options
-from bench.catalog import MODES, SERVERS, WORKLOADS
+from bench.catalog import (
+    APP_WORKLOAD,
+    MODES,
+    SERVERS,
+    TARGET,
+    WORKLOADS,
+    CatalogError,
+    definition,
+    parse_add_server,
+    read_servers_file,
+    target_url,
+)
 from bench.contract import CLIENTS
 from bench.plan import PROFILES, PlanError, Settings, build_plan
 from bench.store import StoreError, results_dir, results_root
@@ -74,11 +85,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="quick: a smoke run of under a minute; default: the answer in about six minutes; "
         "full: every workload, level and mode, the peers too, six runs of each, the scenarios",
     )
-    options.add_servers(run, SERVERS)
+    options.add_servers(run, SERVERS, checked=False)
     run.add_argument(
         "--workloads",
-        type=options.names(WORKLOADS),
-        help=f"comma-separated workloads, from: {', '.join(WORKLOADS)}",
+        type=options.names([*WORKLOADS, APP_WORKLOAD]),
+        help=f"comma-separated workloads, from: {', '.join(WORKLOADS)}, and app (--app)",
     )
     run.add_argument("--users", type=options.users, help="concurrency levels, e.g. 1,16,64")
     run.add_argument(
@@ -180,6 +191,95 @@ def build_parser() -> argparse.ArgumentParser:
         help="after the cells: the capacity sweep, C10K and slow clients (the full profile "
         "does), for the servers of the run",
     )
+    yours = run.add_argument_group(
+        "your own servers and application",
+        "Added servers join every workload they can serve (and the profile's servers, unless "
+        "--servers names them), with the same verification, telemetry and ranking as ours.",
+    )
+    yours.add_argument(
+        "--add-server",
+        action="append",
+        default=[],
+        metavar="NAME=COMMAND",
+        help="a server of yours; COMMAND uses {port} (required), {host}, {app} (the workload's "
+        "WSGI application), {workers} and {python}, e.g. 'mine=gunicorn -b {host}:{port} {app}' "
+        "(repeatable)",
+    )
+    yours.add_argument(
+        "--servers-file",
+        type=Path,
+        metavar="TOML",
+        help="servers of yours, one [servers.NAME] table each: command, and optionally "
+        "interface (wsgi/asgi), workers, workloads, description",
+    )
+    yours.add_argument(
+        "--app",
+        metavar="MODULE:CALLABLE",
+        help="your application, importable from here: the 'app' workload (instead of the "
+        "profile's, unless --workloads names them too)",
+    )
+    yours.add_argument(
+        "--interface",
+        choices=("auto", "wsgi", "asgi"),
+        default="auto",
+        help="how to call --app; auto takes ASGI for a coroutine function (default auto)",
+    )
+    yours.add_argument("--path", default="/", help="the path of --app to load (default /)")
+    yours.add_argument(
+        "--expect-status",
+        type=int,
+        default=200,
+        metavar="CODE",
+        help="the status a right answer from --app carries (default 200)",
+    )
+    yours.add_argument(
+        "--expect-body",
+        metavar="TEXT",
+        help="the exact body a right answer from --app carries (default: not checked)",
+    )
+    reach = run.add_argument_group(
+        "CPUs, load generators, other machines",
+        "By default the server gets one CPU (a server of N workers N, up to half the machine) "
+        "and one locust process per remaining CPU loads it. See docs/distributed.md.",
+    )
+    reach.add_argument(
+        "--server-cpus", type=options.cpus, metavar="CPUS", help="the servers' CPUs, e.g. 0-1"
+    )
+    reach.add_argument(
+        "--generator-cpus", type=options.cpus, metavar="CPUS", help="the generator's CPUs, e.g. 2-7"
+    )
+    reach.add_argument(
+        "--generator-processes",
+        type=int,
+        metavar="N",
+        help="locust processes on a pipe of their own (default: one per generator CPU)",
+    )
+    reach.add_argument(
+        "--generator-workers",
+        type=int,
+        metavar="N",
+        help="drive locust as a master with N workers started here (on the generator's CPUs)",
+    )
+    reach.add_argument(
+        "--remote-workers",
+        type=int,
+        metavar="N",
+        help="also wait for N workers started elsewhere: python -m bench worker --master "
+        "HOST:PORT (name --master-bind so that they can reach it)",
+    )
+    reach.add_argument(
+        "--master-bind",
+        type=options.address,
+        metavar="HOST:PORT",
+        help="where the locust master listens for its workers (default 127.0.0.1 and a free "
+        "port: this machine only)",
+    )
+    reach.add_argument(
+        "--target",
+        metavar="URL",
+        help="measure a server running elsewhere (http://HOST:PORT), which the harness neither "
+        "starts nor watches: no telemetry, no service demand; the load goes to the address named",
+    )
     options.add_out(run, "run")
     options.add_quiet(run)
     run.add_argument(
@@ -202,6 +302,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     compare.add_argument("first", type=Path, help="a run's folder (the earlier)")
     compare.add_argument("second", type=Path, help="another run's folder (the later)")
+    worker = commands.add_parser(
+        "worker",
+        help="a load generator for a run on another machine (its --remote-workers)",
+        description="A locust worker: connects to a run's master and sends the load it is told "
+        "to, to the address the run names.",
+    )
+    worker.add_argument(
+        "--master", type=options.address, required=True, help="the run's master, HOST:PORT"
+    )
     for name, (_, summary) in SCENARIOS.items():
         commands.add_parser(name, help=summary, add_help=False)
     return parser
@@ -219,6 +328,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "micro":
         return micro_command(args.out)
+    if args.command == "worker":  # a process of its own: gevent patches it from the start
+        import os
+
+        command = [sys.executable, "-m", "bench.generator", "--worker", args.master]
+        os.execv(sys.executable, command)
     if args.command == "compare":
         from bench.compare import main as compare_main
 
@@ -227,6 +341,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0 if args.command is None and argv == [] else 2
     settings = PROFILES[args.profile]  # named in the metadata as settings.profile
+    try:
+        settings = yours(settings, args)
+    except CatalogError as exc:
+        parser.exit(2, f"python -m bench: error: {exc}\n")
     overrides = {
         "servers": args.servers,
         "workloads": args.workloads,
@@ -244,6 +362,12 @@ def main(argv: list[str] | None = None) -> int:
         "request_timeout_s": args.timeout,
         "start_timeout_s": args.start_timeout,
         "generator_grace_s": args.generator_grace,
+        "server_cpus": args.server_cpus,
+        "generator_cpus": args.generator_cpus,
+        "generator_processes": args.generator_processes,
+        "generator_workers": args.generator_workers,
+        "remote_workers": args.remote_workers,
+        "master_bind": args.master_bind,
     }
     settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
     settings = fit_profile(settings, explicit={k for k, v in overrides.items() if v is not None})
@@ -261,11 +385,16 @@ def main(argv: list[str] | None = None) -> int:
         parser.exit(2, f"python -m bench: error: {exc}\n")
     if not plan.cells:
         parser.exit(2, "python -m bench: error: the plan has no cell to run\n")
+    from bench.launch import CpuPlanError
     from bench.run import Runner  # imports rich and psutil only when there is work
 
+    try:
+        runner = Runner(plan, folder, quiet=args.quiet)
+    except CpuPlanError as exc:
+        parser.exit(2, f"python -m bench: error: {exc}\n")
     print(f"{len(plan.cells)} cells ({args.profile} profile) into {folder}", file=sys.stderr)
     try:
-        code = Runner(plan, folder, quiet=args.quiet).run()
+        code = runner.run()
         if code == 0 and settings.profile in ("default", "full") and not args.no_micro:
             run_micro(folder)
         if code == 0 and settings.scenarios:
@@ -287,6 +416,66 @@ def main(argv: list[str] | None = None) -> int:
     return code
 
 
+def yours(settings: Settings, args: argparse.Namespace) -> Settings:
+    """The profile with the user's servers and application added: the added servers join the
+    profile's servers (unless --servers names the run's), the application its workloads (unless
+    --workloads does)."""
+    added = [parse_add_server(text) for text in args.add_server]
+    if args.servers_file is not None:
+        added += read_servers_file(args.servers_file)
+    names = [spec.name for spec in added]
+    if len(set(names)) < len(names):
+        raise CatalogError(f"a server is added twice: {', '.join(names)}")
+    if added:
+        settings = replace(
+            settings,
+            added_servers=tuple(definition(spec) for spec in added),
+            servers=(*settings.servers, *names),
+        )
+    if args.target:
+        settings = replace(settings, target=target_url(args.target), servers=(TARGET,))
+        if args.servers is not None:
+            raise CatalogError("--target measures the server at its address only: no --servers")
+    custom_path = args.expect_body is not None or args.path != "/" or args.expect_status != 200
+    if args.app or (args.target and custom_path):
+        interface = args.interface
+        if interface == "auto":
+            interface = detect_interface(args.app) if args.app else "wsgi"
+        settings = replace(
+            settings,
+            app={
+                "app": args.app or "",
+                "interface": interface,
+                "path": args.path,
+                "status": args.expect_status,
+                "body": args.expect_body,
+                "cwd": str(Path.cwd()),
+            },
+            workloads=(APP_WORKLOAD,),
+        )
+    elif custom_path:
+        raise CatalogError("--path and --expect-* describe --app (or --target); name it too")
+    return settings
+
+
+def detect_interface(app: str) -> str:
+    """WSGI or ASGI, as our servers decide it, told by a Python of its own (the user's module
+    is not imported into the harness)."""
+    import subprocess
+
+    done = subprocess.run(
+        [sys.executable, "-m", "servers.loader", app],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if done.returncode != 0:
+        said = done.stderr.strip().splitlines() or ["it exited with " + str(done.returncode)]
+        raise CatalogError(f"--app {app}: {said[-1]}")
+    return done.stdout.strip()
+
+
 def show_answer(folder: Path) -> None:
     """The run's answer, as tables on the terminal (the report's first section)."""
     from rich.console import Console
@@ -304,6 +493,7 @@ def fit_profile(settings: Settings, explicit: set[str]) -> Settings:
     if "repeat_only" not in explicit and settings.repeat_only:
         top = max(settings.users)
         kept = {f"{entry.split('@')[0]}@{top}" for entry in settings.repeat_only}
+        kept.add(f"{APP_WORKLOAD}@{top}")  # a user's application repeats like the ranked cells
         fitted = tuple(sorted(e for e in kept if e.split("@")[0] in settings.workloads))
         if fitted or "repeat" in explicit:  # --repeat alone then repeats every cell
             settings = replace(settings, repeat_only=fitted)

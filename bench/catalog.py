@@ -8,12 +8,19 @@ by design, serves one connection at a time, sleeps after each answer.
 
 from __future__ import annotations
 
+import os
+import re
 import resource
+import shlex
 import sys
+import tomllib
+import urllib.parse
 from dataclasses import dataclass
+from pathlib import Path
 
 from bench.launch import free_port, servers_command
 
+LOOPBACK = "127.0.0.1"
 PLAIN, PLAIN_ASGI = "helloworld.plain:app", "helloworld.plain_asgi:app"
 DJANGO, DJANGO_ASGI = "helloworld.wsgi:application", "helloworld.asgi:application"
 
@@ -22,10 +29,12 @@ DJANGO, DJANGO_ASGI = "helloworld.wsgi:application", "helloworld.asgi:applicatio
 class Workload:
     name: str
     path: str
-    wsgi_app: str
-    asgi_app: str
-    body: bytes  # the exact body a correct answer carries
+    wsgi_app: str  # "" when there is no WSGI form (a user's ASGI application)
+    asgi_app: str  # "" when there is no ASGI form
+    body: bytes | None  # the exact body a correct answer carries (None: not checked)
     description: str
+    status: int = 200  # the status a correct answer carries
+    cwd: str = ""  # a user's application: the folder it is imported from (servers run there)
 
 
 WORKLOADS = {
@@ -65,13 +74,27 @@ WORKLOADS = {
 MODES = ("keepalive", "close")  # close: a new connection per request
 
 
+PLACEHOLDERS = ("{host}", "{port}", "{app}", "{workers}", "{python}")
+
+
+def fill(parts: tuple[str, ...], **values: object) -> list[str]:
+    """A command template with its placeholders ({host}, {port}, {app}, {workers}, {python})
+    replaced by the values given; the others are left as they are."""
+    filled = []
+    for part in parts:
+        for name, value in values.items():
+            part = part.replace("{" + name + "}", str(value))
+        filled.append(part)
+    return filled
+
+
 @dataclass(frozen=True)
 class ServerSpec:
     """A server row: how to start it for a workload, and what it cannot do."""
 
     name: str
     description: str
-    kind: str  # "ours" or "peer"
+    kind: str  # "ours", "peer" (a reference row), "added" (a user's), "remote" (--target)
     model: str = ""  # ours: the model; peers: ""
     options: tuple[str, ...] = ()
     asgi: bool = False
@@ -79,21 +102,29 @@ class ServerSpec:
     leaking: bool = False  # leaves zombies or descriptors behind by design: lesson cells only
     one_at_a_time: bool = False  # never serves two requests at once (basic, iterative, sleep)
     nofile: int | None = None  # a low RLIMIT_NOFILE, so that EMFILE is reached in the run
-    peer_command: tuple[str, ...] = ()  # peers: "{app}" and "{port}" are filled in
+    peer_command: tuple[str, ...] = ()  # peers and added: a template (PLACEHOLDERS)
     app: str = ""  # an application for every workload instead of the workload's own
+    workers: int = 1  # processes that serve requests ({workers}): the CPUs it may be given
+    cwd: str = ""  # added servers run where the user ran the harness; the others here
 
     def app_for(self, workload: Workload) -> str:
         if self.app:
             return self.app
         return workload.asgi_app if self.asgi else workload.wsgi_app
 
-    def command(self, workload: Workload, port: int | None, request_cap: int | None) -> list[str]:
+    def command(
+        self, workload: Workload, port: int | None, request_cap: int | None, host: str = LOOPBACK
+    ) -> list[str]:
         app = self.app_for(workload)
-        if self.kind == "peer":
-            return [
-                part.replace("{app}", app).replace("{port}", str(port))
-                for part in self.peer_command
-            ]
+        if self.kind != "ours":
+            return fill(
+                self.peer_command,
+                app=app,
+                port=port,
+                host=host,
+                workers=self.workers,
+                python=sys.executable,
+            )
         options = list(self.options)
         if request_cap is not None:  # the server itself stops too: a hard bound
             options += [
@@ -106,55 +137,47 @@ class ServerSpec:
 
     def launch_options(self, workload: Workload, request_cap: int | None = None) -> dict:
         """What launched() needs to start this row for `workload`: the command, the port (a
-        peer's, chosen here: ours pick their own), the descriptor limit."""
-        port = free_port() if self.kind == "peer" else None
+        peer's, chosen here: ours pick their own), the descriptor limit, where it runs."""
+        port = free_port() if self.kind != "ours" else None
         rlimits = {resource.RLIMIT_NOFILE: (self.nofile, self.nofile)} if self.nofile else {}
-        return {
+        options: dict = {
             "command": self.command(workload, port, request_cap),
             "port": port,
             "rlimits": rlimits,
         }
+        if workload.cwd or self.cwd:
+            options["cwd"] = Path(workload.cwd or self.cwd)
+        return options
 
     def supports(self, workload: str) -> bool:
         return not self.only_workloads or workload in self.only_workloads
+
+    def cannot_serve(self, workload: Workload) -> str:
+        """Why this row cannot serve `workload` ("" if it can)."""
+        if not self.supports(workload.name):
+            return f"{self.name} serves only {', '.join(self.only_workloads)}"
+        if not self.app and not self.app_for(workload) and self.model != "basic":
+            has, lacks = ("ASGI", "WSGI") if self.asgi else ("WSGI", "ASGI")
+            return f"{self.name} serves {has} applications; {workload.name} is {lacks} only"
+        return ""
 
 
 PY = sys.executable
 
 
-def _gunicorn(*workers: str) -> tuple[str, ...]:
-    return (
-        PY,
-        "-m",
-        "gunicorn",
-        *workers,
-        "-b",
-        "127.0.0.1:{port}",
-        "--log-level",
-        "warning",
-        "{app}",
-    )
+def _words(line: str) -> tuple[str, ...]:
+    """A peer's command line, run by this Python: `python -m ...` with its placeholders."""
+    return (PY, "-m", *line.split())
+
+
+def _gunicorn(worker: str) -> tuple[str, ...]:
+    return _words(f"gunicorn {worker} -b {{host}}:{{port}} --log-level warning {{app}}")
 
 
 def _uvicorn(loop: str, http: str) -> tuple[str, ...]:
-    return (
-        PY,
-        "-m",
-        "uvicorn",
-        "{app}",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        "{port}",
-        "--loop",
-        loop,
-        "--http",
-        http,
-        "--no-access-log",
-        "--log-level",
-        "warning",
-        "--lifespan",
-        "off",
+    return _words(
+        f"uvicorn {{app}} --host {{host}} --port {{port}} --workers {{workers}} --loop {loop} "
+        f"--http {http} --no-access-log --log-level warning --lifespan off"
     )
 
 
@@ -222,18 +245,20 @@ SERVERS = {
             "ours",
             "prefork",
             ("--workers", "2", "--loop", "uvloop"),
+            workers=2,
         ),
         ServerSpec(
             "gunicorn-sync",
             "gunicorn -k sync -w 2",
             "peer",
-            peer_command=_gunicorn("-k", "sync", "-w", "2"),
+            peer_command=_gunicorn("-k sync -w {workers}"),
+            workers=2,
         ),
         ServerSpec(
             "gunicorn-gthread",
             "gunicorn -k gthread -w 1 --threads 8",
             "peer",
-            peer_command=_gunicorn("-k", "gthread", "-w", "1", "--threads", "8"),
+            peer_command=_gunicorn("-k gthread -w {workers} --threads 8"),
         ),
         ServerSpec(
             "uvicorn",
@@ -250,19 +275,227 @@ SERVERS = {
             peer_command=_uvicorn("asyncio", "h11"),
         ),
         ServerSpec(
+            "granian",
+            "granian (Rust, hyper) --interface asgi --loop uvloop, 1 worker",
+            "peer",
+            asgi=True,
+            peer_command=_words(
+                "granian --interface asgi --host {host} --port {port} --workers {workers} "
+                "--loop uvloop --http 1 --no-ws --log-level warning {app}"
+            ),
+        ),
+        ServerSpec(
+            "hypercorn",
+            "hypercorn -k uvloop, 1 worker",
+            "peer",
+            asgi=True,
+            peer_command=_words(
+                "hypercorn -b {host}:{port} -w {workers} -k uvloop --log-level warning {app}"
+            ),
+        ),
+        ServerSpec(
             "waitress",
             "waitress, 8 threads",
             "peer",
-            peer_command=(
-                PY,
-                "-m",
-                "waitress",
-                "--listen=127.0.0.1:{port}",
-                "--threads=8",
-                "{app}",
-            ),
+            peer_command=_words("waitress --listen={host}:{port} --threads=8 {app}"),
         ),
     )
 }
+BUILT_IN = frozenset(SERVERS)
 OUR_SERVERS = tuple(name for name, spec in SERVERS.items() if spec.kind == "ours")
 PEERS = tuple(name for name, spec in SERVERS.items() if spec.kind == "peer")
+
+
+# A user's own servers and application ---------------------------------------------------------
+
+ADDED_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,39}$")
+APP_WORKLOAD = "app"  # the workload of a user's own application (--app)
+
+
+class CatalogError(ValueError):
+    """A server or application the user described cannot be used; the message says why."""
+
+
+def added_server(
+    name: str,
+    command: str | list[str],
+    *,
+    interface: str = "wsgi",
+    workers: int = 1,
+    description: str = "",
+    workloads: tuple[str, ...] = (),
+    cwd: str = "",
+) -> ServerSpec:
+    """A user's server as a catalog row: COMMAND is a shell-like string (or its words) in which
+    {port} is the port the harness chose, {host} its address, {app} the workload's application
+    (WSGI, or ASGI with interface="asgi"), {workers} the workers and {python} this Python."""
+    if not ADDED_NAME.match(name):
+        raise CatalogError(
+            f"server name {name!r}: use letters, digits and _.+- (at most 40), no comma"
+        )
+    if name in BUILT_IN or name == APP_WORKLOAD:
+        raise CatalogError(f"server name {name!r} is taken by the catalog; choose another")
+    try:
+        words = shlex.split(command) if isinstance(command, str) else list(command)
+    except ValueError as exc:
+        raise CatalogError(f"server {name}: cannot split its command: {exc}") from None
+    if not words:
+        raise CatalogError(f"server {name}: empty command")
+    if not any("{port}" in word for word in words):
+        raise CatalogError(
+            f"server {name}: its command must contain {{port}}, the port the harness chose for it"
+        )
+    if interface not in ("wsgi", "asgi"):
+        raise CatalogError(f"server {name}: interface must be wsgi or asgi, not {interface!r}")
+    if not isinstance(workers, int) or not 1 <= workers <= 256:
+        raise CatalogError(f"server {name}: workers must be a whole number from 1 to 256")
+    for workload in workloads:
+        if workload not in WORKLOADS and workload != APP_WORKLOAD:
+            raise CatalogError(f"server {name}: unknown workload {workload!r}")
+    return ServerSpec(
+        name,
+        description or " ".join(words),
+        "added",
+        asgi=interface == "asgi",
+        only_workloads=tuple(workloads),
+        peer_command=tuple(words),
+        workers=workers,
+        cwd=cwd or os.getcwd(),
+    )
+
+
+def parse_add_server(text: str) -> ServerSpec:
+    """--add-server NAME=COMMAND."""
+    name, equals, command = text.partition("=")
+    if not equals or not name.strip():
+        raise CatalogError(f"--add-server takes NAME=COMMAND, got {text!r}")
+    return added_server(name.strip(), command)
+
+
+SERVER_FIELDS = {"command", "interface", "workers", "description", "workloads"}
+
+
+def read_servers_file(path: Path) -> list[ServerSpec]:
+    """A TOML file of servers, one table each:
+
+    [servers.mine]
+    command = "gunicorn -w {workers} -b {host}:{port} {app}"
+    interface = "wsgi"      # or "asgi": which form of each workload's application {app} is
+    workers = 2             # optional (1)
+    workloads = ["hello"]   # optional: only these (default: every workload it can serve)
+    """
+    try:
+        document = tomllib.loads(Path(path).read_text())
+    except OSError as exc:
+        raise CatalogError(f"cannot read servers file {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise CatalogError(f"servers file {path}: {exc}") from None
+    tables = document.get("servers")
+    if not isinstance(tables, dict) or not tables:
+        raise CatalogError(f"servers file {path}: no [servers.NAME] table")
+    specs = []
+    for name, table in tables.items():
+        if not isinstance(table, dict) or "command" not in table:
+            raise CatalogError(f"servers file {path}: [servers.{name}] needs a command")
+        unknown = set(table) - SERVER_FIELDS
+        if unknown:
+            raise CatalogError(
+                f"servers file {path}: [servers.{name}] has unknown field(s) "
+                f"{', '.join(sorted(unknown))}; known: {', '.join(sorted(SERVER_FIELDS))}"
+            )
+        specs.append(
+            added_server(
+                name,
+                table["command"],
+                interface=table.get("interface", "wsgi"),
+                workers=table.get("workers", 1),
+                description=table.get("description", ""),
+                workloads=tuple(table.get("workloads", ())),
+                cwd=str(Path(path).resolve().parent),
+            )
+        )
+    return specs
+
+
+def app_workload(
+    app: str,
+    interface: str,
+    path: str = "/",
+    status: int = 200,
+    body: bytes | None = None,
+    cwd: str = "",
+) -> Workload:
+    """The workload of a user's own application: GET `path`, answered with `status` (and
+    `body`, when given)."""
+    if app and not re.match(r"^[\w.]+:[\w.]+$", app):
+        raise CatalogError(f"--app takes module:callable, got {app!r}")
+    if interface not in ("wsgi", "asgi"):
+        raise CatalogError(f"--interface must be wsgi or asgi here, not {interface!r}")
+    if not path.startswith("/"):
+        raise CatalogError(f"--path must start with /, got {path!r}")
+    if not 100 <= status <= 599:
+        raise CatalogError(f"--expect-status must be an HTTP status, not {status}")
+    return Workload(
+        APP_WORKLOAD,
+        path,
+        app if interface == "wsgi" else "",
+        app if interface == "asgi" else "",
+        body,
+        f"your application {app or 'at the target'} ({interface.upper()}): GET {path}",
+        status,
+        cwd or os.getcwd(),
+    )
+
+
+TARGET = "target"  # the row of a server running elsewhere (run --target URL)
+
+
+def target_url(url: str) -> str:
+    """http://HOST:PORT, checked: the one address beyond loopback the harness loads, because
+    the user named it."""
+    parsed = urllib.parse.urlsplit(url)
+    try:
+        port = parsed.port
+    except ValueError:
+        port = None
+    if parsed.scheme != "http" or not parsed.hostname or port is None:
+        raise CatalogError(f"--target takes http://HOST:PORT, got {url!r}")
+    if parsed.path not in ("", "/") or parsed.query:
+        raise CatalogError("--target is the server's address only; --path says what to load")
+    return f"http://{parsed.netloc}"
+
+
+def define(servers: tuple[dict, ...] = (), app: dict | None = None, target: str = "") -> None:
+    """Add the user's servers and application (as a run's settings record them) to the catalog
+    of this process: the plan, the run and the scenarios then treat them like the others."""
+    if target:
+        SERVERS[TARGET] = ServerSpec(
+            TARGET, f"a server at {target_url(target)}, not started here", "remote", app="-"
+        )
+    for fields in servers:
+        spec = added_server(**fields)
+        SERVERS[spec.name] = spec
+    if app:
+        body = app.get("body")
+        workload = app_workload(
+            app["app"],
+            app["interface"],
+            app.get("path", "/"),
+            app.get("status", 200),
+            body.encode() if isinstance(body, str) else body,
+            app.get("cwd", ""),
+        )
+        WORKLOADS[workload.name] = workload
+
+
+def definition(spec: ServerSpec) -> dict:
+    """An added server as the settings (and run.json) keep it: define() makes it again."""
+    return {
+        "name": spec.name,
+        "command": list(spec.peer_command),
+        "interface": "asgi" if spec.asgi else "wsgi",
+        "workers": spec.workers,
+        "description": spec.description,
+        "workloads": list(spec.only_workloads),
+        "cwd": spec.cwd,
+    }

@@ -35,13 +35,19 @@ CPU_CONTENDED = 0.9
 #   {"op": "quit"}
 # Events (generator -> harness), one JSON object per line, times on time.monotonic(), which is
 # one clock for every process of one Linux machine (CLOCK_MONOTONIC):
-#   {"event": "ready", "pid": ...}
+#   {"event": "listening", "port": ...}  a master: where its workers connect (before "ready")
+#   {"event": "ready", "pid": ...}        (a master: once its workers have connected)
 #   {"event": "started", "t": ...}        the users were started (warm-up begins)
 #   {"event": "window_start", "t": ...}   warm-up over: from here on, requests are recorded
 #   {"event": "window_end", "t": ...}     the recorded window ends
-#   {"event": "result", ...figures}       the cell is over; its figures
+#   {"event": "result", ...figures}       the cell is over; its figures (a master's: "reports",
+#                                         one per worker, each with the figures)
 #   {"event": "error", "error": "..."}    the cell could not be run
-EVENTS = ("ready", "started", "window_start", "window_end", "result", "error")
+EVENTS = ("listening", "ready", "started", "window_start", "window_end", "result", "error")
+
+
+# A locust master (python -m bench.generator --master) waits this long for its workers.
+WORKER_WAIT_S = 120.0
 
 
 def cpu_ticks(cpus: set[int]) -> tuple[int, int]:

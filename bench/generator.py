@@ -17,20 +17,30 @@ anybody's work (/proc/stat), so that a generator starved by other work is told a
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import os
 import socket
 import sys
 import time
+from collections.abc import Callable, Iterator
 
 import gevent
+import gevent.socket
 import locust  # noqa: F401  first: gevent patches the world before anything opens a socket
 from hdrh.histogram import HdrHistogram
 from locust.env import Environment
 
 from bench import locustfile
-from bench.contract import BEHIND, HIGHEST_US, LOWEST_US, SIGNIFICANT_DIGITS, cpu_ticks
+from bench.contract import (
+    BEHIND,
+    HIGHEST_US,
+    LOWEST_US,
+    SIGNIFICANT_DIGITS,
+    WORKER_WAIT_S,
+    cpu_ticks,
+)
 
 
 def emit(event: str, **fields: object) -> None:
@@ -76,7 +86,7 @@ def numeric_host(host: str, port: int) -> str:
     return address[0]
 
 
-def run_cell(command: dict) -> None:
+def run_cell(command: dict, emit: Callable[..., None] = emit) -> None:
     figures = locustfile.FIGURES
     users = int(command["users"])
     warmup_s, duration_s = float(command["warmup_s"]), float(command["duration_s"])
@@ -86,6 +96,7 @@ def run_cell(command: dict) -> None:
         path=command["path"],
         close=bool(command["close"]),
         body=command["body"].encode("latin-1") if command.get("body") is not None else None,
+        status=int(command.get("status", 200)),
         timeout_s=float(command["timeout_s"]),
         user_rate=float(command.get("rate", 0.0)) / users,
         drain_s=float(command.get("drain_s", 2.0)),
@@ -154,8 +165,8 @@ def run_cell(command: dict) -> None:
     emit("result", **result)
 
 
-def main() -> int:
-    logging.basicConfig(level=logging.ERROR, stream=sys.stderr)
+def serve_pipe() -> int:
+    """One process on its own: commands from stdin, events to stdout."""
     emit("ready", pid=os.getpid())
     for line in sys.stdin:  # between cells nothing runs: a blocking read is fine
         if not line.strip():
@@ -168,6 +179,179 @@ def main() -> int:
         except Exception as exc:  # said to the harness, which fails the cell with it
             emit("error", error=f"{type(exc).__name__}: {exc}"[:500])
     return 0
+
+
+# Many processes, many machines: a locust master and its workers ---------------------------------
+#
+# The master reads the same pipe as a process on its own, and sends each worker its share of a
+# cell ("bench_cell", a locust message) with the moment the users start as a delay, so that a
+# worker on another machine, whose time.monotonic() is its own, starts at the master's moment.
+# The worker's window moments come back on the master's clock ("bench_event"); its figures
+# (histograms, failures, its CPU) ride on locust's report to the master (events.report_to_master,
+# received as events.worker_report), sent as soon as the cell ends.
+
+
+class Master:
+    """A locust MasterRunner that runs the harness's cells on its workers."""
+
+    def __init__(self, host: str, port: int, expect: int) -> None:
+        environment = Environment(user_classes=[locustfile.RawUser])
+        self.runner = environment.create_master_runner(host, port)
+        self.expect = expect
+        self.cell_id = 0
+        self.reports: dict[str, dict] = {}
+        self.passed: dict[str, list[float]] = {}
+        environment.events.worker_report.add_listener(self.on_report)
+        self.runner.register_message("bench_event", self.on_event)
+
+    @property
+    def workers(self) -> list[str]:
+        return sorted(client.id for client in self.runner.clients.all)
+
+    def on_report(self, client_id: str, data: dict) -> None:
+        for report in data.get("bench_results", ()):
+            if report.get("cell_id") == self.cell_id:
+                self.reports[client_id] = report
+
+    def on_event(self, environment: object, msg: object) -> None:
+        event = msg.data  # type: ignore[attr-defined]
+        if event.get("cell_id") != self.cell_id:
+            return
+        moments = self.passed.setdefault(event["event"], [])
+        moments.append(event["t"])
+        if len(moments) == len(self.workers):  # every worker has passed it
+            emit(event["event"], t=max(moments))
+
+    def wait_for_workers(self) -> None:
+        deadline = time.monotonic() + WORKER_WAIT_S
+        while len(self.workers) < self.expect:
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"{len(self.workers)} of {self.expect} workers connected in {WORKER_WAIT_S:g} s"
+                )
+            gevent.sleep(0.05)
+
+    def run(self, command: dict) -> None:
+        workers = self.workers
+        self.cell_id += 1
+        self.reports, self.passed = {}, {}
+        count, users = len(workers), int(command["users"])
+        shares = [users // count + (i < users % count) for i in range(count)]
+        busy = [(w, n) for w, n in zip(workers, shares, strict=True) if n]
+        for index, (worker, share) in enumerate(busy):
+            self.runner.send_message(
+                "bench_cell",
+                {
+                    **command,
+                    "cell_id": self.cell_id,
+                    "users": share,
+                    "rate": command["rate"] * share / users,
+                    "max_requests": -(-command["max_requests"] // len(busy))
+                    if command.get("max_requests")
+                    else None,
+                    "process_index": index,
+                    "processes": len(busy),
+                    "lead_s": command["start_at"] - time.monotonic(),
+                },
+                client_id=worker,
+            )
+        while len(self.reports) < len(busy):  # the harness kills us if this takes too long
+            gevent.sleep(0.01)
+            if not self.workers:
+                raise RuntimeError("every worker has gone")
+        reports = [self.reports[worker] for worker, _ in busy]
+        errors = [report["error"] for report in reports if report.get("error")]
+        if errors:
+            emit("error", error=f"a worker failed: {errors[0]}"[:500])
+        else:
+            emit("result", reports=reports, workers=count)
+
+    def serve(self) -> int:
+        emit("listening", port=self.runner.server.port)
+        self.wait_for_workers()
+        emit("ready", pid=os.getpid(), workers=len(self.workers))
+        for command in pipe_commands():
+            if command.get("op") == "quit":
+                break
+            try:
+                self.run(command)
+            except Exception as exc:
+                emit("error", error=f"{type(exc).__name__}: {exc}"[:500])
+        self.runner.quit()
+        return 0
+
+
+def pipe_commands() -> Iterator[dict]:
+    """The harness's commands, read without blocking the master's other greenlets."""
+    fd, buffer = sys.stdin.fileno(), b""
+    while True:
+        gevent.socket.wait_read(fd)
+        data = os.read(fd, 65536)
+        if not data:
+            return
+        buffer += data
+        *lines, buffer = buffer.split(b"\n")
+        yield from (json.loads(line) for line in lines if line.strip())
+
+
+def serve_worker(host: str, port: int) -> int:
+    """A locust worker: runs each cell the master sends, reports its figures to the master."""
+    environment = Environment(user_classes=[locustfile.RawUser])
+    runner = environment.create_worker_runner(host, port)
+    pending: list[dict] = []
+
+    def attach(client_id: str, data: dict) -> None:  # locust's report to the master carries them
+        if pending:
+            data["bench_results"] = pending[:]
+            pending.clear()
+
+    def work(command: dict) -> None:
+        local_start = time.monotonic() + float(command.pop("lead_s"))
+        shift = float(command["start_at"]) - local_start  # the master's clock minus ours
+        cell_id = command["cell_id"]
+
+        def relay(event: str, **fields: object) -> None:
+            if event in ("started", "window_start", "window_end"):
+                t = float(fields["t"]) + shift  # type: ignore[arg-type]
+                runner.send_message("bench_event", {"cell_id": cell_id, "event": event, "t": t})
+                return
+            if event == "result":
+                fields["started"] = float(fields["started"]) + shift  # type: ignore[arg-type]
+                fields["window"] = [t + shift for t in fields["window"]]  # type: ignore[attr-defined]
+            pending.append({"cell_id": cell_id, **fields})
+            runner._send_stats()  # at once, not at locust's next report (every 3 s)
+
+        try:
+            run_cell({**command, "start_at": local_start}, relay)
+        except Exception as exc:
+            relay("error", error=f"{type(exc).__name__}: {exc}"[:500])
+
+    environment.events.report_to_master.add_listener(attach)
+    runner.register_message("bench_cell", lambda environment, msg: gevent.spawn(work, msg.data))
+    runner.greenlet.join()
+    return 0
+
+
+def address(text: str) -> tuple[str, int]:
+    """HOST:PORT (an IPv6 address in brackets)."""
+    host, colon, port = text.rpartition(":")
+    if not colon or not port.isdigit():
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.generator")
+    parser.add_argument("--master", type=address, help="be a locust master bound to HOST:PORT")
+    parser.add_argument("--expect-workers", type=int, default=1)
+    parser.add_argument("--worker", type=address, help="be a worker of the master at HOST:PORT")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.ERROR, stream=sys.stderr)
+    if args.master:
+        return Master(*args.master, args.expect_workers).serve()
+    if args.worker:
+        return serve_worker(*args.worker)
+    return serve_pipe()
 
 
 if __name__ == "__main__":

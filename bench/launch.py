@@ -19,6 +19,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Protocol
@@ -62,12 +63,13 @@ def launched(
     what: str = "server",
     timeout: float = 30.0,
     check: Callable[[ServerProcess], str | None] | None = None,
+    cwd: Path = REPO_ROOT,
 ) -> Iterator[ServerProcess]:
     """The one way every part of the harness starts a server: in its own process group, pinned,
     limited, registered; `check`ed before use (its reason, if any, raises VerifyError); and
     stopped and reaped, its whole tree, on every exit path. What it printed stays readable
     (`server.said`) after its log is gone."""
-    server = ServerProcess(command, port=port, cpus=cpus, rlimits=rlimits, log_dir=log_dir)
+    server = ServerProcess(command, port=port, cpus=cpus, rlimits=rlimits, log_dir=log_dir, cwd=cwd)
     try:
         server.start(timeout=timeout)
         if registry is not None:
@@ -83,6 +85,37 @@ def launched(
                 registry.remove(server.pid)
             server.said = server.output()
             server.remove_log()
+
+
+class Remote:
+    """A server the harness did not start (run --target): it has an address, and no process
+    here to watch, pin or stop."""
+
+    pid = 0
+    popen = None
+    said = ""
+    command: list[str] = []
+
+    def __init__(self, url: str) -> None:
+        parsed = urllib.parse.urlsplit(url)
+        self.host, self.port = parsed.hostname or "", parsed.port or 80
+        self.url = f"{parsed.scheme}://{parsed.netloc}"
+
+    def tree(self) -> list:
+        return []
+
+    def stop(self) -> None:
+        """Not ours to stop."""
+
+
+@contextlib.contextmanager
+def reached(url: str, check: Callable[[Remote], str | None] | None = None) -> Iterator[Remote]:
+    """launched()'s twin for a server elsewhere: `check`ed before use, never started or stopped."""
+    server = Remote(url)
+    reason = check(server) if check is not None else None
+    if reason is not None:
+        raise VerifyError(f"{reason} (at {server.url})", reason)
+    yield server
 
 
 def servers_command(model: str, app: str | None = None, *options: str) -> list[str]:
@@ -172,9 +205,12 @@ class ServerProcess:
                     f"it exited with {popen.returncode} before listening",
                 )
             time.sleep(0.02)
+        where = f" on 127.0.0.1:{self.known_port}" if self.known_port is not None else ""
+        hint = " (does it listen where its command's {port} says?)" if where else ""
         raise LaunchError(
-            f"{' '.join(self.command)} did not listen within {timeout:g} s:\n{self.output()}",
-            f"it did not listen within {timeout:g} s",
+            f"{' '.join(self.command)} did not listen{where} within {timeout:g} s:\n"
+            f"{self.output()}",
+            f"it did not listen{where} within {timeout:g} s{hint}",
         )
 
     def _prepare_child(self) -> None:
@@ -247,12 +283,44 @@ class ServerProcess:
             self.remove_log()
 
 
-def cpu_plan(split: bool = True) -> tuple[set[int] | None, set[int] | None]:
-    """(server CPUs, load generator CPUs): apart when there are two or more and `split` is on."""
+class CpuPlanError(ValueError):
+    """CPUs the user named cannot be used; the message says why."""
+
+
+def cpu_plan(
+    split: bool = True,
+    server: tuple[int, ...] = (),
+    generator: tuple[int, ...] = (),
+    reserve: int = 1,
+) -> tuple[set[int] | None, set[int] | None]:
+    """(server CPUs, load generator CPUs). Named ones as named (the other side gets the rest);
+    otherwise, apart when there are two or more and `split` is on: the servers get `reserve`
+    CPUs (the most workers a server of the run has), at most half of them, the generator the
+    rest. On 2 CPUs, one each."""
     available = sorted(os.sched_getaffinity(0))
+    if server or generator:
+        missing = sorted((set(server) | set(generator)) - set(available))
+        if missing:
+            raise CpuPlanError(
+                f"CPU {', '.join(map(str, missing))} is not available; this process may use "
+                f"{', '.join(map(str, available))}"
+            )
+        if set(server) & set(generator):
+            raise CpuPlanError("the server and the load generator were given the same CPU")
+        rest = set(available) - set(server) - set(generator)
+        return set(server) or rest or None, set(generator) or rest or None
     if not split or len(available) < 2:
         return None, None
-    return {available[0]}, set(available[1:])
+    count = max(1, min(reserve, len(available) // 2))
+    return set(available[:count]), set(available[count:])
+
+
+def cpus_for(server_cpus: set[int] | None, workers: int, named: bool = False) -> set[int] | None:
+    """A server's CPUs: all the servers' CPUs when the user named them, else as many as its
+    workers (one for a server of one process)."""
+    if server_cpus is None or named:
+        return server_cpus
+    return set(sorted(server_cpus)[: max(1, workers)])
 
 
 def free_port() -> int:

@@ -38,6 +38,7 @@ from bench.contract import (
     LOWEST_US,
     PERCENTILES,
     SIGNIFICANT_DIGITS,
+    WORKER_WAIT_S,
 )
 from bench.launch import REPO_ROOT, Registry, kill_group, spawn_group
 
@@ -46,7 +47,7 @@ START_LEAD_S = 0.05  # the users start this long after the cell is sent: every p
 READY_TIMEOUT_S = 60.0  # a generator process that has not said "ready" by then failed
 GENERATOR_MODULE = "bench.generator"  # what `python -m` runs (the fault tests wrap it)
 
-__all__ = ["BEHIND", "Generator", "LoadResult", "generator_verdict", "run_locust"]
+__all__ = ["BEHIND", "Distribution", "Generator", "LoadResult", "generator_verdict", "run_locust"]
 
 
 @dataclass
@@ -104,6 +105,7 @@ class CellLoad:
     timeout_s: float = 5.0
     body: bytes | None = None
     client: str = DEFAULT_CLIENT
+    status: int = 200  # the status a right answer carries
 
     @property
     def drain_s(self) -> float:
@@ -131,14 +133,17 @@ class GeneratorError(RuntimeError):
 class _Process:
     """One generator process, its pipes, and what it printed."""
 
-    def __init__(self, cpus: set[int] | None, log_dir: Path) -> None:
+    def __init__(
+        self, cpus: set[int] | None, log_dir: Path, args: tuple[str, ...] = (), piped: bool = True
+    ) -> None:
         log_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = log_dir / f"generator-{time.monotonic_ns()}.log"
         self.log = self.log_path.open("wb")
+        self.piped = piped  # a worker of a master has no pipe: the master drives it
         self.popen = spawn_group(
-            [sys.executable, "-m", GENERATOR_MODULE],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
+            [sys.executable, "-m", GENERATOR_MODULE, *args],
+            stdin=subprocess.PIPE if piped else subprocess.DEVNULL,
+            stdout=subprocess.PIPE if piped else self.log,
             stderr=self.log,
             cwd=REPO_ROOT,
             preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
@@ -161,17 +166,34 @@ class _Process:
         return " | ".join(tail)
 
     def stop(self) -> None:
-        with contextlib.suppress(OSError, ValueError):
-            self.send({"op": "quit"})
-            self.popen.stdin.close()  # type: ignore[union-attr]
+        if self.piped:
+            with contextlib.suppress(OSError, ValueError):
+                self.send({"op": "quit"})
+                self.popen.stdin.close()  # type: ignore[union-attr]
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.popen.wait(2)
         kill_group(self.popen)
         self.log.close()
 
 
+@dataclass(frozen=True)
+class Distribution:
+    """A locust master and its workers: `local` started here (on the generator's CPUs), `remote`
+    ones started by the user (`python -m bench worker --master HOST:PORT`) on other machines.
+    The master binds `bind` (loopback, a port of its choice, unless the user names one)."""
+
+    local: int = 0
+    remote: int = 0
+    bind: str = "127.0.0.1:0"
+
+    @property
+    def workers(self) -> int:
+        return self.local + self.remote
+
+
 class Generator:
-    """The run's generator processes (one per generator CPU): started once, cell after cell.
+    """The run's generator processes (one per generator CPU), or a locust master and its workers:
+    started once, cell after cell.
 
     Use as a context manager, or call close(). A process that fails or hangs fails the cell it
     was running; the processes are then started afresh for the next cell."""
@@ -182,36 +204,68 @@ class Generator:
         cpus: set[int] | None = None,
         log_dir: Path | None = None,
         registry: Registry | None = None,
+        distribution: Distribution | None = None,
+        on_wait: Callable[[str], None] | None = None,
     ) -> None:
-        self.count = max(1, processes)
+        self.distribution = distribution if distribution and distribution.workers else None
+        self.count = 1 if self.distribution else max(1, processes)  # processes on a pipe
         self.cpus = cpus
         self.log_dir = log_dir or REPO_ROOT / "results" / ".generator"
         self.registry = registry  # told of every process started and stopped
+        self.on_wait = on_wait  # told where remote workers are awaited
         self.processes: list[_Process] = []
+        self.workers: list[_Process] = []  # the master's local workers
 
     @property
     def pids(self) -> list[int]:
-        return [process.popen.pid for process in self.processes]
+        return [process.popen.pid for process in self.processes + self.workers]
+
+    @property
+    def load_processes(self) -> int:
+        """The processes that send load: the workers, or the processes on a pipe."""
+        return self.distribution.workers if self.distribution else self.count
+
+    def _spawn(self, args: tuple[str, ...] = (), piped: bool = True) -> _Process:
+        process = _Process(self.cpus, self.log_dir, args, piped)
+        (self.processes if piped else self.workers).append(process)
+        if self.registry is not None:
+            self.registry.add(process.popen.pid, "load generator")
+        return process
 
     def start(self) -> Generator:
         if not self.processes:
-            for _ in range(self.count):
-                self.processes.append(_Process(self.cpus, self.log_dir))
-                if self.registry is not None:
-                    self.registry.add(self.processes[-1].popen.pid, "load generator")
             try:
-                self._collect({"ready"}, time.monotonic() + READY_TIMEOUT_S)
+                if self.distribution:
+                    self._start_master(self.distribution)
+                else:
+                    for _ in range(self.count):
+                        self._spawn()
+                    self._collect({"ready"}, time.monotonic() + READY_TIMEOUT_S)
             except BaseException:
                 self.close()
                 raise
         return self
 
+    def _start_master(self, distribution: Distribution) -> None:
+        host = distribution.bind.rpartition(":")[0].strip("[]")
+        self._spawn(("--master", distribution.bind, "--expect-workers", str(distribution.workers)))
+        listening = self._collect({"listening"}, time.monotonic() + READY_TIMEOUT_S)[0]
+        master = f"{host}:{listening['port']}"
+        for _ in range(distribution.local):
+            self._spawn(("--worker", master), piped=False)
+        if distribution.remote and self.on_wait is not None:
+            self.on_wait(
+                f"waiting for {distribution.remote} remote worker(s): run "
+                f"`python -m bench worker --master {master}` on each"
+            )
+        self._collect({"ready"}, time.monotonic() + READY_TIMEOUT_S + WORKER_WAIT_S)
+
     def close(self) -> None:
-        for process in self.processes:
+        for process in self.processes + self.workers:
             process.stop()
             if self.registry is not None:
                 self.registry.remove(process.popen.pid)
-        self.processes = []
+        self.processes, self.workers = [], []
 
     def __enter__(self) -> Generator:
         return self.start()
@@ -228,7 +282,9 @@ class Generator:
         """One cell's load; never raises for load problems (they are the result's `error`).
         `on_event(name, t)` is called as the window's moments pass (started, window_start,
         window_end), on time.monotonic()."""
-        result = LoadResult(offered_rate=load.rate, client=load.client, processes=self.count)
+        result = LoadResult(
+            offered_rate=load.rate, client=load.client, processes=self.load_processes
+        )
         try:
             self.start()
             start_at = time.monotonic() + START_LEAD_S
@@ -241,7 +297,8 @@ class Generator:
                 if users:
                     process.send(self._command(load, users, index, start_at))
             deadline = start_at + load.warmup_s + load.duration_s + load.drain_s + grace_s
-            results = self._collect({"result"}, deadline, busy, on_event)
+            events = self._collect({"result"}, deadline, busy, on_event)
+            results = [report for event in events for report in event.get("reports", [event])]
         except (GeneratorError, OSError, ValueError) as exc:  # a dead pipe, a line not JSON
             result.error = (
                 str(exc)
@@ -271,6 +328,7 @@ class Generator:
             "drain_s": load.drain_s,
             "body": load.body.decode("latin-1") if load.body is not None else None,
             "client": load.client,
+            "status": load.status,
             "process_index": index,
             "processes": self.count,
             "start_at": start_at,

@@ -4,9 +4,9 @@ Two clients, one workload: `RawUser` (ours, the default) and `FastUser` (locust'
 RawUser keeps one socket per user, sends a request built once as bytes, and reads the answer
 with httptools (bench/http1.py): Content-Length, chunked, or a body that ends with the
 connection. It connects again when the server closes, or for every request in the `close` mode.
-Both check the answer: a status other than 200 fails as "HTTP 503", a body other than the
-workload's as "wrong body", no answer by the error's class ("TimeoutError", ...). Both fire
-locust's `request` event, so locust's own statistics see every request.
+Both check the answer: a status other than the expected one (200) fails as "HTTP 503", a body
+other than the workload's as "wrong body", no answer by the error's class ("TimeoutError", ...).
+Both fire locust's `request` event, so locust's own statistics see every request.
 
 The generator (bench/generator.py) sets CELL before it starts the users. Latency is kept in
 microseconds, in plain arrays while the window runs (an HdrHistogram is built from them after
@@ -48,6 +48,7 @@ class Cell:
     path: str = "/hello/"
     close: bool = False
     body: bytes | None = None  # the body a right answer carries (None: not checked)
+    status: int = 200  # the status a right answer carries
     timeout_s: float = 5.0  # no byte for this long: the request fails
     user_rate: float = 0.0  # open loop: requests per second per user (0: closed loop)
     drain_s: float = 2.0  # open loop: how long after the window answers still count
@@ -298,7 +299,7 @@ class RawUser(Scheduled, User):
         self.waiting_since = 0.0
         if CELL.close or not response.keep_alive:
             self.disconnect()
-        if response.status != 200:
+        if response.status != CELL.status:
             return sent, done, f"HTTP {response.status}", len(response.body)
         if CELL.body is not None and response.body != CELL.body:
             return sent, done, WRONG_BODY, len(response.body)
@@ -353,10 +354,11 @@ class FastUser(Scheduled, FastHttpUser):
 def _check(response: object) -> str | None:
     """Mark a wrong answer failed: "HTTP 503" for a status, the error's class for no answer."""
     status = getattr(response, "status_code", 0)
-    if status == 200:
+    if status == CELL.status:
         if CELL.body is not None and response.content != CELL.body:  # type: ignore[attr-defined]
             response.failure(WRONG_BODY)  # type: ignore[attr-defined]
             return WRONG_BODY
+        response.success()  # type: ignore[attr-defined]  (an expected 404 is a right answer)
         return None
     error = getattr(response, "error", None)
     failure = type(error).__name__ if not status and error is not None else f"HTTP {status}"

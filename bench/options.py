@@ -51,20 +51,54 @@ def users(text: str) -> tuple[int, ...]:
     return levels
 
 
+def listed(text: str) -> tuple[str, ...]:
+    """A comma-separated list of names, checked later (against a catalog the options extend)."""
+    chosen = tuple(part.strip() for part in text.split(",") if part.strip())
+    if not chosen:
+        raise argparse.ArgumentTypeError("empty list")
+    return chosen
+
+
+def cpus(text: str) -> tuple[int, ...]:
+    """CPU numbers as taskset takes them: 0, 0-3, 0,2,4-5."""
+    chosen: set[int] = set()
+    try:
+        for part in filter(None, (p.strip() for p in text.split(","))):
+            first, dash, last = part.partition("-")
+            chosen.update(range(int(first), int(last if dash else first) + 1))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected CPUs like 0 or 0-3 or 0,2, got {text!r}"
+        ) from None
+    if not chosen:
+        raise argparse.ArgumentTypeError("no CPU named")
+    return tuple(sorted(chosen))
+
+
+def address(text: str) -> str:
+    """HOST:PORT (an IPv6 address in brackets; port 0: one chosen then)."""
+    host, colon, port = text.rpartition(":")
+    if not colon or not host or not port.isdigit() or int(port) > 65535:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, e.g. 10.0.0.1:5557, got {text!r}")
+    return text
+
+
 def add_servers(
     parser: argparse.ArgumentParser,
     choices: Iterable[str],
     default: Iterable[str] | None = None,
     what: str = "servers",
+    checked: bool = True,
 ) -> None:
-    """--servers a,b,c (and --models, the older spelling, for the same thing)."""
+    """--servers a,b,c (and --models, the older spelling, for the same thing). Unchecked where
+    other options may add servers (run's --add-server): the plan checks the names then."""
     known = list(choices)
     chosen = ",".join(default) if default is not None else None
     parser.add_argument(
         "--servers",
         "--models",
         dest="servers",
-        type=names(known),
+        type=names(known) if checked else listed,
         default=tuple(default) if default is not None else None,
         metavar="NAME,...",
         help=f"comma-separated {what}, from: {', '.join(known)}"

@@ -23,7 +23,9 @@ import resource
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from bench.catalog import MODES, OUR_SERVERS, PEERS, SERVERS, WORKLOADS
+from bench.catalog import MODES, OUR_SERVERS, PEERS, SERVERS, WORKLOADS, CatalogError, define
+
+DEFAULT_PEERS = ("uvicorn", "gunicorn-sync")  # the reference rows of the default profile
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,19 @@ class Settings:
     scenarios: bool = False  # after the cells: the capacity sweep, C10K and slow clients
     start_timeout_s: float = 30.0  # a server not listening by then fails its cells
     generator_grace_s: float = 10.0  # locust still running this long after its run time: killed
+    # the user's own servers (bench.catalog.definition of each) and application (--app: its
+    # module:callable, interface, path, expected status and body, and the folder it is in)
+    added_servers: tuple[dict, ...] = ()
+    app: dict | None = None
+    # CPUs (empty: chosen by bench/launch.py cpu_plan) and the load generator's processes (0:
+    # one per generator CPU), or a locust master with workers here and elsewhere
+    server_cpus: tuple[int, ...] = ()
+    generator_cpus: tuple[int, ...] = ()
+    generator_processes: int = 0
+    generator_workers: int = 0
+    remote_workers: int = 0
+    master_bind: str = "127.0.0.1:0"
+    target: str = ""  # a server running elsewhere (http://host:port): measured, not watched
 
 
 PROFILES = {
@@ -64,11 +79,14 @@ PROFILES = {
         settle_s=0.3,
         ceiling=False,
     ),
-    # The answer in about six minutes on 2 cores: the ranked cells (hello and io at 16 users,
-    # every model that does not leak) five times in rounds; once each, django at 16 users, an
-    # open-loop cell per model on hello, and the leaking models' lesson cells on hello.
+    # The answer in about seven minutes on 2 cores: the ranked cells (hello and io at 16 users,
+    # every model that does not leak, and two reference rows) five times in rounds; once each,
+    # django at 16 users, an open-loop cell per model on hello, and the leaking models' lesson
+    # cells on hello. The reference rows are those our models copy: uvicorn (one uvloop event
+    # loop, httptools: what asyncio-asgi is) and gunicorn's sync workers (pre-forked processes
+    # serving one request at a time: what prefork does with a blocking view).
     "default": Settings(
-        servers=OUR_SERVERS,
+        servers=(*OUR_SERVERS, *DEFAULT_PEERS),
         workloads=("hello", "django", "io"),
         users=(16,),
         duration_s=2.0,
@@ -141,6 +159,14 @@ MAX_LEAKED_PER_CELL = 4000  # zombies or descriptors one leaking cell may leave,
 def build_plan(settings: Settings) -> Plan:
     """The cells, in run order: a server's cells together (it starts once for them); with
     repetitions, in shuffled rounds (see the module's docstring)."""
+    try:
+        define(settings.added_servers, settings.app, settings.target)
+    except CatalogError as exc:
+        raise PlanError(str(exc)) from None
+    if "app" in settings.workloads and not settings.app:
+        raise PlanError("the app workload is your application: name it with --app module:callable")
+    if settings.target and set(settings.servers) != {"target"}:
+        raise PlanError("--target measures the server at its address only: no --servers with it")
     for name in settings.servers:
         if name not in SERVERS:
             raise PlanError(f"unknown server {name!r}; choose from {', '.join(SERVERS)}")
@@ -186,14 +212,8 @@ def build_plan(settings: Settings) -> Plan:
         settings.servers, settings.workloads, settings.modes
     ):
         spec = SERVERS[server]
-        if not spec.supports(workload):
-            skipped.append(
-                {
-                    "server": server,
-                    "workload": workload,
-                    "reason": f"{server} serves only {spec.only_workloads}",
-                }
-            )
+        if reason := spec.cannot_serve(WORKLOADS[workload]):
+            skipped.append({"server": server, "workload": workload, "reason": reason})
         elif (
             spec.leaking and settings.lesson_workloads and workload not in settings.lesson_workloads
         ):

@@ -42,10 +42,19 @@ from bench.launch import (
     ServerProcess,
     VerifyError,
     cpu_plan,
+    cpus_for,
     launched,
+    reached,
     signals_deferred,
 )
-from bench.load import CellLoad, Generator, GeneratorError, LoadResult, generator_verdict
+from bench.load import (
+    CellLoad,
+    Distribution,
+    Generator,
+    GeneratorError,
+    LoadResult,
+    generator_verdict,
+)
 from bench.plan import Cell, Plan
 from bench.store import metadata, write_json, write_run
 from bench.telemetry import Sampler, cpu_between, leak_verdict, listen_overflows
@@ -106,11 +115,25 @@ class Runner:
         folder.mkdir(parents=True, exist_ok=True)
         self.quiet = quiet
         self.console = Console(stderr=True, quiet=False)
-        self.server_cpus, self.generator_cpus = cpu_plan(self.settings.cpu_split)
-        self.processes = len(self.generator_cpus) if self.generator_cpus else 1
+        settings = self.settings
+        reserve = max((SERVERS[name].workers for name in settings.servers), default=1)
+        self.server_cpus, self.generator_cpus = cpu_plan(
+            settings.cpu_split, settings.server_cpus, settings.generator_cpus, reserve
+        )
+        self.processes = settings.generator_processes or (
+            len(self.generator_cpus) if self.generator_cpus else 1
+        )
         self.registry = Registry(folder)
+        self.distribution = Distribution(
+            settings.generator_workers, settings.remote_workers, settings.master_bind
+        )
         self.generator = Generator(
-            self.processes, self.generator_cpus, folder / "generator", self.registry
+            self.processes,
+            self.generator_cpus,
+            folder / "generator",
+            self.registry,
+            self.distribution,
+            on_wait=lambda line: self.say(f"[yellow]{line}[/]"),
         )
         self.document: dict = {
             "metadata": metadata(
@@ -118,7 +141,12 @@ class Runner:
                 {
                     "server_cpus": sorted(self.server_cpus or []),
                     "generator_cpus": sorted(self.generator_cpus or []),
-                    "generator_processes": self.processes,
+                    "generator_processes": self.generator.load_processes,
+                    "generator_workers": {
+                        "local": self.distribution.local,
+                        "remote": self.distribution.remote,
+                        "master": self.distribution.bind if self.distribution.workers else "",
+                    },
                 },
             ),
             "plan": plan.as_dict(),
@@ -206,20 +234,26 @@ class Runner:
         then record the cell with what the server said of itself (its accept failures)."""
         spec, workload = SERVERS[cell.server], WORKLOADS[cell.workload]
         cap = self.settings.request_cap if spec.leaking else None
-        launch = spec.launch_options(workload, cap)
+        launch = spec.launch_options(workload, cap) if spec.kind != "remote" else {"command": []}
         command = launch["command"]
         record, server = None, None
+        cpus = self.cpus_for(spec)
+        check = answers(workload, cell.mode == "close")
         try:
-            with launched(
-                **launch,
-                cpus=self.server_cpus,
-                log_dir=self.folder,
-                registry=self.registry,
-                what=f"server {spec.name}",
-                timeout=self.settings.start_timeout_s,
-                check=answers(workload, cell.mode == "close"),
+            with (
+                reached(self.settings.target, check)
+                if spec.kind == "remote"
+                else launched(
+                    **launch,
+                    cpus=cpus,
+                    log_dir=self.folder,
+                    registry=self.registry,
+                    what=f"server {spec.name}",
+                    timeout=self.settings.start_timeout_s,
+                    check=check,
+                )
             ) as server:
-                record = self.run_cell(cell, spec, server, command, cap)
+                record = self.run_cell(cell, spec, server, command, cap, cpus)
         except VerifyError as exc:
             self.record_failure(
                 cell, command, f"verification failed: {exc.reason}", str(exc)[-2000:]
@@ -236,6 +270,11 @@ class Runner:
             self.save()
             self.report_cell(record)
 
+    def cpus_for(self, spec: ServerSpec) -> set[int] | None:
+        """A server's CPUs: as many of the servers' CPUs as it has workers (all of them when the
+        user named them)."""
+        return cpus_for(self.server_cpus, spec.workers, named=bool(self.settings.server_cpus))
+
     def run_cell(
         self,
         cell: Cell,
@@ -243,12 +282,13 @@ class Runner:
         server: ServerProcess,
         command: list[str],
         cap: int | None,
+        cpus: set[int] | None = None,
     ) -> dict:
         """Measure one cell on a started, verified server: its record, not yet stored."""
         settings = self.settings
         workload = WORKLOADS[cell.workload]
         started = time.time()
-        sampler = Sampler(server.pid, interval=0.1, cpus=self.server_cpus).start()
+        sampler = Sampler(server.pid, interval=0.1, cpus=cpus).start()
         moments: dict[str, float] = {}
 
         def passed(name: str, moment: float) -> None:  # the generator passed a moment of its window
@@ -271,6 +311,7 @@ class Runner:
                     timeout_s=settings.request_timeout_s,
                     body=workload.body,
                     client=settings.client,
+                    status=workload.status,
                 ),
                 passed,
             )
@@ -281,6 +322,7 @@ class Runner:
             samples = sampler.stop()
         overflows_after = listen_overflows()
         series = sampler.series()
+        watched = spec.kind != "remote"  # a server elsewhere: no process here to watch
         window = self.window(sampler, load, moments, load_end)
         exited = server.popen.poll() if server.popen else None
         hung = ""  # the leaking servers stop answering by design (EMFILE, the cap): not probed
@@ -314,15 +356,18 @@ class Runner:
             "generator_bound_cause": cause,
             "generator_bound_reason": bound,
             "window": window,
-            "service_demand": service_demand(series, window, load),
-            "telemetry": {"interval_s": 0.1, "series": series},
-            "leak": leak_verdict(samples, window["load_start"], window["load_end"]),
+            "service_demand": service_demand(series, window, load) if watched else None,
+            "telemetry": {"interval_s": 0.1, "series": series} if watched else None,
+            "leak": leak_verdict(samples, window["load_start"], window["load_end"])
+            if watched
+            else None,
             "listen_overflows": {
                 key: overflows_after[key] - overflows_before[key] for key in overflows_before
             },
             "server_output_tail": "",
             "server_reports": {},
             "wrk": checked,
+            "server_cpus": sorted(cpus or []),
         }
         return record
 
@@ -367,6 +412,7 @@ class Runner:
                 "server_output_tail": output,
                 "server_reports": server_reports(output),
                 "wrk": None,
+                "server_cpus": sorted(self.cpus_for(SERVERS[cell.server]) or []),
             }
         )
         self.save()
@@ -417,7 +463,7 @@ class Runner:
         users = max(max(self.settings.users), 16)
         with launched(
             **spec.launch_options(workload),
-            cpus=self.server_cpus,
+            cpus=self.cpus_for(spec),
             log_dir=self.folder,
             registry=self.registry,
             what="ceiling server",
@@ -443,14 +489,14 @@ class Runner:
             "throughput": load.throughput,
             "generator_cpu_share": load.generator_cpu_share,
             "generator_cpus_busy": load.generator_cpus_busy,
-            "processes": self.processes,
+            "processes": self.generator.load_processes,
             "error": load.error,
         }
         self.save()
         self.say(
             f"generator ceiling ({mode}): {load.throughput:,.0f} req/s against {spec.name} "
-            f"({users} users, {self.processes} generator process(es), {self.settings.client} "
-            f"client, locust at {load.generator_cpu_share:.0%} of its CPU)"
+            f"({users} users, {self.generator.load_processes} generator process(es), "
+            f"{self.settings.client} client, locust at {load.generator_cpu_share:.0%} of its CPU)"
         )
 
 

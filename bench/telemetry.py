@@ -117,12 +117,13 @@ class Sampler:
         self._wake.set()
 
     def _run(self) -> None:
-        while not self._stop.is_set():
+        while not self._stop.is_set() and self.root_pid > 0:  # 0: a server elsewhere, unseen
             sample = sample_tree(self.root_pid, self.started, self.cpus)
             if sample is not None:
                 self.samples.append(sample)
             self._wake.wait(self.interval)
             self._wake.clear()
+        self._stop.wait()
 
     def stop(self) -> list[Sample]:
         self._stop.set()

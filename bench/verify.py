@@ -31,9 +31,11 @@ def verify(
         response, body = fetch(host, port, workload.path, close, timeout)
     except (OSError, http.client.HTTPException) as exc:
         return f"no valid HTTP answer to GET {workload.path}: {type(exc).__name__}: {exc}"
-    if response.status != 200:
-        return f"GET {workload.path} answered {response.status}, not 200: {body[:80]!r}"
-    if body != workload.body:
+    if response.status != workload.status:
+        return (
+            f"GET {workload.path} answered {response.status}, not {workload.status}: {body[:80]!r}"
+        )
+    if workload.body is not None and body != workload.body:
         return (
             f"GET {workload.path}: wrong body ({len(body)} bytes, starting {body[:40]!r}; "
             f"expected {len(workload.body)} bytes, starting {workload.body[:40]!r})"
@@ -41,7 +43,7 @@ def verify(
     length = response.getheader("Content-Length")
     if length is not None and int(length) != len(body):
         return f"GET {workload.path}: Content-Length {length} but {len(body)} bytes of body"
-    if response.getheader("Content-Type") is None:
+    if response.getheader("Content-Type") is None and workload.body is not None:
         return f"GET {workload.path}: no Content-Type"
     return None
 

@@ -56,3 +56,23 @@ def is_asgi(app: Any) -> bool:
         if code is not None and code.co_flags & _CO_COROUTINE:
             return True
     return False
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m servers.loader module:callable` prints wsgi or asgi: how the harness learns a
+    user's application's interface without importing it into its own process."""
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m servers.loader module:callable", file=sys.stderr)
+        return 2
+    try:
+        app = load_app(args[0])
+    except AppLoadError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    print("asgi" if is_asgi(app) else "wsgi")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -14,6 +14,7 @@ import html
 import io
 import json
 import re
+import shlex
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -429,8 +430,57 @@ def methodology(run: dict) -> str:
         f"reaped children) per answer: a cost at that load, not a capacity. Telemetry sampled "
         f"every 0.1 s and at the window's ends, through {settings['settle_s']:g} s after the "
         f"load. The leaking servers were capped at {settings['request_cap']} requests per "
-        f"cell. A percentile is shown only with {BEYOND} answers past it.</p>"
+        f"cell. A percentile is shown only with {BEYOND} answers past it.</p>" + reach(run)
     )
+
+
+def reach(run: dict) -> str:
+    """What this run did beyond the usual: a server elsewhere, servers the user added, a locust
+    master with workers, servers given more than one CPU (each from run.json)."""
+    settings = run["metadata"]["settings"]
+    affinity = run["metadata"]["affinity"]
+    said = []
+    if settings.get("target"):
+        said.append(
+            f"The server under test ran elsewhere, at {esc(settings['target'])}: the harness "
+            f"neither started, pinned nor watched it, so its cells have <b>no telemetry</b>: no "
+            f"server CPU per request, no process tree, no leak verdict. Its figures are the load "
+            f"generator's alone."
+        )
+    for added in settings.get("added_servers") or ():
+        said.append(
+            f"<b>{esc(added['name'])}</b> is a server added for this run: "
+            f"<code>{esc(shlex.join(added['command']))}</code> ({added['interface'].upper()}, "
+            f"{added['workers']} worker(s)), measured like every other row."
+        )
+    if settings.get("app"):
+        app = settings["app"]
+        said.append(
+            f"The app workload is the user's application {esc(app['app'] or '(at the target)')}"
+            f" ({app['interface'].upper()}): GET {esc(app['path'])}, a right answer being "
+            f"status {app['status']}"
+            + (f" with the body {esc(repr(app['body'])[:80])}" if app.get("body") else "")
+            + "."
+        )
+    workers = affinity.get("generator_workers") or {}
+    if workers.get("local") or workers.get("remote"):
+        said.append(
+            f"The load came from a locust master and its workers ({workers.get('local', 0)} "
+            f"started here, {workers.get('remote', 0)} on other machines), each worker's share "
+            f"started at the master's moment and its window put on the master's clock (the "
+            f"error is one message's delay: well under a millisecond on loopback)."
+        )
+    wide = sorted(
+        {(c["server"], tuple(c.get("server_cpus") or ())) for c in run["cells"]}
+        - {(c["server"], tuple(affinity["server_cpus"][:1])) for c in run["cells"]}
+    )
+    if wide and len(affinity["server_cpus"]) > 1:
+        listed = ", ".join(f"{name} on CPUs {list(cpus)}" for name, cpus in wide)
+        said.append(
+            f"Servers of several workers had as many CPUs ({esc(listed)}); the others one: "
+            f"compare their throughput per CPU, or their CPU per request."
+        )
+    return f"<p>{' '.join(said)}</p>" if said else ""
 
 
 STYLE = """

@@ -82,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--profile",
         choices=PROFILES,
         default="default",
-        help="quick: a smoke run of under a minute; default: the answer in about six minutes; "
+        help="quick: a smoke run of under a minute; default: the answer in about seven minutes; "
         "full: every workload, level and mode, the peers too, six runs of each, the scenarios",
     )
     options.add_servers(run, SERVERS, checked=False)
@@ -250,22 +250,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     reach.add_argument(
         "--generator-processes",
-        type=int,
+        type=options.count,
         metavar="N",
         help="locust processes on a pipe of their own (default: one per generator CPU)",
     )
     reach.add_argument(
         "--generator-workers",
-        type=int,
+        type=options.count,
         metavar="N",
         help="drive locust as a master with N workers started here (on the generator's CPUs)",
     )
     reach.add_argument(
         "--remote-workers",
-        type=int,
+        type=options.count,
         metavar="N",
-        help="also wait for N workers started elsewhere: python -m bench worker --master "
-        "HOST:PORT (name --master-bind so that they can reach it)",
+        help="also wait for N workers started elsewhere (python -m bench worker --master "
+        "HOST:PORT), which load the server named by --target; name --master-bind so that they "
+        "can reach the master",
     )
     reach.add_argument(
         "--master-bind",
@@ -432,10 +433,23 @@ def yours(settings: Settings, args: argparse.Namespace) -> Settings:
             added_servers=tuple(definition(spec) for spec in added),
             servers=(*settings.servers, *names),
         )
+    if args.remote_workers and not args.target:
+        raise CatalogError(
+            "--remote-workers load from other machines, which cannot reach this one's loopback "
+            "servers: name the server with --target http://HOST:PORT"
+        )
+    if args.generator_processes is not None and (args.generator_workers or args.remote_workers):
+        raise CatalogError("--generator-processes or a master with workers, not both")
+    if args.interface != "auto" and not (args.app or args.target):
+        raise CatalogError("--interface says how to call --app; name it too")
     if args.target:
         settings = replace(settings, target=target_url(args.target), servers=(TARGET,))
-        if args.servers is not None:
-            raise CatalogError("--target measures the server at its address only: no --servers")
+        if args.servers is not None or args.add_server or args.servers_file:
+            raise CatalogError(
+                "--target measures the server at its address only: no --servers, no added ones"
+            )
+        if args.remote_workers:  # the ceiling's server is on this machine's loopback
+            settings = replace(settings, ceiling=False)
     custom_path = args.expect_body is not None or args.path != "/" or args.expect_status != 200
     if args.app or (args.target and custom_path):
         interface = args.interface
@@ -463,13 +477,16 @@ def detect_interface(app: str) -> str:
     is not imported into the harness)."""
     import subprocess
 
-    done = subprocess.run(
-        [sys.executable, "-m", "servers.loader", app],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "servers.loader", app],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise CatalogError(f"--app {app}: importing it took more than 120 s") from None
     if done.returncode != 0:
         said = done.stderr.strip().splitlines() or ["it exited with " + str(done.returncode)]
         raise CatalogError(f"--app {app}: {said[-1]}")
@@ -518,7 +535,7 @@ def run_scenario_steps(folder: Path, settings: Settings) -> None:
     from bench.scenarios.steps import QUICK_SCALE, QUICK_SLOW, run_scenarios
 
     quick = settings.profile == "quick"
-    swept = [s for s in settings.servers if not SERVERS[s].leaking]
+    swept = [s for s in settings.servers if not SERVERS[s].leaking and SERVERS[s].kind != "remote"]
     models = tuple(dict.fromkeys(SERVERS[s].model for s in settings.servers if SERVERS[s].model))
     scale_settings = changed(QUICK_SCALE if quick else scale.Settings(), models=models)
     slow_settings = changed(QUICK_SLOW if quick else slowclients.Settings(), models=models)

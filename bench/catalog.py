@@ -8,6 +8,7 @@ by design, serves one connection at a time, sleeps after each answer.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import resource
@@ -152,8 +153,18 @@ class ServerSpec:
     def supports(self, workload: str) -> bool:
         return not self.only_workloads or workload in self.only_workloads
 
+    def missing(self) -> str:
+        """Why this row cannot run on this machine ("" if it can): a peer not installed."""
+        if self.kind == "peer" and self.peer_command[1:2] == ("-m",):
+            module = self.peer_command[2]
+            if importlib.util.find_spec(module) is None:
+                return f"{module} is not installed here (pip install '.[peers]')"
+        return ""
+
     def cannot_serve(self, workload: Workload) -> str:
         """Why this row cannot serve `workload` ("" if it can)."""
+        if missing := self.missing():
+            return missing
         if not self.supports(workload.name):
             return f"{self.name} serves only {', '.join(self.only_workloads)}"
         if not self.app and not self.app_for(workload) and self.model != "basic":
@@ -310,6 +321,7 @@ PEERS = tuple(name for name, spec in SERVERS.items() if spec.kind == "peer")
 
 ADDED_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,39}$")
 APP_WORKLOAD = "app"  # the workload of a user's own application (--app)
+TARGET = "target"  # the row of a server running elsewhere (run --target URL)
 
 
 class CatalogError(ValueError):
@@ -333,8 +345,14 @@ def added_server(
         raise CatalogError(
             f"server name {name!r}: use letters, digits and _.+- (at most 40), no comma"
         )
-    if name in BUILT_IN or name == APP_WORKLOAD:
+    if name in BUILT_IN or name in (APP_WORKLOAD, TARGET):
         raise CatalogError(f"server name {name!r} is taken by the catalog; choose another")
+    if not isinstance(command, str) and not (
+        isinstance(command, list | tuple) and all(isinstance(word, str) for word in command)
+    ):
+        raise CatalogError(f"server {name}: its command is a string (or a list of strings)")
+    if isinstance(workloads, str) or not all(isinstance(w, str) for w in workloads):
+        raise CatalogError(f'server {name}: workloads is a list of names, e.g. ["hello"]')
     try:
         words = shlex.split(command) if isinstance(command, str) else list(command)
     except ValueError as exc:
@@ -388,7 +406,7 @@ def read_servers_file(path: Path) -> list[ServerSpec]:
         document = tomllib.loads(Path(path).read_text())
     except OSError as exc:
         raise CatalogError(f"cannot read servers file {path}: {exc.strerror}") from None
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise CatalogError(f"servers file {path}: {exc}") from None
     tables = document.get("servers")
     if not isinstance(tables, dict) or not tables:
@@ -410,8 +428,7 @@ def read_servers_file(path: Path) -> list[ServerSpec]:
                 interface=table.get("interface", "wsgi"),
                 workers=table.get("workers", 1),
                 description=table.get("description", ""),
-                workloads=tuple(table.get("workloads", ())),
-                cwd=str(Path(path).resolve().parent),
+                workloads=table.get("workloads", ()),
             )
         )
     return specs
@@ -445,9 +462,6 @@ def app_workload(
         status,
         cwd or os.getcwd(),
     )
-
-
-TARGET = "target"  # the row of a server running elsewhere (run --target URL)
 
 
 def target_url(url: str) -> str:

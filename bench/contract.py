@@ -46,8 +46,10 @@ CPU_CONTENDED = 0.9
 EVENTS = ("listening", "ready", "started", "window_start", "window_end", "result", "error")
 
 
-# A locust master (python -m bench.generator --master) waits this long for its workers.
+# A locust master (python -m bench.generator --master) waits this long for its workers, and
+# sends each cell with PROTOCOL: a worker of another version of these messages refuses it.
 WORKER_WAIT_S = 120.0
+PROTOCOL = 1
 
 
 def cpu_ticks(cpus: set[int]) -> tuple[int, int]:

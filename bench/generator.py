@@ -31,12 +31,14 @@ import gevent.socket
 import locust  # noqa: F401  first: gevent patches the world before anything opens a socket
 from hdrh.histogram import HdrHistogram
 from locust.env import Environment
+from locust.runners import STATE_MISSING
 
 from bench import locustfile
 from bench.contract import (
     BEHIND,
     HIGHEST_US,
     LOWEST_US,
+    PROTOCOL,
     SIGNIFICANT_DIGITS,
     WORKER_WAIT_S,
     cpu_ticks,
@@ -194,11 +196,13 @@ def serve_pipe() -> int:
 class Master:
     """A locust MasterRunner that runs the harness's cells on its workers."""
 
-    def __init__(self, host: str, port: int, expect: int) -> None:
+    def __init__(self, host: str, port: int, expect: int, wait_s: float = WORKER_WAIT_S) -> None:
         environment = Environment(user_classes=[locustfile.RawUser])
         self.runner = environment.create_master_runner(host, port)
         self.expect = expect
+        self.wait_s = wait_s
         self.cell_id = 0
+        self.busy: list[str] = []  # the workers with users in the current cell
         self.reports: dict[str, dict] = {}
         self.passed: dict[str, list[float]] = {}
         environment.events.worker_report.add_listener(self.on_report)
@@ -206,7 +210,8 @@ class Master:
 
     @property
     def workers(self) -> list[str]:
-        return sorted(client.id for client in self.runner.clients.all)
+        """The workers connected and heard from (locust marks a silent one missing)."""
+        return sorted(c.id for c in self.runner.clients.all if c.state != STATE_MISSING)
 
     def on_report(self, client_id: str, data: dict) -> None:
         for report in data.get("bench_results", ()):
@@ -219,15 +224,15 @@ class Master:
             return
         moments = self.passed.setdefault(event["event"], [])
         moments.append(event["t"])
-        if len(moments) == len(self.workers):  # every worker has passed it
+        if len(moments) == len(self.busy):  # every worker of the cell has passed it
             emit(event["event"], t=max(moments))
 
     def wait_for_workers(self) -> None:
-        deadline = time.monotonic() + WORKER_WAIT_S
+        deadline = time.monotonic() + self.wait_s
         while len(self.workers) < self.expect:
             if time.monotonic() > deadline:
                 raise TimeoutError(
-                    f"{len(self.workers)} of {self.expect} workers connected in {WORKER_WAIT_S:g} s"
+                    f"{len(self.workers)} of {self.expect} workers connected in {self.wait_s:g} s"
                 )
             gevent.sleep(0.05)
 
@@ -238,6 +243,7 @@ class Master:
         count, users = len(workers), int(command["users"])
         shares = [users // count + (i < users % count) for i in range(count)]
         busy = [(w, n) for w, n in zip(workers, shares, strict=True) if n]
+        self.busy = [worker for worker, _ in busy]
         for index, (worker, share) in enumerate(busy):
             self.runner.send_message(
                 "bench_cell",
@@ -252,13 +258,20 @@ class Master:
                     "process_index": index,
                     "processes": len(busy),
                     "lead_s": command["start_at"] - time.monotonic(),
+                    "protocol": PROTOCOL,
                 },
                 client_id=worker,
             )
-        while len(self.reports) < len(busy):  # the harness kills us if this takes too long
+        ends = float(command["warmup_s"]) + float(command["duration_s"])
+        deadline = float(command["start_at"]) + ends + float(command.get("drain_s", 0)) + 30
+        while len(self.reports) < len(busy):
             gevent.sleep(0.01)
-            if not self.workers:
-                raise RuntimeError("every worker has gone")
+            for worker in self.busy:
+                node = self.runner.clients.get(worker)
+                if worker not in self.reports and (node is None or node.state == STATE_MISSING):
+                    raise RuntimeError(f"worker {worker} went missing during the cell")
+            if time.monotonic() > deadline:
+                raise RuntimeError("a worker did not report its cell in time")
         reports = [self.reports[worker] for worker, _ in busy]
         errors = [report["error"] for report in reports if report.get("error")]
         if errors:
@@ -306,6 +319,16 @@ def serve_worker(host: str, port: int) -> int:
             pending.clear()
 
     def work(command: dict) -> None:
+        if command.get("protocol") != PROTOCOL:
+            pending.append(
+                {
+                    "cell_id": command.get("cell_id"),
+                    "error": "this worker runs another version of the harness: install the "
+                    "master's commit here",
+                }
+            )
+            runner._send_stats()
+            return
         local_start = time.monotonic() + float(command.pop("lead_s"))
         shift = float(command["start_at"]) - local_start  # the master's clock minus ours
         cell_id = command["cell_id"]
@@ -344,11 +367,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.generator")
     parser.add_argument("--master", type=address, help="be a locust master bound to HOST:PORT")
     parser.add_argument("--expect-workers", type=int, default=1)
+    parser.add_argument("--wait", type=float, default=WORKER_WAIT_S, help="for the workers (s)")
     parser.add_argument("--worker", type=address, help="be a worker of the master at HOST:PORT")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.ERROR, stream=sys.stderr)
     if args.master:
-        return Master(*args.master, args.expect_workers).serve()
+        return Master(*args.master, args.expect_workers, args.wait).serve()
     if args.worker:
         return serve_worker(*args.worker)
     return serve_pipe()

@@ -308,7 +308,12 @@ def cpu_plan(
         if set(server) & set(generator):
             raise CpuPlanError("the server and the load generator were given the same CPU")
         rest = set(available) - set(server) - set(generator)
-        return set(server) or rest or None, set(generator) or rest or None
+        if not (server or rest) or not (generator or rest):
+            raise CpuPlanError(
+                f"no CPU is left for the {'load generator' if server else 'server'}: of "
+                f"{', '.join(map(str, available))}, name fewer"
+            )
+        return set(server) or rest, set(generator) or rest
     if not split or len(available) < 2:
         return None, None
     count = max(1, min(reserve, len(available) // 2))

@@ -130,6 +130,10 @@ class GeneratorError(RuntimeError):
     """A generator process failed, hung or said something unreadable."""
 
 
+class CellFailed(GeneratorError):
+    """The generator could not run a cell and said why; it is still there for the next."""
+
+
 class _Process:
     """One generator process, its pipes, and what it printed."""
 
@@ -149,6 +153,7 @@ class _Process:
             preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
         )
         self.buffer = b""
+        self.pending: list[dict] = []  # events read after the one a caller waited for
 
     def send(self, command: dict) -> None:
         assert self.popen.stdin is not None
@@ -215,6 +220,7 @@ class Generator:
         self.on_wait = on_wait  # told where remote workers are awaited
         self.processes: list[_Process] = []
         self.workers: list[_Process] = []  # the master's local workers
+        self.lost = ""  # why the remote workers are gone for good (a master started again)
 
     @property
     def pids(self) -> list[int]:
@@ -233,6 +239,8 @@ class Generator:
         return process
 
     def start(self) -> Generator:
+        if self.lost:
+            raise GeneratorError(self.lost)
         if not self.processes:
             try:
                 if self.distribution:
@@ -248,7 +256,11 @@ class Generator:
 
     def _start_master(self, distribution: Distribution) -> None:
         host = distribution.bind.rpartition(":")[0].strip("[]")
-        self._spawn(("--master", distribution.bind, "--expect-workers", str(distribution.workers)))
+        wait = WORKER_WAIT_S if distribution.remote else READY_TIMEOUT_S
+        workers = str(distribution.workers)
+        self._spawn(
+            ("--master", distribution.bind, "--expect-workers", workers, "--wait", str(wait))
+        )
         listening = self._collect({"listening"}, time.monotonic() + READY_TIMEOUT_S)[0]
         master = f"{host}:{listening['port']}"
         for _ in range(distribution.local):
@@ -258,7 +270,7 @@ class Generator:
                 f"waiting for {distribution.remote} remote worker(s): run "
                 f"`python -m bench worker --master {master}` on each"
             )
-        self._collect({"ready"}, time.monotonic() + READY_TIMEOUT_S + WORKER_WAIT_S)
+        self._collect({"ready"}, time.monotonic() + READY_TIMEOUT_S + wait)
 
     def close(self) -> None:
         for process in self.processes + self.workers:
@@ -299,15 +311,25 @@ class Generator:
             deadline = start_at + load.warmup_s + load.duration_s + load.drain_s + grace_s
             events = self._collect({"result"}, deadline, busy, on_event)
             results = [report for event in events for report in event.get("reports", [event])]
-        except (GeneratorError, OSError, ValueError) as exc:  # a dead pipe, a line not JSON
+            merge(result, results, load)
+        except (GeneratorError, OSError, ValueError, KeyError, TypeError) as exc:
+            # a dead pipe, a line not JSON, a worker's report of another shape
+            result = LoadResult(
+                offered_rate=load.rate, client=load.client, processes=self.load_processes
+            )
             result.error = (
                 str(exc)
                 if isinstance(exc, GeneratorError)
                 else (f"the load generator failed: {type(exc).__name__}: {exc}")
             )
+            if isinstance(exc, CellFailed) and self.distribution:
+                return result  # the master collected every worker's word: it goes on
+            if self.distribution and self.distribution.remote:
+                self.lost = (
+                    f"{exc}; the master had to be started again, and workers on other machines "
+                    f"do not join a new master: start them again and run again"
+                )
             self.close()  # started afresh for the next cell
-            return result
-        merge(result, results, load)
         return result
 
     def _command(self, load: CellLoad, users: int, index: int, start_at: float) -> dict:
@@ -341,13 +363,35 @@ class Generator:
         processes: list[_Process] | None = None,
         on_event: Callable[[str, float], None] | None = None,
     ) -> list[dict]:
-        """Read events until every process has sent one of `wanted` (returned, in order)."""
+        """Read events until every process has sent one of `wanted` (returned, in order); what
+        a process said after it waits for the next call."""
         waiting = {p.popen.stdout.fileno(): p for p in processes or self.processes}  # type: ignore[union-attr]
         got: dict[int, dict] = {}
         seen: dict[str, int] = {}
+
+        def take(fd: int, process: _Process, events: list[dict]) -> bool:
+            """Go through `events` up to a wanted one (True); keep the rest for later."""
+            while events:
+                event = events.pop(0)
+                name = event.get("event")
+                if name == "error":
+                    process.pending = events
+                    raise CellFailed(f"the load generator failed: {event['error']}")
+                if name in wanted:
+                    got[fd] = event
+                    process.pending = events
+                    return True
+                if on_event is not None and "t" in event:
+                    seen[name] = seen.get(name, 0) + 1
+                    if seen[name] == len(waiting):  # every process has passed it
+                        on_event(name, event["t"])
+            process.pending = []
+            return False
+
         with selectors.DefaultSelector() as selector:
-            for fd in waiting:
-                selector.register(fd, selectors.EVENT_READ)
+            for fd, process in waiting.items():
+                if not take(fd, process, process.pending):
+                    selector.register(fd, selectors.EVENT_READ)
             while len(got) < len(waiting):
                 left = deadline - time.monotonic()
                 if left <= 0:
@@ -362,17 +406,8 @@ class Generator:
                             f"the load generator exited with {process.popen.returncode}: "
                             f"{process.said()}"
                         )
-                    for event in process.lines(data):
-                        name = event.get("event")
-                        if name == "error":
-                            raise GeneratorError(f"the load generator failed: {event['error']}")
-                        if name in wanted:
-                            got[key.fd] = event  # type: ignore[index]
-                            selector.unregister(key.fd)
-                        elif on_event is not None and "t" in event:
-                            seen[name] = seen.get(name, 0) + 1
-                            if seen[name] == len(waiting):  # every process has passed it
-                                on_event(name, event["t"])
+                    if take(key.fd, process, process.lines(data)):  # type: ignore[arg-type]
+                        selector.unregister(key.fd)
         return [got[fd] for fd in waiting]
 
 

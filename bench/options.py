@@ -41,6 +41,13 @@ def names(choices: Iterable[str]) -> Callable[[str], tuple[str, ...]]:
     return parse
 
 
+def count(text: str) -> int:
+    """A whole number from 0."""
+    if not text.strip().isdigit():
+        raise argparse.ArgumentTypeError(f"expected a whole number from 0, got {text!r}")
+    return int(text)
+
+
 def users(text: str) -> tuple[int, ...]:
     try:
         levels = tuple(int(part) for part in text.split(","))

@@ -120,6 +120,9 @@ class Runner:
         self.server_cpus, self.generator_cpus = cpu_plan(
             settings.cpu_split, settings.server_cpus, settings.generator_cpus, reserve
         )
+        if settings.target and not settings.server_cpus:  # no server here: every CPU loads it
+            self.server_cpus = None
+            self.generator_cpus = set(settings.generator_cpus) or None
         self.processes = settings.generator_processes or (
             len(self.generator_cpus) if self.generator_cpus else 1
         )
@@ -295,6 +298,8 @@ class Runner:
             moments[name] = moment
             sampler.mark()
 
+        if spec.kind in ("peer", "added"):  # their workers may still be starting: wait
+            steady(server)
         try:  # the sampler's thread ends whatever happens (a Ctrl-C in the load, say)
             overflows_before = listen_overflows()
             time.sleep(0.1)  # a baseline before the load
@@ -361,9 +366,11 @@ class Runner:
             "leak": leak_verdict(samples, window["load_start"], window["load_end"])
             if watched
             else None,
-            "listen_overflows": {
+            "listen_overflows": {  # this machine's counters: a target's are not seen
                 key: overflows_after[key] - overflows_before[key] for key in overflows_before
-            },
+            }
+            if watched
+            else None,
             "server_output_tail": "",
             "server_reports": {},
             "wrk": checked,
@@ -515,6 +522,21 @@ def server_reports(output: str) -> dict:
         name, _, count = part.partition(": ")
         by_errno[name] = int(count)
     return {"accept_failures": int(total), "accept_failures_by_errno": by_errno}
+
+
+def steady(server: ServerProcess, timeout: float = 3.0) -> None:
+    """Wait until the server's tree and its parent's descriptors stop changing (two looks 0.1 s
+    apart agree): a server that listens before its workers have started (gunicorn, hypercorn)
+    would otherwise show their start as a leak, the baseline taken before it."""
+    deadline, last = time.monotonic() + timeout, None
+    while time.monotonic() < deadline:
+        tree = server.tree()
+        with contextlib.suppress(psutil.Error, IndexError):
+            now = (len(tree), tree[0].num_fds())
+            if now == last:
+                return
+            last = now
+        time.sleep(0.1)
 
 
 def service_demand(series: dict[str, list], window: dict, load: LoadResult) -> dict | None:

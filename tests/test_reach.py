@@ -5,6 +5,7 @@ workers, and a server elsewhere (--target)."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,8 +14,9 @@ import jsonschema
 import pytest
 
 from bench import catalog
-from bench.catalog import PEERS, SERVERS, WORKLOADS, CatalogError
+from bench.catalog import PEERS, SERVERS, WORKLOADS, CatalogError, ServerSpec
 from bench.launch import CpuPlanError, cpu_plan, cpus_for, launched
+from bench.load import CellLoad, Distribution, Generator
 from bench.plan import PlanError, Settings, build_plan
 from bench.report.html import reach
 from bench.run import Runner
@@ -94,7 +96,7 @@ def test_servers_file_gives_the_same_rows(tmp_path: Path) -> None:
     mine, other = catalog.read_servers_file(path)
     assert (mine.name, mine.asgi, mine.only_workloads) == ("mine", True, ("hello",))
     assert mine.app_for(WORKLOADS["hello"]) == "helloworld.plain_asgi:app"
-    assert (other.name, other.asgi, other.cwd) == ("other", False, str(tmp_path))
+    assert (other.name, other.asgi, other.cwd) == ("other", False, os.getcwd())
     path.write_text('[servers.mine]\ncommand = "x {port}"\nthreads = 4\n')
     with pytest.raises(CatalogError, match=r"unknown field.*threads"):
         catalog.read_servers_file(path)
@@ -144,6 +146,10 @@ def test_the_app_workload_needs_an_app_and_target_takes_no_servers(restored_cata
         (["--target", "ftp://example.org:21"], "http://HOST:PORT"),
         (["--server-cpus", "4096"], "CPU 4096 is not available"),
         (["--servers-file", "missing.toml"], "cannot read servers file"),
+        (["--remote-workers", "1"], "name the server with --target"),
+        (["--generator-workers", "-1"], "a whole number from 0"),
+        (["--target", "http://127.0.0.1:9", "--add-server", "x=y {port}"], "no added ones"),
+        (["--add-server", "target=x {port}"], "taken by the catalog"),
     ],
 )
 def test_bad_reach_options_are_one_line_errors(
@@ -151,8 +157,7 @@ def test_bad_reach_options_are_one_line_errors(
 ) -> None:
     done = bench(*args, "--profile", "quick", "--out", str(tmp_path / "run"), cwd=tmp_path)
     assert done.returncode == 2
-    assert message in done.stderr and "Traceback" not in done.stderr
-    assert len(done.stderr.strip().splitlines()) == 1
+    assert message in done.stderr.strip().splitlines()[-1] and "Traceback" not in done.stderr
 
 
 # CPUs ------------------------------------------------------------------------------------------
@@ -169,11 +174,24 @@ def test_cpu_plan_reserves_a_servers_workers_up_to_half(monkeypatch) -> None:
     assert cpus_for({0, 1}, 1, named=True) == {0, 1}
     with pytest.raises(CpuPlanError, match="same CPU"):
         cpu_plan(True, server=(1,), generator=(1, 2))
+    with pytest.raises(CpuPlanError, match="no CPU is left for the load generator"):
+        cpu_plan(True, server=tuple(range(8)))
     monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 1})
     assert cpu_plan(True, reserve=2) == ({0}, {1})  # two cores: one each, as always
 
 
 # the reference rows ----------------------------------------------------------------------------
+
+
+def test_a_peer_not_installed_is_skipped_with_how_to_install_it(restored_catalog) -> None:
+    SERVERS["absent"] = ServerSpec(
+        "absent", "", "peer", peer_command=(sys.executable, "-m", "no_such_server_here", "{port}")
+    )
+    plan = build_plan(Settings(servers=("absent", "asyncio"), workloads=("hello",), users=(1,)))
+    assert [cell.server for cell in plan.cells] == ["asyncio"]
+    assert plan.skipped[0]["reason"] == (
+        "no_such_server_here is not installed here (pip install '.[peers]')"
+    )
 
 
 @pytest.mark.slow
@@ -280,6 +298,25 @@ def test_a_master_and_two_workers_fill_the_same_fields_as_one_process(tmp_path: 
 
 
 @pytest.mark.slow
+def test_a_master_whose_cell_has_fewer_users_than_workers_passes_every_moment(
+    tmp_path: Path,
+) -> None:
+    """The window's moments come from the workers that have users, not from every worker."""
+    workload = WORKLOADS["hello"]
+    spec = SERVERS["asyncio"]
+    moments: list[str] = []
+    with (
+        launched(**spec.launch_options(workload)) as server,
+        Generator(log_dir=tmp_path, distribution=Distribution(local=2)) as generator,
+    ):
+        load = CellLoad(server.url, workload.path, 1, 0.1, 0.5, body=workload.body)
+        result = generator.run(load, lambda name, _: moments.append(name))
+    assert result.error == "" and result.requests > 10
+    assert moments == ["started", "window_start", "window_end"]
+    assert not live_descendants()
+
+
+@pytest.mark.slow
 def test_a_target_elsewhere_is_measured_without_telemetry(tmp_path: Path, restored_catalog) -> None:
     spec = SERVERS["threaded"]
     with launched(**spec.launch_options(WORKLOADS["hello"])) as server:
@@ -292,3 +329,21 @@ def test_a_target_elsewhere_is_measured_without_telemetry(tmp_path: Path, restor
     assert cell["load"]["requests"] > 50
     assert cell["telemetry"] is None and cell["service_demand"] is None and cell["command"] == []
     assert "no telemetry" in reach(document)
+
+
+def test_the_answer_names_the_cpus_of_a_server_given_more_than_the_others() -> None:
+    from bench.report.answer import answer
+    from tests.synthetic import cell
+    from tests.synthetic import run as make_run
+
+    cells = []
+    for repetition in (1, 2, 3):
+        for server, rate, cpus in (("prefork", 2000.0, [0, 1]), ("asyncio", 1500.0, [0])):
+            made = cell(server, "hello", 16, rate + repetition, repetition=repetition)
+            cells.append({**made, "server_cpus": cpus})
+    (level,), _ = answer(make_run(cells, repeat=3))
+    assert [entry.label for entry in level.entries] == ["prefork (2 CPUs)", "asyncio"]
+    for each in cells:
+        each["server_cpus"] = [0, 1]  # all alike: nothing to say
+    (level,), _ = answer(make_run(cells, repeat=3))
+    assert [entry.label for entry in level.entries] == ["prefork", "asyncio"]

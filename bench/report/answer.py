@@ -25,10 +25,15 @@ class Entry:
     versus_next: str  # 'p = 0.008', 'not told apart (p = 0.31)', 'not testable with 3 runs'
     open_demand: Estimate | None  # server CPU µs per request at the open loop's rate
     lesson: Lesson | None
+    cpus: str = ""  # " (2 CPUs)" where the run's servers did not all have as many
 
     @property
     def server(self) -> str:
         return self.summary.server
+
+    @property
+    def label(self) -> str:
+        return self.summary.server + self.cpus
 
 
 @dataclass
@@ -161,6 +166,12 @@ def answer(run: dict) -> tuple[list[Level], Drift | None]:
     lessons = by_model(judge(run))
     order = list(dict.fromkeys(c["workload"] for c in run["cells"]))
     repeated = {(s.workload, s.users, s.mode) for s in summaries if s.n >= 2 and not s.rate}
+    given = {c["server"]: len(c.get("server_cpus") or ()) for c in run["cells"]}
+    uneven = len(set(given.values()) - {0}) > 1
+
+    def cpus(server: str) -> str:
+        return f" ({given[server]} CPUs)" if uneven and given.get(server, 0) > 1 else ""
+
     levels = []
     for workload, users, mode in sorted(repeated, key=lambda k: (order.index(k[0]), k[1], k[2])):
         mine = [  # the servers measured once here are measurements, not rankings
@@ -191,6 +202,7 @@ def answer(run: dict) -> tuple[list[Level], Drift | None]:
                     ),
                     opened[server].demand if server in opened else None,
                     lessons.get(server),
+                    cpus(server),
                 )
             )
         for summary in sorted(unranked, key=lambda s: s.demand.median if s.demand.n else 1e12):
@@ -202,6 +214,7 @@ def answer(run: dict) -> tuple[list[Level], Drift | None]:
                     "generator-bound: not ranked",
                     opened[summary.server].demand if summary.server in opened else None,
                     lessons.get(summary.server),
+                    cpus(summary.server),
                 )
             )
         levels.append(level)
@@ -256,7 +269,7 @@ def print_answer(run: dict, console: object) -> None:
             spread = s.throughput
             row = [
                 str(entry.place) if entry.place else "-",
-                s.server,
+                entry.label,
                 f"{spread.median:,.0f}",
                 f"{spread.low:,.0f}-{spread.high:,.0f}" if spread.n > 1 else "",
                 times(entry.times_winner).rstrip("x"),

@@ -156,7 +156,7 @@ def answer_section(levels: list[Level], drift_text: str) -> str:
             rows.append(
                 [
                     str(entry.place) if entry.place else "&ndash;",
-                    f"<b>{esc(s.server)}</b>",
+                    f"<b>{esc(entry.label)}</b>",
                     number(s.throughput.median),
                     esc(interval(s.throughput)),
                     times(entry.times_winner),
@@ -407,15 +407,21 @@ def methodology(run: dict) -> str:
     meta = run["metadata"]
     settings = meta["settings"]
     affinity = meta["affinity"]
+    where = (
+        f"elsewhere, at {esc(settings['target'])}, not started here"
+        if settings.get("target")
+        else f"started afresh for it, in its own process group on a loopback port, pinned to "
+        f"CPU {affinity['server_cpus']}"
+    )
     ceilings = "; ".join(
         f"{mode}: {c['throughput']:,.0f} req/s (locust at {c['generator_cpu_share']:.0%} of its "
         f"CPU)"
         for mode, c in (run.get("generator_ceiling") or {}).items()
     )
     return (
-        f"<p>Every cell ran on a server started afresh for it, in its own process group on a "
-        f"loopback port, pinned to CPU {affinity['server_cpus']} with the load generator on "
-        f"{affinity['generator_cpus']} ({affinity['generator_processes']} process). Before "
+        f"<p>Every cell ran on a server {where}, the load generator on "
+        f"{affinity['generator_cpus'] or 'any CPU'} ({affinity['generator_processes']} "
+        f"process). Before "
         f"timing, the workload's answer was checked. The load generator is one locust process "
         f"for the whole run with the <b>{esc(settings.get('client', 'raw'))}</b> client, closed "
         f"loop (each user sends its next request when the last is answered) unless marked open; "
@@ -470,14 +476,11 @@ def reach(run: dict) -> str:
             f"started at the master's moment and its window put on the master's clock (the "
             f"error is one message's delay: well under a millisecond on loopback)."
         )
-    wide = sorted(
-        {(c["server"], tuple(c.get("server_cpus") or ())) for c in run["cells"]}
-        - {(c["server"], tuple(affinity["server_cpus"][:1])) for c in run["cells"]}
-    )
-    if wide and len(affinity["server_cpus"]) > 1:
-        listed = ", ".join(f"{name} on CPUs {list(cpus)}" for name, cpus in wide)
+    given = {c["server"]: len(c.get("server_cpus") or ()) for c in run["cells"]}
+    if len(set(given.values()) - {0}) > 1:  # not every server had as many CPUs
+        wide = ", ".join(f"{name} on {n}" for name, n in sorted(given.items()) if n > 1)
         said.append(
-            f"Servers of several workers had as many CPUs ({esc(listed)}); the others one: "
+            f"Servers of several workers had as many CPUs ({esc(wide)}); the others one: "
             f"compare their throughput per CPU, or their CPU per request."
         )
     return f"<p>{' '.join(said)}</p>" if said else ""

@@ -73,6 +73,9 @@ class Spent:
             "own_share": (self.own_s - earlier.own_s) / seconds if seconds > 0 else 0.0,
             "cpus_busy_share": (self.busy - earlier.busy) / ticks if ticks else 0.0,
             "cpus": len(os.sched_getaffinity(0)),
+            # where: processes of one machine pinned to one CPU set share those CPUs
+            "host": socket.gethostname(),
+            "cpu_set": sorted(os.sched_getaffinity(0)),
         }
 
 

@@ -77,8 +77,9 @@ class LoadResult:
     late: int = 0  # requests that went out more than 2 ms behind their due time, for any reason
     answered_in_window: int = 0  # open loop: right answers that arrived in the window
     max_lag_s: float = 0.0
-    # the generator during the window: its own CPU (the busiest process's share of its core)
-    # and its CPUs' busy share, anybody's work counted
+    # the generator during the window: its own CPU (the busiest process's share of a core, or
+    # the share its processes on one machine and CPU set took of those CPUs, whichever is
+    # higher) and its CPUs' busy share, anybody's work counted
     generator_cpu_s: float = 0.0
     generator_cpu_share: float = 0.0
     generator_cpus_busy: float = 0.0
@@ -416,6 +417,7 @@ def merge(result: LoadResult, reports: list[dict], load: CellLoad) -> None:
     merged = HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_DIGITS)
     service = HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_DIGITS)
     lag = HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_DIGITS)
+    sharing: dict[tuple, float] = {}  # (host, CPU set): its processes' shares, summed
     for report in reports:
         result.requests += report["requests"]
         result.sent += report["sent"]
@@ -438,11 +440,16 @@ def merge(result: LoadResult, reports: list[dict], load: CellLoad) -> None:
         spent = report["generator"]
         result.generator_cpu_s += spent["own_cpu_s"]
         result.generator_cpu_share = max(result.generator_cpu_share, spent["own_share"])
+        where = (spent.get("host", ""), tuple(spent.get("cpu_set", ())))
+        sharing[where] = sharing.get(where, 0.0) + spent["own_share"]
         result.generator_cpus_busy = max(result.generator_cpus_busy, spent["cpus_busy_share"])
         result.due += report.get("due", 0)
         result.late += report.get("late", 0)
         result.answered_in_window += report.get("answered_in_window", 0)
         result.max_lag_s = max(result.max_lag_s, report.get("max_lag_s", 0.0))
+    for (_, cpu_set), shares in sharing.items():  # processes sharing CPUs: their sum counts
+        if cpu_set:
+            result.generator_cpu_share = max(result.generator_cpu_share, shares / len(cpu_set))
     if load.rate:  # never answered at all by the drain's end: waited longer than it
         result.censored = max(result.due - merged.get_total_count(), 0)
         result.censored_above_us = load.drain_s * 1e6

@@ -347,3 +347,36 @@ def test_the_answer_names_the_cpus_of_a_server_given_more_than_the_others() -> N
         each["server_cpus"] = [0, 1]  # all alike: nothing to say
     (level,), _ = answer(make_run(cells, repeat=3))
     assert [entry.label for entry in level.entries] == ["prefork", "asyncio"]
+
+
+def test_generator_processes_sharing_a_cpu_are_judged_by_their_sum() -> None:
+    """Two processes on one CPU at 48 % each ran it out between them: locust-bound, not "other
+    work"; two at 48 % on machines of their own did not."""
+    from bench.load import LoadResult, generator_verdict, merge
+
+    def report(host: str, share: float) -> dict:
+        return {
+            "requests": 100,
+            "sent": 100,
+            "failures": {},
+            "window_s": 1.0,
+            "started": 0.0,
+            "window": [0.5, 1.5],
+            "generator": {
+                "own_cpu_s": share,
+                "own_share": share,
+                "cpus_busy_share": 0.97,
+                "cpus": 1,
+                "host": host,
+                "cpu_set": [1],
+            },
+        }
+
+    load = CellLoad("http://127.0.0.1:1", "/", 2, 0.1, 1.0)
+    shared, apart = LoadResult(), LoadResult()
+    merge(shared, [report("here", 0.48), report("here", 0.48)], load)
+    merge(apart, [report("b", 0.48), report("c", 0.48)], load)
+    assert shared.generator_cpu_share == pytest.approx(0.96)
+    assert generator_verdict(shared.generator_cpu_share, 0.97)[0] == "locust"
+    assert apart.generator_cpu_share == pytest.approx(0.48)
+    assert generator_verdict(apart.generator_cpu_share, 0.97)[0] == "contended"

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
+from bench.catalog import SERVERS, TARGET
 from bench.checks import check_run
 from bench.report.answer import Level, answer, drift_sentence, interval, times
 from bench.report.charts import (
@@ -140,7 +141,23 @@ def table(
 # the answer ---------------------------------------------------------------------------------
 
 
-def answer_section(levels: list[Level], drift_text: str) -> str:
+def not_ours(run: dict) -> dict[str, str]:
+    """What the answer's last column says of a row without a lesson: a reference row (the
+    catalog's description), a server the user added (its command), a server elsewhere."""
+    settings = run["metadata"]["settings"]
+    said = {
+        name: f"a reference row: {spec.description}"
+        for name, spec in SERVERS.items()
+        if spec.kind == "peer"
+    }
+    for added in settings.get("added_servers") or ():
+        said[added["name"]] = f"added for this run: {shlex.join(added['command'])}"
+    if settings.get("target"):
+        said[TARGET] = f"a server at {settings['target']}, not watched"
+    return said
+
+
+def answer_section(levels: list[Level], drift_text: str, others: dict[str, str]) -> str:
     if not levels:
         return (
             "<p>This run repeated no cell, so it ranks nothing: its figures are measurements, "
@@ -152,7 +169,11 @@ def answer_section(levels: list[Level], drift_text: str) -> str:
         for entry in level.entries:
             s = entry.summary
             lesson = entry.lesson
-            why = f"{esc(lesson.lesson)} <small>({esc(lesson.verdict)})</small>" if lesson else ""
+            why = (
+                f"{esc(lesson.lesson)} <small>({esc(lesson.verdict)})</small>"
+                if lesson
+                else f"<small>{esc(others.get(s.server, ''))}</small>"
+            )
             rows.append(
                 [
                     str(entry.place) if entry.place else "&ndash;",
@@ -525,7 +546,7 @@ def page(run: dict, images: dict[str, str], micro: dict | None = None) -> str:
 {esc(meta["cpu_model"])}, {meta["cpu_count"]} CPUs, Python {esc(meta["python"])}, commit
 {esc(meta["commit"][:10])}.</p>
 <h2>The answer</h2>
-{answer_section(levels, drift_sentence(found))}
+{answer_section(levels, drift_sentence(found), not_ours(run))}
 <h2>Lessons from this run</h2>
 {lessons_section(run)}
 <h2>Measured once</h2>

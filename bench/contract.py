@@ -52,6 +52,19 @@ WORKER_WAIT_S = 120.0
 PROTOCOL = 1
 
 
+def split_address(text: str) -> tuple[str, int]:
+    """HOST:PORT (an IPv6 address in brackets) as (host, port); ValueError if it is not one."""
+    host, colon, port = text.rpartition(":")
+    if not colon or not host.strip("[]") or not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"expected HOST:PORT, e.g. 10.0.0.1:5557, got {text!r}")
+    return host.strip("[]"), int(port)
+
+
+def joined(host: str, port: int) -> str:
+    """split_address's inverse: HOST:PORT, an IPv6 address in brackets."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def cpu_ticks(cpus: set[int]) -> tuple[int, int]:
     """(busy, total) clock ticks of these CPUs since boot, everyone's work counted ((0, 0) where
     /proc/stat is missing): the generator's CPUs' busy share over a window is their difference."""

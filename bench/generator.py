@@ -42,6 +42,7 @@ from bench.contract import (
     SIGNIFICANT_DIGITS,
     WORKER_WAIT_S,
     cpu_ticks,
+    split_address,
 )
 
 
@@ -358,20 +359,16 @@ def serve_worker(host: str, port: int) -> int:
     return 0
 
 
-def address(text: str) -> tuple[str, int]:
-    """HOST:PORT (an IPv6 address in brackets)."""
-    host, colon, port = text.rpartition(":")
-    if not colon or not port.isdigit():
-        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
-    return host.strip("[]") or "127.0.0.1", int(port)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.generator")
-    parser.add_argument("--master", type=address, help="be a locust master bound to HOST:PORT")
+    parser.add_argument(
+        "--master", type=split_address, help="be a locust master bound to HOST:PORT"
+    )
     parser.add_argument("--expect-workers", type=int, default=1)
     parser.add_argument("--wait", type=float, default=WORKER_WAIT_S, help="for the workers (s)")
-    parser.add_argument("--worker", type=address, help="be a worker of the master at HOST:PORT")
+    parser.add_argument(
+        "--worker", type=split_address, help="be a worker of the master at HOST:PORT"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.ERROR, stream=sys.stderr)
     if args.master:

@@ -39,11 +39,14 @@ from bench.contract import (
     PERCENTILES,
     SIGNIFICANT_DIGITS,
     WORKER_WAIT_S,
+    joined,
+    split_address,
 )
 from bench.launch import REPO_ROOT, Registry, kill_group, spawn_group
 
 DRAIN_S = 2.0  # open loop: at most this long after the window for the answers still due
 START_LEAD_S = 0.05  # the users start this long after the cell is sent: every process is ready
+ANYWHERE = {"0.0.0.0": "127.0.0.1", "*": "127.0.0.1", "::": "::1"}  # a bind to every address
 READY_TIMEOUT_S = 60.0  # a generator process that has not said "ready" by then failed
 GENERATOR_MODULE = "bench.generator"  # what `python -m` runs (the fault tests wrap it)
 
@@ -256,20 +259,21 @@ class Generator:
         return self
 
     def _start_master(self, distribution: Distribution) -> None:
-        host = distribution.bind.rpartition(":")[0].strip("[]")
+        host, _ = split_address(distribution.bind)
         wait = WORKER_WAIT_S if distribution.remote else READY_TIMEOUT_S
         workers = str(distribution.workers)
         self._spawn(
             ("--master", distribution.bind, "--expect-workers", workers, "--wait", str(wait))
         )
-        listening = self._collect({"listening"}, time.monotonic() + READY_TIMEOUT_S)[0]
-        master = f"{host}:{listening['port']}"
+        port = self._collect({"listening"}, time.monotonic() + READY_TIMEOUT_S)[0]["port"]
+        here = ANYWHERE.get(host, host)  # a master bound to every address: its local side
         for _ in range(distribution.local):
-            self._spawn(("--worker", master), piped=False)
+            self._spawn(("--worker", joined(here, port)), piped=False)
         if distribution.remote and self.on_wait is not None:
+            shown = f"ADDRESS-OF-THIS-MACHINE:{port}" if host in ANYWHERE else joined(host, port)
             self.on_wait(
                 f"waiting for {distribution.remote} remote worker(s): run "
-                f"`python -m bench worker --master {master}` on each"
+                f"`python -m bench worker --master {shown}` on each"
             )
         self._collect({"ready"}, time.monotonic() + READY_TIMEOUT_S + wait)
 

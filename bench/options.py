@@ -13,6 +13,8 @@ import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from bench.contract import split_address
+
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m)?$")
 
 
@@ -83,10 +85,11 @@ def cpus(text: str) -> tuple[int, ...]:
 
 
 def address(text: str) -> str:
-    """HOST:PORT (an IPv6 address in brackets; port 0: one chosen then)."""
-    host, colon, port = text.rpartition(":")
-    if not colon or not host or not port.isdigit() or int(port) > 65535:
-        raise argparse.ArgumentTypeError(f"expected HOST:PORT, e.g. 10.0.0.1:5557, got {text!r}")
+    """HOST:PORT (an IPv6 address in brackets; port 0: one chosen then), checked."""
+    try:
+        split_address(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
     return text
 
 

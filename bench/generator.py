@@ -242,6 +242,8 @@ class Master:
 
     def run(self, command: dict) -> None:
         workers = self.workers
+        if not workers:
+            raise RuntimeError("no worker is connected to the master")
         self.cell_id += 1
         self.reports, self.passed = {}, {}
         count, users = len(workers), int(command["users"])

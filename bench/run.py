@@ -122,7 +122,7 @@ class Runner:
         )
         if settings.target and not settings.server_cpus:  # no server here: every CPU loads it
             self.server_cpus = None
-            self.generator_cpus = set(settings.generator_cpus) or None
+            self.generator_cpus = set(settings.generator_cpus) or os.sched_getaffinity(0)
         self.processes = settings.generator_processes or (
             len(self.generator_cpus) if self.generator_cpus else 1
         )

@@ -113,19 +113,22 @@ class ServerSpec:
             return self.app
         return workload.asgi_app if self.asgi else workload.wsgi_app
 
+    def template(self, workload: Workload, host: str = LOOPBACK) -> list[str]:
+        """A peer's or added server's command for `workload`, all but its {port} filled in."""
+        return fill(
+            self.peer_command,
+            app=self.app_for(workload),
+            host=host,
+            workers=self.workers,
+            python=sys.executable,
+        )
+
     def command(
         self, workload: Workload, port: int | None, request_cap: int | None, host: str = LOOPBACK
     ) -> list[str]:
         app = self.app_for(workload)
         if self.kind != "ours":
-            return fill(
-                self.peer_command,
-                app=app,
-                port=port,
-                host=host,
-                workers=self.workers,
-                python=sys.executable,
-            )
+            return fill(tuple(self.template(workload, host)), port=port)
         options = list(self.options)
         if request_cap is not None:  # the server itself stops too: a hard bound
             options += [

@@ -52,6 +52,12 @@ WORKER_WAIT_S = 120.0
 PROTOCOL = 1
 
 
+def shares(total: int, parts: int) -> list[int]:
+    """A cell's users split over the generator's processes (or a master's workers): as even as
+    whole numbers go, the first ones one more."""
+    return [total // parts + (index < total % parts) for index in range(parts)]
+
+
 def split_address(text: str) -> tuple[str, int]:
     """HOST:PORT (an IPv6 address in brackets) as (host, port); ValueError if it is not one."""
     host, colon, port = text.rpartition(":")

@@ -42,6 +42,7 @@ from bench.contract import (
     SIGNIFICANT_DIGITS,
     WORKER_WAIT_S,
     cpu_ticks,
+    shares,
     split_address,
 )
 
@@ -247,8 +248,7 @@ class Master:
         self.cell_id += 1
         self.reports, self.passed = {}, {}
         count, users = len(workers), int(command["users"])
-        shares = [users // count + (i < users % count) for i in range(count)]
-        busy = [(w, n) for w, n in zip(workers, shares, strict=True) if n]
+        busy = [(w, n) for w, n in zip(workers, shares(users, count), strict=True) if n]
         self.busy = [worker for worker, _ in busy]
         for index, (worker, share) in enumerate(busy):
             self.runner.send_message(

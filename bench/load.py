@@ -40,6 +40,7 @@ from bench.contract import (
     SIGNIFICANT_DIGITS,
     WORKER_WAIT_S,
     joined,
+    shares,
     split_address,
 )
 from bench.launch import REPO_ROOT, Registry, kill_group, spawn_group
@@ -305,12 +306,9 @@ class Generator:
         try:
             self.start()
             start_at = time.monotonic() + START_LEAD_S
-            shares = [
-                load.users // self.count + (index < load.users % self.count)
-                for index in range(self.count)
-            ]
-            busy = [p for p, users in zip(self.processes, shares, strict=True) if users]
-            for index, (process, users) in enumerate(zip(self.processes, shares, strict=True)):
+            split = shares(load.users, self.count)
+            busy = [p for p, users in zip(self.processes, split, strict=True) if users]
+            for index, (process, users) in enumerate(zip(self.processes, split, strict=True)):
                 if users:
                     process.send(self._command(load, users, index, start_at))
             deadline = start_at + load.warmup_s + load.duration_s + load.drain_s + grace_s
@@ -451,9 +449,9 @@ def merge(result: LoadResult, reports: list[dict], load: CellLoad) -> None:
         result.late += report.get("late", 0)
         result.answered_in_window += report.get("answered_in_window", 0)
         result.max_lag_s = max(result.max_lag_s, report.get("max_lag_s", 0.0))
-    for (_, cpu_set), shares in sharing.items():  # processes sharing CPUs: their sum counts
+    for (_, cpu_set), summed in sharing.items():  # processes sharing CPUs: their sum counts
         if cpu_set:
-            result.generator_cpu_share = max(result.generator_cpu_share, shares / len(cpu_set))
+            result.generator_cpu_share = max(result.generator_cpu_share, summed / len(cpu_set))
     if load.rate:  # never answered at all by the drain's end: waited longer than it
         result.censored = max(result.due - merged.get_total_count(), 0)
         result.censored_above_us = load.drain_s * 1e6

@@ -24,7 +24,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench import options
-from bench.catalog import LOOPBACK, SERVERS, WORKLOADS, fill
+from bench.catalog import SERVERS, WORKLOADS
 from bench.launch import (
     LaunchError,
     cpu_plan,
@@ -70,10 +70,7 @@ def _ours(label: str, model: str, app: str, *options: str, new_connection: bool 
 def _peer(name: str) -> Contender:
     """A peer as the harness defines it (bench/plan.py), on the plain app of its interface."""
     spec = SERVERS[name]
-    app = PLAIN_ASGI if spec.asgi else PLAIN_WSGI
-    command = tuple(
-        fill(spec.peer_command, app=app, host=LOOPBACK, workers=spec.workers, python=PY)
-    )
+    command = tuple(spec.template(WORKLOADS["hello"]))  # the plain app of its interface
     return Contender(spec.description, command, False, server=name)
 
 

@@ -2,7 +2,10 @@
 
 The teaching servers leak processes on purpose, so stopping one means more than killing its
 pid: the whole process group is signalled, and the orphans it leaves (zombies included) are
-re-parented to us, because we make ourselves a child subreaper, and reaped here.
+re-parented to us, because we make ourselves a child subreaper, and reaped here. Where the
+server has a cgroup of its own (bench/accounting.py), every process in it is killed too, and
+the group must be empty before the server counts as stopped: a server that daemonized or left
+its process group is stopped as well.
 """
 
 from __future__ import annotations
@@ -26,7 +29,10 @@ from typing import Protocol
 
 import psutil
 
+from bench.accounting import Group, Method, Reading, count_tree, proc_method
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
+UNPINNED = frozenset(os.sched_getaffinity(0))  # every CPU this harness was given at its start
 READY_LINE = re.compile(rb"serving .* on http://\[?([0-9a-fA-F.:]+)\]?:(\d+) ")
 _PR_SET_CHILD_SUBREAPER = 36
 
@@ -157,6 +163,9 @@ class ServerProcess:
         self.env = env
         self.log_dir = log_dir
         self.popen: subprocess.Popen[bytes] | None = None
+        self.group: Group | None = None  # its cgroup, where one could be made
+        self.accounting: Method = proc_method("not started")
+        self.left_running: set[int] = set()  # pids still in its group after the stop
         self.host = ""
         self.port = 0
         self.said = ""  # what it printed, kept by launched() once its log is removed
@@ -170,18 +179,31 @@ class ServerProcess:
         If it does not start, or a Ctrl-C comes while we wait, it is stopped here: a caller whose
         start() raised (a `with` whose __enter__ raised, a fixture) has nothing to stop."""
         become_subreaper()
+        made = Group.create()
+        self.group = made if isinstance(made, Group) else None
         self._log = tempfile.NamedTemporaryFile(  # noqa: SIM115 (kept open while it runs)
             prefix="server-", suffix=".log", dir=self.log_dir, delete=False
         )
-        self.popen = spawn_group(  # its own process group: one signal reaches the whole tree
-            self.command,
-            cwd=self.cwd,
-            env=self.env,
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            preexec_fn=self._prepare_child if self.rlimits or self.cpus else None,
-        )
+        try:
+            self.popen = spawn_group(  # its own process group: one signal reaches the whole tree
+                self.command,
+                cwd=self.cwd,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=self._log,
+                stderr=subprocess.STDOUT,
+                preexec_fn=self._prepare_child,
+            )
+        except BaseException:
+            if self.group is not None:
+                self.group.remove()
+            raise
+        if self.group is not None and not self.group.holds(self.popen.pid):
+            made = f"the server could not join its cgroup {self.group.cpu}"
+            self.group.kill(timeout=0.5)  # nothing of it can be there; removable once empty
+            self.group.remove()
+            self.group = None
+        self.accounting = self.group.method() if self.group is not None else proc_method(made)
         try:
             self._wait_until_listening(self.popen, timeout)
         except BaseException:
@@ -214,10 +236,21 @@ class ServerProcess:
         )
 
     def _prepare_child(self) -> None:
+        """In the server's process before it runs anything: join its cgroup, limit, pin (to its
+        CPUs, or to all this harness was given where it has none: the harness may run pinned
+        to the generator's)."""
+        if self.group is not None:
+            with contextlib.suppress(OSError):  # checked from outside: holds()
+                self.group.join()
         for which, limits in self.rlimits.items():
             resource.setrlimit(which, limits)
-        if self.cpus:
-            os.sched_setaffinity(0, self.cpus)
+        os.sched_setaffinity(0, self.cpus or UNPINNED)
+
+    def read(self) -> Reading:
+        """The server's accounting now: its cgroup's counters, or its tree's from /proc."""
+        if self.group is not None:
+            return self.group.read()
+        return count_tree([process.pid for process in self.tree()])
 
     @property
     def pid(self) -> int:
@@ -266,6 +299,10 @@ class ServerProcess:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.popen.wait(grace)
             reap_group(pgid, timeout=grace)
+            if self.group is not None:  # what left the group (a daemon) is stopped here
+                if not self.group.kill(timeout=grace):
+                    self.left_running = self.group.pids()
+                self.group.remove()
             if self._log is not None:
                 self._log.close()
         return self.popen.returncode

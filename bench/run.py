@@ -29,7 +29,9 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from bench.accounting import TICK_US, Method, sweep_leftovers
 from bench.catalog import SERVERS, WORKLOADS, ServerSpec
+from bench.contract import CPU_CONTENDED
 from bench.faults import (
     Interrupted,
     cell_verdict,
@@ -57,7 +59,15 @@ from bench.load import (
 )
 from bench.plan import Cell, Plan
 from bench.store import metadata, write_json, write_run
-from bench.telemetry import Sampler, cpu_between, leak_verdict, listen_overflows
+from bench.telemetry import (
+    Rest,
+    Sampler,
+    cpu_between,
+    leak_verdict,
+    listen_overflows,
+    live_children,
+    wait_idle,
+)
 from bench.verify import answers
 from bench.wrk import wrk_cell
 
@@ -163,13 +173,16 @@ class Runner:
 
     def run(self) -> int:
         previous = interrupt_on_first_signal()
-        self.document["leftovers_found"] = stop_leftovers(self.folder.parent)
+        self.document["leftovers_found"] = stop_leftovers(self.folder.parent) + [
+            f"a server's cgroup: {found}" for found in sweep_leftovers()
+        ]
         for line in self.document["leftovers_found"]:
             self.say(f"[yellow]found and stopped a leftover of an earlier run:[/] {line}")
         for note in self.plan.notes:
             self.say(f"[dim]{note}[/]")
         self.save()
         code = 0
+        unpin = pin_harness(self.generator_cpus if self.server_cpus else None)
         try:
             with self._progress() as progress:
                 ceilings = self.settings.modes if self.settings.ceiling else ()
@@ -195,6 +208,7 @@ class Runner:
         finally:
             with signals_deferred():
                 self.generator.close()
+            unpin()
             restore_handlers(previous)
             self.save(new_cells=None)
             self.registry.path.unlink(missing_ok=True)
@@ -291,15 +305,23 @@ class Runner:
         settings = self.settings
         workload = WORKLOADS[cell.workload]
         started = time.time()
-        sampler = Sampler(server.pid, interval=0.1, cpus=cpus).start()
+        group = getattr(server, "group", None)
+        sampler = Sampler(
+            server.pid, interval=0.1, cpus=cpus, counter=group.read if group else None
+        ).start()
         moments: dict[str, float] = {}
+        harness_cpu: dict[str, float] = {}
 
         def passed(name: str, moment: float) -> None:  # the generator passed a moment of its window
             moments[name] = moment
+            harness_cpu[name] = time.process_time()  # the harness's own CPU, its sampler's too
             sampler.mark()
 
         if spec.kind in ("peer", "added"):  # their workers may still be starting: wait
             steady(server)
+        watched = spec.kind != "remote"  # a server elsewhere: no process here to watch
+        at_rest = live_children(server.pid) if watched else 0
+        rest: Rest | None = None
         try:  # the sampler's thread ends whatever happens (a Ctrl-C in the load, say)
             overflows_before = listen_overflows()
             time.sleep(0.1)  # a baseline before the load
@@ -322,13 +344,21 @@ class Runner:
             )
             load_end = sampler.now()
             sampler.mark()
-            time.sleep(settings.settle_s)
+            if watched:  # a leak is judged once nothing is in progress: wait until then
+                rest = wait_idle(
+                    server.pid, server.port, at_rest, settings.settle_s, settings.settle_s + 5.0
+                )
+                sampler.mark()
+                time.sleep(0.05)  # that sample taken
+            else:
+                time.sleep(settings.settle_s)
+            peak = group.peak_bytes() if group else None
         finally:
             samples = sampler.stop()
         overflows_after = listen_overflows()
         series = sampler.series()
-        watched = spec.kind != "remote"  # a server elsewhere: no process here to watch
         window = self.window(sampler, load, moments, load_end)
+        method = server.accounting if watched else None
         exited = server.popen.poll() if server.popen else None
         hung = ""  # the leaking servers stop answering by design (EMFILE, the cap): not probed
         if exited is None and not spec.leaking:
@@ -361,9 +391,18 @@ class Runner:
             "generator_bound_cause": cause,
             "generator_bound_reason": bound,
             "window": window,
-            "service_demand": service_demand(series, window, load) if watched else None,
+            "service_demand": service_demand(series, window, load, method) if watched else None,
+            "accounting": asdict(method) if method else None,
+            "memory": memory(series, peak, method, cell.users) if method else None,
+            "saturation": saturation(series, window, cpus, bound) if watched else None,
+            "harness": {
+                "cpus": sorted(os.sched_getaffinity(0)),
+                "cpu_s": round(harness_cpu["window_end"] - harness_cpu["window_start"], 6)
+                if {"window_start", "window_end"} <= harness_cpu.keys()
+                else None,
+            },
             "telemetry": {"interval_s": 0.1, "series": series} if watched else None,
-            "leak": leak_verdict(samples, window["load_start"], window["load_end"])
+            "leak": leak_verdict(samples, window["load_start"], window["load_end"], rest)
             if watched
             else None,
             "listen_overflows": {  # this machine's counters: a target's are not seen
@@ -413,6 +452,10 @@ class Runner:
                 "generator_bound_reason": "",
                 "window": None,
                 "service_demand": None,
+                "accounting": None,
+                "memory": None,
+                "saturation": None,
+                "harness": None,
                 "telemetry": None,
                 "leak": None,
                 "listen_overflows": None,
@@ -539,21 +582,95 @@ def steady(server: ServerProcess, timeout: float = 3.0) -> None:
         time.sleep(0.1)
 
 
-def service_demand(series: dict[str, list], window: dict, load: LoadResult) -> dict | None:
+def service_demand(
+    series: dict[str, list], window: dict, load: LoadResult, method: Method | None = None
+) -> dict | None:
     """The server's CPU seconds per request over the window, its whole tree counted (live
-    processes, zombies, reaped children): a cost, comparable between servers at one load. Its
-    inverse is a lower bound of capacity, not a forecast (a server spends more CPU per request
-    at light load than when saturated). Beside it, the busy time of the server's own CPUs per
-    request, which also holds what a zombie's times leave out (bench/telemetry.py)."""
+    processes, zombies, reaped children), user and system apart, and its page faults: a cost,
+    comparable between servers at one load. Its inverse is a lower bound of capacity, not a
+    forecast (a server spends more CPU per request at light load than when saturated). Each
+    figure with its error: one unit of its counter at each end of the window, per request.
+    Beside it, the busy time of the server's own CPUs per request (clock ticks), which holds
+    anybody's work on them."""
     answered = load.answered_in_window if load.offered_rate else load.requests
-    cpu = cpu_between(series, window["start"], window["end"])
+    start, end = window["start"], window["end"]
+    cpu = cpu_between(series, start, end)
     if cpu is None or not answered:
         return None
-    busy = cpu_between(series, window["start"], window["end"], "core_busy_s")
+    unit = method.cpu_resolution_us if method else TICK_US
+    split = method.split_resolution_us if method else TICK_US
+
+    def per_request(name: str, scale: float = 1e6) -> float | None:
+        grown = cpu_between(series, start, end, name)
+        return None if grown is None else round(grown / answered * scale, 3)
+
+    busy = cpu_between(series, start, end, "core_busy_s")
     return {
-        "cpu_s": round(cpu, 6),
+        "cpu_s": round(cpu, 9),
         "requests": answered,
         "us_per_request": round(cpu / answered * 1e6, 3),
-        # the server's own CPUs, busy with anything: what zombies hide shows here
+        "error_us_per_request": round(2 * unit / answered, 6),
+        "user_us_per_request": per_request("user_s"),
+        "system_us_per_request": per_request("system_s"),
+        "split_error_us_per_request": round(2 * split / answered, 6),
+        "faults_per_request": per_request("faults", 1.0),
+        # the server's own CPUs, busy with anything (ticks of /proc/stat)
         "core_us_per_request": round(busy / answered * 1e6, 3) if busy else None,
+        "core_error_us_per_request": round(2 * TICK_US / answered, 6) if busy else None,
     }
+
+
+def memory(series: dict[str, list], peak: int | None, method: Method, users: int) -> dict:
+    """The tree's memory counted once (its cgroup's peak where the kernel keeps one, else the
+    most of its samples), per user too; summed RSS beside it, labelled as such."""
+    counted = max(series.get("memory_bytes") or [0])
+    most = peak if peak else counted
+    rss = max(series.get("rss_bytes") or [0])
+    return {
+        "method": method.memory,
+        "peak_bytes": most,
+        "peak_is": "the kernel's own peak" if peak else "the most of the samples",
+        "peak_per_user_bytes": round(most / max(users, 1)),
+        "summed_rss_peak_bytes": rss,
+    }
+
+
+def saturation(
+    series: dict[str, list], window: dict, cpus: set[int] | None, generator: str
+) -> dict:
+    """Which side ran out of CPU over the window: the server's CPUs' busy share (anybody's
+    work) and the server's own share of them, beside the generator's verdict."""
+    span = window["end"] - window["start"]
+    count = len(cpus) if cpus else os.cpu_count() or 1
+    own = cpu_between(series, window["start"], window["end"])
+    busy = cpu_between(series, window["start"], window["end"], "core_busy_s") if cpus else None
+    own_share = round(own / span / count, 4) if own is not None and span > 0 else None
+    busy_share = round(busy / span / count, 4) if busy is not None and span > 0 else None
+    server_out = (busy_share if busy_share is not None else own_share or 0.0) >= CPU_CONTENDED
+    side = {
+        (True, True): "both",
+        (True, False): "server",
+        (False, True): "generator",
+        (False, False): "neither",
+    }[(server_out, bool(generator))]
+    return {"server_cpus_busy": busy_share, "server_cpu_share": own_share, "ran_out": side}
+
+
+def pin_harness(cpus: set[int] | None) -> Callable[[], None]:
+    """Pin every thread of this harness (its sampler's too) to `cpus`, the load generator's,
+    so that watching a server takes none of the server's CPU; the way back, to call at the
+    end. None: leave it where it is."""
+    if not cpus:
+        return lambda: None
+    threads = [int(tid) for tid in os.listdir("/proc/self/task")]
+    before = {tid: os.sched_getaffinity(tid) for tid in threads}
+    for tid in threads:
+        with contextlib.suppress(OSError):
+            os.sched_setaffinity(tid, cpus)
+
+    def unpin() -> None:
+        for tid, mask in before.items():
+            with contextlib.suppress(OSError):
+                os.sched_setaffinity(tid, mask)
+
+    return unpin

@@ -1,9 +1,12 @@
 """Telemetry: what a server's process tree holds over time, sampled beside the load.
 
-About ten samples a second of the whole tree (psutil): the parent's open descriptors and the
-tree's, live children, zombies, threads, RSS and CPU seconds. The kernel's listen-queue overflow
-counters are read before and after a cell. Sampling goes on for a settle period after the load,
-so a leak verdict can say whether descriptors and zombies went back to their baseline.
+About ten samples a second: from the tree (psutil) the parent's open descriptors and the
+tree's, live children, zombies, threads and summed RSS; from the server's accounting
+(bench/accounting.py: its cgroup, or /proc where there is none) its CPU seconds, user and
+system apart, its memory counted once and its page faults. The kernel's listen-queue overflow
+counters are read before and after a cell. After the load the harness waits until the server
+is idle (no connection open by a client, nothing queued, no child serving), so that a leak
+verdict compares descriptors and zombies with their baseline only once nothing is in progress.
 
 The samples' clock is time.monotonic() (CLOCK_MONOTONIC, one clock for every process of the
 machine), counted from the sampler's start: the load generator's window is on the same clock.
@@ -11,13 +14,9 @@ machine), counted from the sampler's start: the load generator's window is on th
 `cpu_between` reads the tree's CPU seconds over exactly the window, by interpolation between
 the samples around its ends.
 
-A tree's CPU counts every process once: each live process and each zombie its own user and
-system time, plus the time of the children it has reaped (`children_user`, `children_system`):
-a child that lived and was reaped between two samples is counted by its parent. One cost is
-missing until a child is reaped: a zombie's /proc times leave out the kernel's work of tearing
-its process down (measured here: 0.96 s for 50 forked children as zombies, 1.29 s once reaped).
-So the sampler also reads how busy the server's own CPUs were (`core_busy_s`, /proc/stat): a
-server pinned alone to its CPU that leaves zombies shows there what its processes do not.
+The sampler also reads how busy the server's own CPUs were (`core_busy_s`, /proc/stat, in
+clock ticks), anybody's work on them: the server's own CPU share beside it says whether the
+server's side ran out of CPU, and what its accounting cannot see.
 """
 
 from __future__ import annotations
@@ -26,11 +25,13 @@ import contextlib
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import psutil
 
+from bench.accounting import Reading, count_tree
 from bench.contract import cpu_ticks
 
 
@@ -42,17 +43,27 @@ class Sample:
     children: int  # live (not zombie) descendants
     zombies: int
     threads: int
-    rss_bytes: int
-    cpu_s: float  # user + system CPU seconds of the tree: live, zombies and reaped children
+    rss_bytes: int  # summed over the processes: a shared page counts once per process
+    cpu_s: float  # CPU seconds of the tree: live, zombies and reaped children (accounting)
+    user_s: float = 0.0
+    system_s: float = 0.0
+    memory_bytes: int = 0  # the tree's memory counted once (its cgroup's charge, or PSS)
+    faults: int = 0  # page faults of the tree, reaped children's included
     core_busy_s: float = 0.0  # busy seconds of the server's CPUs, anybody's work (/proc/stat)
 
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def sample_tree(root_pid: int, started: float, cpus: set[int] | None = None) -> Sample | None:
+def sample_tree(
+    root_pid: int,
+    started: float,
+    cpus: set[int] | None = None,
+    counter: Callable[[], Reading] | None = None,
+) -> Sample | None:
     """One sample of `root_pid` and its descendants (and of `cpus`' busy time); None if the
-    root is gone."""
+    root is gone. `counter` reads the server's accounting (its cgroup); without one the tree
+    is counted from /proc."""
     walk_started = time.monotonic()
     busy_before = cpu_ticks(cpus)[0] if cpus else 0
     try:
@@ -60,13 +71,14 @@ def sample_tree(root_pid: int, started: float, cpus: set[int] | None = None) -> 
         tree = [root, *root.children(recursive=True)]
     except psutil.Error:
         return None
+    try:
+        reading = counter() if counter is not None else count_tree([p.pid for p in tree])
+    except OSError:  # its group was removed (the server stopped meanwhile)
+        return None
     parent_fds = tree_fds = children = zombies = threads = rss = 0
-    cpu = 0.0
     for index, process in enumerate(tree):
         try:
             with process.oneshot():
-                times = process.cpu_times()  # a zombie's too: its time is not lost
-                cpu += times.user + times.system + times.children_user + times.children_system
                 if process.status() == psutil.STATUS_ZOMBIE:
                     zombies += 1
                     continue
@@ -83,15 +95,36 @@ def sample_tree(root_pid: int, started: float, cpus: set[int] | None = None) -> 
     busy = (busy_before + cpu_ticks(cpus)[0]) / 2 / TICKS if cpus else 0.0
     # a big tree (hundreds of zombies) takes a while to walk: the sample stands for its middle
     moment = (walk_started + time.monotonic()) / 2 - started
-    return Sample(moment, parent_fds, tree_fds, children, zombies, threads, rss, cpu, busy)
+    return Sample(
+        moment,
+        parent_fds,
+        tree_fds,
+        children,
+        zombies,
+        threads,
+        rss,
+        reading.cpu_s,
+        reading.user_s,
+        reading.system_s,
+        reading.memory_bytes or 0,
+        reading.faults or 0,
+        busy,
+    )
 
 
 class Sampler:
     """Samples a process tree in a background thread until stopped."""
 
-    def __init__(self, root_pid: int, interval: float = 0.1, cpus: set[int] | None = None) -> None:
+    def __init__(
+        self,
+        root_pid: int,
+        interval: float = 0.1,
+        cpus: set[int] | None = None,
+        counter: Callable[[], Reading] | None = None,
+    ) -> None:
         self.root_pid = root_pid
         self.cpus = cpus  # the server's own CPUs, whose busy time is sampled too
+        self.counter = counter  # the server's accounting (None: /proc)
         self.interval = interval
         self.samples: list[Sample] = []
         self.started = time.monotonic()  # the samples' t = 0, on time.monotonic()
@@ -118,7 +151,7 @@ class Sampler:
 
     def _run(self) -> None:
         while not self._stop.is_set() and self.root_pid > 0:  # 0: a server elsewhere, unseen
-            sample = sample_tree(self.root_pid, self.started, self.cpus)
+            sample = sample_tree(self.root_pid, self.started, self.cpus, self.counter)
             if sample is not None:
                 self.samples.append(sample)
             self._wake.wait(self.interval)
@@ -176,8 +209,94 @@ def listen_overflows() -> dict[str, int]:
     return {"ListenOverflows": 0, "ListenDrops": 0}
 
 
-def leak_verdict(samples: list[Sample], load_start: float, load_end: float) -> dict:
-    """Did descriptors and zombies return to their pre-load baseline after the settle period?"""
+# /proc/net/tcp states: a connection still open by its client, or still being set up
+_OPEN_BY_CLIENT = {"01", "03"}  # ESTABLISHED, SYN_RECV
+_LISTEN = "0A"
+
+
+def port_activity(port: int) -> tuple[int, int, int]:
+    """(connections to `port` still open by their client, connections waiting in its accept
+    queue, connections the client closed and the server still holds: CLOSE_WAIT), from the
+    kernel's socket tables. Only the server's side counts (its local port is `port`)."""
+    open_ = queued = held = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                if len(fields) < 5 or int(fields[1].rsplit(":", 1)[1], 16) != port:
+                    continue
+                state = fields[3]
+                if state == _LISTEN:
+                    queued += int(fields[4].split(":")[1], 16)  # rx_queue: the accept backlog
+                elif state in _OPEN_BY_CLIENT:
+                    open_ += 1
+                elif state == "08":
+                    held += 1
+    return open_, queued, held
+
+
+def live_children(root_pid: int) -> int:
+    """Descendants of `root_pid` that are not zombies (0 if it is gone)."""
+    try:
+        tree = psutil.Process(root_pid).children(recursive=True)
+    except psutil.Error:
+        return 0
+    count = 0
+    for process in tree:
+        with contextlib.suppress(psutil.Error):
+            count += process.status() != psutil.STATUS_ZOMBIE
+    return count
+
+
+@dataclass
+class Rest:
+    """How a server came to rest after the load: 'idle' (no connection open by a client or
+    queued, no child serving), 'stalled' (not idle, but nothing moved for a second: a server
+    that cannot accept, say) or 'busy' (still making progress when the wait ended)."""
+
+    state: str
+    waited_s: float
+    open_connections: int
+    queued: int
+    held: int  # connections the client closed and the server still holds (CLOSE_WAIT)
+    live_children: int
+
+
+def wait_idle(
+    root_pid: int,
+    port: int,
+    children: int,
+    least: float,
+    most: float,
+    still_for: float = 1.0,
+) -> Rest:
+    """Wait at least `least` seconds, then until the server is idle, or stalled for
+    `still_for` seconds, at most `most` seconds in all."""
+    began = time.monotonic()
+    time.sleep(least)
+    last, since = None, time.monotonic()
+    while True:
+        open_, queued, held = port_activity(port)
+        live = live_children(root_pid)
+        waited = time.monotonic() - began
+        now = (open_, queued, held, live)
+        if not open_ and not queued and live <= children:
+            return Rest("idle", waited, open_, queued, held, live)
+        if now != last:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since >= still_for:
+            return Rest("stalled", waited, open_, queued, held, live)
+        if waited >= most:
+            return Rest("busy", waited, open_, queued, held, live)
+        time.sleep(0.05)
+
+
+def leak_verdict(
+    samples: list[Sample], load_start: float, load_end: float, rest: Rest | None = None
+) -> dict:
+    """Did descriptors and zombies return to their pre-load baseline once the server came to
+    rest (idle, or stalled)? A server still making progress reads 'still busy', never 'leaks':
+    the descriptor it holds may be a connection it is serving."""
     before = [s for s in samples if s.t <= load_start]
     after = [s for s in samples if s.t >= load_end]
     if not before or not after:
@@ -188,11 +307,15 @@ def leak_verdict(samples: list[Sample], load_start: float, load_end: float) -> d
     children_left = final.children - baseline.children
     leaked = fds_left > 0 or zombies_left > 0
     return {
-        "verdict": "leaks" if leaked else "clean",
+        "verdict": "still busy"
+        if rest is not None and rest.state == "busy"
+        else ("leaks" if leaked else "clean"),
+        "rest": asdict(rest) if rest is not None else None,
         "parent_fds_before": baseline.parent_fds,
         "parent_fds_after": final.parent_fds,
         "zombies_before": baseline.zombies,
         "zombies_after": final.zombies,
+        "children_before": baseline.children,
         "children_after": final.children,
         "fds_left": fds_left,
         "zombies_left": zombies_left,

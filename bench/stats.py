@@ -172,6 +172,12 @@ class Summary:
     rounds: list[int]  # the round (repetition) each value was measured in
     bound_causes: frozenset[str]  # why: "locust" (its own CPU), "contended" (others' work)
     wrk: Estimate  # wrk's throughput on the same cell, where it ran
+    demand_error: float = 0.0  # the CPU counter's error per request, the largest of the runs
+    user: Estimate = field(default_factory=lambda: Estimate([]))  # user CPU µs per request
+    system: Estimate = field(default_factory=lambda: Estimate([]))  # system CPU µs per request
+    faults: Estimate = field(default_factory=lambda: Estimate([]))  # page faults per request
+    ran_out: frozenset[str] = frozenset()  # which side ran out of CPU: server, generator, both
+    split_error: float = 0.0  # the user/system split's error per request, the largest
 
     @property
     def n(self) -> int:
@@ -197,7 +203,12 @@ def summarise(run: dict) -> list[Summary]:
     summaries = []
     for (server, workload, users, mode, rate), cells in groups.items():
         throughput = [c["load"]["throughput"] for c in cells]
-        demand = [c["service_demand"]["us_per_request"] for c in cells if c.get("service_demand")]
+        demands = [c["service_demand"] for c in cells if c.get("service_demand")]
+        demand = [d["us_per_request"] for d in demands]
+
+        def part(name: str, found: list[dict] = demands) -> Estimate:
+            return Estimate([d[name] for d in found if d.get(name) is not None])
+
         wrk = [c["wrk"]["throughput"] for c in cells if (c.get("wrk") or {}).get("throughput")]
         summaries.append(
             Summary(
@@ -215,6 +226,13 @@ def summarise(run: dict) -> list[Summary]:
                 [c["repetition"] for c in cells],
                 frozenset(c.get("generator_bound_cause") or "" for c in cells) - {""},
                 Estimate(wrk),
+                max((d.get("error_us_per_request") or 0.0 for d in demands), default=0.0),
+                part("user_us_per_request"),
+                part("system_us_per_request"),
+                part("faults_per_request"),
+                frozenset((c.get("saturation") or {}).get("ran_out", "") for c in cells)
+                - {"", "neither"},
+                max((d.get("split_error_us_per_request") or 0.0 for d in demands), default=0.0),
             )
         )
     return summaries

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from bench.launch import REPO_ROOT, signals_deferred
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 SCHEMA_PATH = Path(__file__).with_name("run.schema.json")
 PACKAGES = (
     "httptools",

@@ -1,4 +1,4 @@
-"""Synthetic runs (run.json, format 3) with figures chosen by the test: known answers for the
+"""Synthetic runs (run.json, format 4) with figures chosen by the test: known answers for the
 report, the charts, the answer and the lessons."""
 
 from __future__ import annotations
@@ -47,6 +47,10 @@ def cell(
     sent: int | None = None,
     reports: dict | None = None,
     rate: float = 0.0,
+    resolution_us: float = 1.0,
+    faults: float = 0.0,
+    core_us: float | None = None,
+    leak: str | None = None,
 ) -> dict:
     """A cell of a 2 s window whose answers, latencies and telemetry are the ones given."""
     zombies = zombies or [0, 0, 0, 0, 0]
@@ -110,9 +114,44 @@ def cell(
             "cpu_s": demand_us * requests / 1e6,
             "requests": max(requests, 1),
             "us_per_request": demand_us,
+            "error_us_per_request": 2 * resolution_us / max(requests, 1),
+            "user_us_per_request": demand_us / 2,
+            "system_us_per_request": demand_us / 2,
+            "split_error_us_per_request": 2 * resolution_us / max(requests, 1),
+            "faults_per_request": faults,
+            "core_us_per_request": core_us,
+            "core_error_us_per_request": 20_000 / max(requests, 1) if core_us else None,
         }
         if ok
         else None,
+        "accounting": {
+            "cpu": "cgroup v2 cpu.stat" if resolution_us < 10_000 else "/proc: ticks",
+            "cpu_resolution_us": resolution_us,
+            "split_resolution_us": resolution_us,
+            "memory": "cgroup v1 memory.usage_in_bytes (each page once)",
+            "faults": "cgroup memory.stat pgfault",
+            "group": "/sys/fs/cgroup/test" if resolution_us < 10_000 else "",
+            "why_not_cgroup": "" if resolution_us < 10_000 else "asked for /proc",
+        }
+        if ok
+        else None,
+        "memory": {
+            "method": "cgroup v1 memory.usage_in_bytes (each page once)",
+            "peak_bytes": 30 * 2**20,
+            "peak_is": "the kernel's own peak",
+            "peak_per_user_bytes": 30 * 2**20 // users,
+            "summed_rss_peak_bytes": 40 * 2**20,
+        }
+        if ok
+        else None,
+        "saturation": {
+            "server_cpus_busy": 0.5,
+            "server_cpu_share": 0.45,
+            "ran_out": "generator" if bound else "neither",
+        }
+        if ok
+        else None,
+        "harness": {"cpus": [1], "cpu_s": 0.01} if ok else None,
         "wrk": None,
         "telemetry": {
             "interval_s": 0.1,
@@ -125,12 +164,16 @@ def cell(
                 "threads": [1] * 5,
                 "rss_bytes": [10 * 2**20] * 5,
                 "cpu_s": [0.0, 0.1, 0.2, 0.3, 0.4],
+                "user_s": [0.0, 0.05, 0.1, 0.15, 0.2],
+                "system_s": [0.0, 0.05, 0.1, 0.15, 0.2],
+                "memory_bytes": [30 * 2**20] * 5,
+                "faults": [0, 10, 20, 30, 40],
             },
         }
         if ok
         else None,
         "leak": {
-            "verdict": "leaks" if zombies[-1] > zombies[0] else "clean",
+            "verdict": leak or ("leaks" if zombies[-1] > zombies[0] else "clean"),
             "zombies_after": zombies[-1],
             "fds_left": fds[-1] - fds[0],
             "zombies_left": zombies[-1] - zombies[0],
@@ -148,7 +191,7 @@ def run(cells: list[dict], status: str = "complete", **settings: object) -> dict
     merged = {**SETTINGS, **settings}
     return {
         "metadata": {
-            "schema_version": 3,
+            "schema_version": 4,
             "started": "2026-12-02T00:00:00",
             "commit": "abc123def",
             "dirty": False,

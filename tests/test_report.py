@@ -226,7 +226,7 @@ def test_an_old_or_broken_run_is_refused_in_one_line(run: dict, tmp_path: Path) 
 
     done = report({**run, "metadata": {**run["metadata"], "schema_version": 2}})
     assert done.returncode == 2 and "Traceback" not in done.stderr
-    assert "format version 2, and this code reads version 3" in done.stderr
+    assert "format version 2, and this code reads version 4" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
     broken = json.loads(json.dumps(run))
     del broken["cells"][0]["load"]["throughput"]

@@ -26,6 +26,7 @@ class Entry:
     open_demand: Estimate | None  # server CPU µs per request at the open loop's rate
     lesson: Lesson | None
     cpus: str = ""  # " (2 CPUs)" where the run's servers did not all have as many
+    open_error: float = 0.0  # the counter's error of open_demand, per request
 
     @property
     def server(self) -> str:
@@ -65,14 +66,20 @@ class Level:
             floor = min(e.summary.throughput.low for e in unranked)
             beyond = ranked and floor > ranked[0].summary.throughput.high
             contended = [e.server for e in unranked if "contended" in e.summary.bound_causes]
+            both = [e.server for e in unranked if e.summary.ran_out & {"both", "server"}]
             said.append(
                 "locust could not measure "
                 + ", ".join(e.server for e in unranked)
                 + (
-                    ": its own CPU ran out first"
+                    ": its own CPU ran out"
                     if not contended
-                    else f": its own CPU ran out first, or (for {', '.join(contended)}) "
+                    else f": its own CPU ran out, or (for {', '.join(contended)}) "
                     "other work took its CPUs"
+                )
+                + (
+                    f" (and so did the server's CPU, for {', '.join(both)}, in some runs)"
+                    if both
+                    else ""
                 )
                 + ", so each is at least as fast as the generator's figure ("
                 + ", ".join(f"{e.summary.throughput.median:,.0f}" for e in unranked)
@@ -86,14 +93,28 @@ class Level:
             costs = [e for e in unranked if e.summary.demand.n]
             if costs:
                 cheapest = min(costs, key=lambda e: e.summary.demand.median)
+                apart = all(  # beyond both counters' errors from every other one
+                    cheapest.summary.demand.median + cheapest.summary.demand_error
+                    < e.summary.demand.median - e.summary.demand_error
+                    for e in costs
+                    if e is not cheapest
+                )
                 said.append(
-                    f"Between them, {cheapest.server} spends the least server CPU per request: "
-                    + ", ".join(f"{e.server} {e.summary.demand.median:,.0f} µs" for e in costs)
+                    (
+                        f"Between them, {cheapest.server} spends the least server CPU per request: "
+                        if apart
+                        else "Between them, server CPU per request (not all told apart by "
+                        "its counter): "
+                    )
+                    + ", ".join(
+                        f"{e.server} {cpu_us(e.summary.demand.median, e.summary.demand_error)} µs"
+                        for e in costs
+                    )
                     + " at this load"
                     + (
                         f"; at {self.open_rate:g} requests/s offered to all, "
                         + ", ".join(
-                            f"{e.server} {e.open_demand.median:,.0f} µs"
+                            f"{e.server} {cpu_us(e.open_demand.median, e.open_error)} µs"
                             for e in costs
                             if e.open_demand is not None and e.open_demand.n
                         )
@@ -111,6 +132,7 @@ class Level:
                 )
             else:
                 said.append("wrk did not measure them (it was not installed, or not asked).")
+        said += anatomy(self.entries)
         if ranked:
             winners = [e for e in ranked if e.place == 1]
             lead = winners[0].summary.throughput
@@ -133,6 +155,47 @@ class Level:
                     + "."
                 )
         return said
+
+
+def anatomy(entries: list[Entry], apart: float = 10.0) -> list[str]:
+    """Where page faults tell servers apart (one takes `apart` times the fewest or more), the
+    sentence that says so, with those servers' user and system CPU per request."""
+    counted = [e for e in entries if e.summary.faults.n]
+    if len(counted) < 2:
+        return []
+    fewest = min(counted, key=lambda e: e.summary.faults.median)
+    floor = max(fewest.summary.faults.median, 0.1)
+    many = [e for e in counted if e.summary.faults.median >= apart * floor]
+    if not many:
+        return []
+
+    def split(e: Entry) -> str:
+        user, system = e.summary.user, e.summary.system
+        if not (user.n and system.n):
+            return ""
+        return (
+            f", user {cpu_us(user.median, e.summary.split_error)} µs and system "
+            f"{cpu_us(system.median, e.summary.split_error)} µs"
+        )
+
+    return [
+        "Page faults a request: "
+        + "; ".join(f"{e.server} {e.summary.faults.median:,.0f}{split(e)}" for e in many)
+        + f", against {fewest.summary.faults.median:,.1f} for {fewest.server}{split(fewest)}."
+    ]
+
+
+def cpu_us(value: float, error: float | None) -> str:
+    """A CPU figure in µs, never finer than its counter: to 0.1 µs below 10 µs where its error
+    allows, to 1 µs where that is its error, with its ± beyond, and as a bound where the window
+    held fewer than five units of the counter."""
+    if not error or error < 0.05:
+        return f"{value:,.1f}" if value < 10 else f"{value:,.0f}"
+    if error < 0.5:
+        return f"{value:,.0f}"
+    if value < 2.5 * error:
+        return f"≤ {value + error:,.0f}"
+    return f"{value:,.0f} ± {error:,.0f}"
 
 
 def times(ratio: float | None) -> str:
@@ -203,6 +266,7 @@ def answer(run: dict) -> tuple[list[Level], Drift | None]:
                     opened[server].demand if server in opened else None,
                     lessons.get(server),
                     cpus(server),
+                    opened[server].demand_error if server in opened else 0.0,
                 )
             )
         for summary in sorted(unranked, key=lambda s: s.demand.median if s.demand.n else 1e12):
@@ -215,6 +279,7 @@ def answer(run: dict) -> tuple[list[Level], Drift | None]:
                     opened[summary.server].demand if summary.server in opened else None,
                     lessons.get(summary.server),
                     cpus(summary.server),
+                    opened[summary.server].demand_error if summary.server in opened else 0.0,
                 )
             )
         levels.append(level)
@@ -273,7 +338,7 @@ def print_answer(run: dict, console: object) -> None:
                 f"{spread.median:,.0f}",
                 f"{spread.low:,.0f}-{spread.high:,.0f}" if spread.n > 1 else "",
                 times(entry.times_winner).rstrip("x"),
-                f"{s.demand.median:,.0f}" if s.demand.n else "",
+                cpu_us(s.demand.median, s.demand_error).replace(" ", "") if s.demand.n else "",
             ]
             row += [f"{s.wrk.median:,.0f}" if s.wrk.n else ""] * wrk
             table.add_row(*row, short(entry.versus_next))

@@ -612,8 +612,9 @@ def core_demand(run: dict) -> dict[tuple[str, str], float]:
 
 def efficiency_chart(run: dict) -> Figure:
     """Per server: its service demand (the server's CPU µs per request over the window, the
-    median over its cells at each workload's highest concurrency), and the tree's peak RSS per
-    connection (user) at its most users. Linear axes: a bar's length is its value."""
+    median over its cells at each workload's highest concurrency), and the tree's peak memory
+    per connection (user) at its most users, each page counted once (its cgroup, or PSS).
+    Linear axes: a bar's length is its value."""
     levels = top_levels(run)
     summaries = [
         s
@@ -650,20 +651,23 @@ def efficiency_chart(run: dict) -> Figure:
         ax.set_title(workload, fontsize=9)
         ax.set_xlabel("server CPU µs per request\n(dashed: its CPU core's busy time)")
         ax.grid(True, axis="x", alpha=0.3)
-    rss = {}
+    memory, methods = {}, set()
     for server in servers:
-        mine = [c for c in ok_cells(run) if c["server"] == server and c.get("telemetry")]
+        mine = [c for c in ok_cells(run) if c["server"] == server and c.get("memory")]
         top = max(mine, key=lambda c: c["users"], default=None)
         if top:
-            rss[server] = max(top["telemetry"]["series"]["rss_bytes"] or [0]) / 1024 / top["users"]
+            memory[server] = top["memory"]["peak_per_user_bytes"] / 1024
+            methods.add("cgroup" if "cgroup" in top["memory"]["method"] else "PSS")
     right = axes[0][-1]
     right.barh(
         servers,
-        [rss.get(s, 0) for s in servers],
+        [memory.get(s, 0) for s in servers],
         color=[server_style(s)["color"] for s in servers],
-        gid="rss",
+        gid="memory",
     )
-    right.set_xlabel("peak RSS of the tree per user (KiB)")
+    right.set_xlabel(
+        f"peak memory of the tree per user (KiB),\neach page once ({', '.join(sorted(methods))})"
+    )
     right.grid(True, axis="x", alpha=0.3)
     axes[0][0].invert_yaxis()
     fig.suptitle(

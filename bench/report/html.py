@@ -21,7 +21,7 @@ import matplotlib.pyplot as plt
 
 from bench.catalog import SERVERS, TARGET
 from bench.checks import check_run
-from bench.report.answer import Level, answer, drift_sentence, interval, times
+from bench.report.answer import Level, answer, cpu_us, drift_sentence, interval, times
 from bench.report.charts import (
     BEYOND,
     all_charts,
@@ -33,7 +33,7 @@ from bench.report.charts import (
 )
 from bench.report.exports import write_exports
 from bench.report.lessons import judge
-from bench.stats import summarise
+from bench.stats import Summary, summarise
 from bench.store import read_run
 
 esc = html.escape
@@ -121,7 +121,7 @@ def held_ms(latency: dict, name: str, answers: int, limit_us: float = 0.0) -> st
 
 
 HIDDEN = 1.25  # a core this much busier than the server's processes account for: said
-NUMERIC = re.compile(r"^(&gt; )?[\d,.]+( s|x|%)?$|^&ndash;$|^<span title=")
+NUMERIC = re.compile(r"^(&gt; |≤ )?[\d,.]+( ± [\d,.]+)?( s|x|%)?$|^&ndash;$|^<span title=")
 
 
 def table(
@@ -157,6 +157,42 @@ def not_ours(run: dict) -> dict[str, str]:
     return said
 
 
+def unaccounted(cell: dict) -> str:
+    """Where the server's CPUs were busier than its accounting charged it, beyond both
+    figures' errors: the measured gap, and what that accounting can and cannot see."""
+    demand = cell.get("service_demand") or {}
+    core, own = demand.get("core_us_per_request"), demand.get("us_per_request")
+    if not core or not own or core <= HIDDEN * own:
+        return ""
+    error = (demand.get("core_error_us_per_request") or 0) + demand.get("error_us_per_request", 0)
+    if core - own <= error:
+        return ""
+    method = cell.get("accounting") or {}
+    seen = (
+        "its cgroup, which holds every process it started"
+        if method.get("group")
+        else "the processes /proc showed in its tree"
+    )
+    return (
+        f"its CPU was busy {cpu_us(core, demand.get('core_error_us_per_request'))} µs a request, "
+        f"{cpu_us(own, demand.get('error_us_per_request'))} of them charged to {seen}: "
+        f"{core - own:,.0f} µs a request of other work on its CPU"
+    )
+
+
+def cost_line(s: Summary) -> str:
+    """The anatomy of a request's cost (median of the runs): user and system CPU, page faults."""
+    parts = []
+    if s.user.n and s.system.n:
+        parts.append(
+            f"user {cpu_us(s.user.median, s.split_error)} µs, system "
+            f"{cpu_us(s.system.median, s.split_error)} µs"
+        )
+    if s.faults.n:
+        parts.append(f"{s.faults.median:,.1f} page faults")
+    return f"<br><small>a request: {esc(', '.join(parts))}</small>" if parts else ""
+
+
 def answer_section(levels: list[Level], drift_text: str, others: dict[str, str]) -> str:
     if not levels:
         return (
@@ -173,7 +209,7 @@ def answer_section(levels: list[Level], drift_text: str, others: dict[str, str])
                 f"{esc(lesson.lesson)} <small>({esc(lesson.verdict)})</small>"
                 if lesson
                 else f"<small>{esc(others.get(s.server, ''))}</small>"
-            )
+            ) + cost_line(s)
             rows.append(
                 [
                     str(entry.place) if entry.place else "&ndash;",
@@ -182,8 +218,8 @@ def answer_section(levels: list[Level], drift_text: str, others: dict[str, str])
                     esc(interval(s.throughput)),
                     times(entry.times_winner),
                     esc(entry.versus_next),
-                    number(s.demand.median) if s.demand.n else "",
-                    number(entry.open_demand.median)
+                    cpu_us(s.demand.median, s.demand_error) if s.demand.n else "",
+                    cpu_us(entry.open_demand.median, entry.open_error)
                     if entry.open_demand and entry.open_demand.n
                     else "",
                     number(s.wrk.median) if s.wrk.n else "",
@@ -252,16 +288,9 @@ def once_section(run: dict) -> str:
             notes.append(f"leaks: +{leak['fds_left']} fds, +{leak['zombies_left']} zombies")
         demand = cell.get("service_demand") or {}
         core = demand.get("core_us_per_request")
-        if core and core > HIDDEN * demand["us_per_request"]:
-            zombies = (cell.get("leak") or {}).get("zombies_after") or 0
-            notes.append(
-                f"its CPU core was busy {core / demand['us_per_request']:.1f}x what its processes "
-                + (
-                    f"account for: its {zombies:,} zombies' teardown shows only once reaped"
-                    if zombies
-                    else "account for: work on its core charged to no process of its tree"
-                )
-            )
+        gap = unaccounted(cell)
+        if gap:
+            notes.append(gap)
         rows.append(
             [
                 esc(f"{s.workload}, {s.users} users, {s.mode}"),
@@ -270,8 +299,8 @@ def once_section(run: dict) -> str:
                 held_ms(load["latency_us"], "p50", load["requests"]),
                 held_ms(load["latency_us"], "p90", load["requests"]),
                 held_ms(load["latency_us"], "p99", load["requests"]),
-                number(s.demand.median) if s.demand.n else "",
-                number(core),
+                cpu_us(s.demand.median, s.demand_error) if s.demand.n else "",
+                cpu_us(core, demand.get("core_error_us_per_request")) if core else "",
                 esc("; ".join(notes)),
             ]
         )
@@ -412,7 +441,12 @@ def cells_section(run: dict) -> str:
                 number(load.get("throughput")),
                 held_ms(latency, "p50", answers, limit) if latency else "",
                 held_ms(latency, "p99", answers, limit) if latency else "",
-                number(demand.get("us_per_request")),
+                cpu_us(demand["us_per_request"], demand.get("error_us_per_request"))
+                if demand
+                else "",
+                number((cell.get("memory") or {}).get("peak_bytes", 0) / 2**20, 1)
+                if cell.get("memory")
+                else "",
                 number(load["generator_cpu_share"] * 100) if load else "",
                 str(sum(load["failures"].values())) if load else "",
                 esc((cell.get("leak") or {}).get("verdict", "")),
@@ -420,7 +454,7 @@ def cells_section(run: dict) -> str:
             ]
         )
     header = ["server", "workload", "users", "mode", "loop", "run", "req/s", "p50 ms", "p99 ms"]
-    header += ["server CPU µs/req", "locust CPU %", "errors", "leak", "notes"]
+    header += ["server CPU µs/req", "memory MiB", "locust CPU %", "errors", "leak", "notes"]
     return table(header, rows, row_css=classes)
 
 
@@ -454,11 +488,34 @@ def methodology(run: dict) -> str:
         f"it is never ranked, and wrk measures it where installed. The generator's ceiling "
         f"against the fastest server ({esc(ceilings or 'not measured')}) is context only. "
         f"Server CPU per request is the tree's CPU over the window (live processes, zombies, "
-        f"reaped children) per answer: a cost at that load, not a capacity. Telemetry sampled "
-        f"every 0.1 s and at the window's ends, through {settings['settle_s']:g} s after the "
-        f"load. The leaking servers were capped at {settings['request_cap']} requests per "
-        f"cell. A percentile is shown only with {BEYOND} answers past it.</p>" + reach(run)
+        f"reaped children) per answer: a cost at that load, not a capacity. "
+        f"{accounting_sentence(run)} Telemetry sampled every 0.1 s and at the window's ends; "
+        f"after the load, at least {settings['settle_s']:g} s and until the server was at rest "
+        f"(no connection open or queued, no child serving; at most 5 s more): a leak is judged "
+        f"only then, and a server still serving reads 'still busy'. The leaking servers were "
+        f"capped at {settings['request_cap']} requests per cell. A percentile is shown only "
+        f"with {BEYOND} answers past it.</p>" + reach(run)
     )
+
+
+def accounting_sentence(run: dict) -> str:
+    """How this run's cells counted their server's CPU and memory, from their records."""
+    methods: dict[tuple[str, float, str], int] = {}
+    for cell in run["cells"]:
+        method = cell.get("accounting")
+        if method:
+            key = (method["cpu"], method["cpu_resolution_us"], method["memory"])
+            methods[key] = methods.get(key, 0) + 1
+    if not methods:
+        return "No cell counted a server's CPU here."
+    said = []
+    for (cpu, unit, memory), count in methods.items():
+        resolution = f"{unit * 1000:g} ns" if unit < 1 else f"{unit:g} µs"
+        said.append(
+            f"{count} cell(s): CPU by {cpu}, to {resolution} (each figure with ± two units "
+            f"per request, a bound below five), memory by {memory}"
+        )
+    return "Accounting: " + "; ".join(said) + "."
 
 
 def reach(run: dict) -> str:

@@ -3,7 +3,7 @@
 The teaching servers leak processes on purpose, so stopping one means more than killing its
 pid: the whole process group is signalled, and the orphans it leaves (zombies included) are
 re-parented to us, because we make ourselves a child subreaper, and reaped here. Where the
-server has a cgroup of its own (bench/accounting.py), every process in it is killed too, and
+server has a cgroup of its own (bench/telemetry/accounting.py), every process in it is killed too, and
 the group must be empty before the server counts as stopped: a server that daemonized or left
 its process group is stopped as well.
 """
@@ -29,7 +29,7 @@ from typing import Protocol
 
 import psutil
 
-from bench.accounting import Group, Method, Reading, count_tree, proc_method
+from bench.telemetry.accounting import Group, Method, Reading, count_tree, proc_method
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 UNPINNED = frozenset(os.sched_getaffinity(0))  # every CPU this harness was given at its start

@@ -29,7 +29,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from bench.accounting import TICK_US, Method, sweep_leftovers
+from bench.telemetry.accounting import TICK_US, Method, sweep_leftovers
 from bench.catalog import SERVERS, WORKLOADS, ServerSpec
 from bench.contract import CPU_CONTENDED
 from bench.faults import (

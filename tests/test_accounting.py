@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import psutil
 import pytest
 
-from bench.accounting import FORCE, TICK_US, Group
+from bench.telemetry.accounting import FORCE, TICK_US, Group
 from bench.launch import ServerProcess, launched, servers_command
 from bench.telemetry import leak_verdict, port_activity, sample_tree, wait_idle
 from tests.conftest import PLAIN

@@ -2,7 +2,7 @@
 
 About ten samples a second: from the tree (psutil) the parent's open descriptors and the
 tree's, live children, zombies, threads and summed RSS; from the server's accounting
-(bench/accounting.py: its cgroup, or /proc where there is none) its CPU seconds, user and
+(bench/telemetry/accounting.py: its cgroup, or /proc where there is none) its CPU seconds, user and
 system apart, its memory counted once and its page faults. The kernel's listen-queue overflow
 counters are read before and after a cell. After the load the harness waits until the server
 is idle (no connection open by a client, nothing queued, no child serving), so that a leak
@@ -31,7 +31,7 @@ from pathlib import Path
 
 import psutil
 
-from bench.accounting import Reading, count_tree
+from bench.telemetry.accounting import Reading, count_tree
 from bench.contract import cpu_ticks
 
 

@@ -3,9 +3,9 @@
 The teaching servers leak processes on purpose, so stopping one means more than killing its
 pid: the whole process group is signalled, and the orphans it leaves (zombies included) are
 re-parented to us, because we make ourselves a child subreaper, and reaped here. Where the
-server has a cgroup of its own (bench/telemetry/accounting.py), every process in it is killed too, and
-the group must be empty before the server counts as stopped: a server that daemonized or left
-its process group is stopped as well.
+server has a cgroup of its own (bench/telemetry/accounting.py), every process in it is killed
+too, and the group must be empty before the server counts as stopped: a server that
+daemonized or left its process group is stopped as well.
 """
 
 from __future__ import annotations

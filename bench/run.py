@@ -29,7 +29,6 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from bench.telemetry.accounting import TICK_US, Method, sweep_leftovers
 from bench.catalog import SERVERS, WORKLOADS, ServerSpec
 from bench.contract import CPU_CONTENDED
 from bench.faults import (
@@ -68,6 +67,7 @@ from bench.telemetry import (
     live_children,
     wait_idle,
 )
+from bench.telemetry.accounting import TICK_US, Method, sweep_leftovers
 from bench.verify import answers
 from bench.wrk import wrk_cell
 

@@ -15,9 +15,9 @@ from collections.abc import Iterator
 import psutil
 import pytest
 
-from bench.telemetry.accounting import FORCE, TICK_US, Group
 from bench.launch import ServerProcess, launched, servers_command
 from bench.telemetry import leak_verdict, port_activity, sample_tree, wait_idle
+from bench.telemetry.accounting import FORCE, TICK_US, Group
 from tests.conftest import PLAIN
 
 # A server that forks a child per connection: the child burns BURN seconds of its own CPU

@@ -2,11 +2,12 @@
 
 About ten samples a second: from the tree (psutil) the parent's open descriptors and the
 tree's, live children, zombies, threads and summed RSS; from the server's accounting
-(bench/telemetry/accounting.py: its cgroup, or /proc where there is none) its CPU seconds, user and
-system apart, its memory counted once and its page faults. The kernel's listen-queue overflow
-counters are read before and after a cell. After the load the harness waits until the server
-is idle (no connection open by a client, nothing queued, no child serving), so that a leak
-verdict compares descriptors and zombies with their baseline only once nothing is in progress.
+(bench/telemetry/accounting.py: its cgroup, or /proc where there is none) its CPU seconds,
+user and system apart, its memory counted once and its page faults. The kernel's listen-queue
+overflow counters are read before and after a cell. After the load the harness waits until
+the server is idle (no connection open by a client, nothing queued, no child serving), so that
+a leak verdict compares descriptors and zombies with their baseline only once nothing is in
+progress.
 
 The samples' clock is time.monotonic() (CLOCK_MONOTONIC, one clock for every process of the
 machine), counted from the sampler's start: the load generator's window is on the same clock.
@@ -31,8 +32,8 @@ from pathlib import Path
 
 import psutil
 
-from bench.telemetry.accounting import Reading, count_tree
 from bench.contract import cpu_ticks
+from bench.telemetry.accounting import Reading, count_tree
 
 
 @dataclass

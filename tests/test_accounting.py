@@ -6,11 +6,13 @@ on the cgroup path (CI runs as root) and on the /proc fallback, forced by WEBMOD
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import psutil
 import pytest
@@ -20,45 +22,7 @@ from bench.telemetry import leak_verdict, port_activity, sample_tree, wait_idle
 from bench.telemetry.accounting import FORCE, TICK_US, Group
 from tests.conftest import PLAIN
 
-# A server that forks a child per connection: the child burns BURN seconds of its own CPU
-# (by its own clock), answers and exits; the parent reaps at once (waitpid loop) and says how
-# many it reaped. "daemon" also starts a daemon (double fork, new session) that sleeps.
-SERVER = """
-import os, signal, socket, sys, time
-burn, daemon = float(sys.argv[1]), sys.argv[2] == "daemon"
-listener = socket.socket()
-listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-listener.bind(("127.0.0.1", 0))
-listener.listen(64)
-if daemon and os.fork() == 0:
-    os.setsid()
-    if os.fork() == 0:
-        print("daemon", os.getpid(), flush=True)
-        time.sleep(60)
-    os._exit(0)
-time.sleep(0.1)
-print("serving test on http://127.0.0.1:%d " % listener.getsockname()[1], flush=True)
-reaped = 0
-while True:
-    conn, _ = listener.accept()
-    if os.fork() == 0:
-        listener.close()
-        conn.recv(1024)
-        began = time.process_time()
-        while time.process_time() - began < burn:
-            pass
-        conn.sendall(b"HTTP/1.1 200 OK\\r\\nContent-Length: 2\\r\\nConnection: close\\r\\n\\r\\nok")
-        conn.close()
-        os._exit(0)
-    conn.close()
-    while True:
-        try:
-            pid, _ = os.waitpid(-1, 0)
-        except ChildProcessError:
-            break
-        reaped += 1
-    print("reaped", reaped, flush=True)
-"""
+BURNER = str(Path(__file__).with_name("forking_burner.py"))
 
 # A parent that fills 100 MiB (every page written), then forks 20 children that only sleep:
 # every page is shared by 21 processes.
@@ -104,7 +68,7 @@ def charged(server: ServerProcess, requests: int) -> float:
     """CPU seconds charged to the server while it serves `requests` one after another."""
     before = server.read().cpu_s
     for _ in range(requests):
-        assert ask(server.port).endswith(b"ok")
+        assert ask(server.port).endswith(b"Hello, world!")
     deadline = time.monotonic() + 10
     while f"reaped {requests}" not in server.output() and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -116,10 +80,10 @@ def test_the_cpu_of_reaped_children_is_charged(accounting: str) -> None:
     """Each child burns BURN s of CPU and is reaped before the next request: the server is
     charged at least that a request, and at most that plus what a child that burns nothing
     costs (a fork, an answer and an exit), measured beside it."""
-    with launched([sys.executable, "-c", SERVER, "0", "plain"]) as bare:
+    with launched([sys.executable, BURNER, "0", "0"]) as bare:
         overhead = charged(bare, REQUESTS)
         method = bare.accounting
-    with launched([sys.executable, "-c", SERVER, str(BURN), "plain"]) as burning:
+    with launched([sys.executable, BURNER, "0", str(BURN)]) as burning:
         cost = charged(burning, REQUESTS)
     error = 2 * method.cpu_resolution_us / 1e6
     if accounting == "cgroup":
@@ -137,7 +101,11 @@ def test_a_daemon_that_left_the_group_is_stopped() -> None:
     if isinstance(made, str):
         pytest.skip(f"no cgroup here: {made}")
     made.remove()
-    with launched([sys.executable, "-c", SERVER, "0", "daemon"]) as server:
+    with launched([sys.executable, BURNER, "0", "0", "daemon"]) as server:
+        deadline = time.monotonic() + 10
+        while "daemon " not in server.output() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert "daemon " in server.output(), server.output()
         daemon = int(server.output().split("daemon ")[1].split()[0])
         assert os.getpgid(daemon) != os.getpgid(server.pid)
         group = server.group
@@ -206,3 +174,35 @@ def test_fork_leak_still_leaks_once_at_rest() -> None:
         after = sample_tree(server.pid, 0.0)
         verdict = leak_verdict([before, after], before.t, after.t, rest)
         assert verdict["verdict"] == "leaks" and verdict["fds_left"] == 5
+
+
+@pytest.mark.slow
+def test_an_added_server_is_charged_the_cpu_its_reaped_children_burn(tmp_path: Path) -> None:
+    """Through the whole harness: a server of the user's (--add-server) whose children each
+    burn 5 ms of CPU and are reaped at once is charged at least 5 ms a request, its figure
+    stated with the counter's resolution, and leaves no leak behind."""
+    from tests.test_reach import QUICK, bench
+
+    out = tmp_path / "run"
+    done = bench(
+        *QUICK,
+        "--add-server",
+        f"burner={{python}} {BURNER} {{port}} 0.005",
+        "--servers",
+        "burner",
+        "--workloads",
+        "hello",
+        "--users",
+        "4",
+        "--out",
+        str(out),
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    (cell,) = json.loads((out / "run.json").read_text())["cells"]
+    assert cell["status"] == "ok", cell["reason"]
+    demand = cell["service_demand"]
+    assert demand["us_per_request"] - demand["error_us_per_request"] >= 5_000
+    assert cell["accounting"]["cpu_resolution_us"] <= 1.0 or os.geteuid() != 0
+    assert cell["leak"]["verdict"] == "clean" and cell["leak"]["rest"]["state"] == "idle"
+    assert demand["faults_per_request"] > 10  # each child's copies on write

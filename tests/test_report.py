@@ -280,3 +280,63 @@ def test_the_answer_says_whose_work_took_the_generators_cpu(run: dict) -> None:
     (level,) = [lv for lv in answer(document)[0] if lv.users == 16]
     said = " ".join(level.sentences())
     assert "or (for asyncio) other work took its CPUs" in said
+
+
+def test_no_cpu_figure_is_printed_finer_than_its_counter() -> None:
+    from bench.report.answer import cpu_us
+
+    assert cpu_us(7.63, 0.0002) == "7.6"  # µs counter over thousands of requests
+    assert cpu_us(74.4, 0.0002) == "74"
+    assert cpu_us(300.2, 0.3) == "300"
+    assert cpu_us(615.4, 153.8) == "615 ± 154"  # 10 ms ticks over 130 requests (8 ticks)
+    assert cpu_us(615.4, 307.7) == "≤ 923"  # over 65 requests: 4 ticks, a bound
+    assert cpu_us(125.0, 100.0) == "≤ 225"  # fewer than five ticks in the window
+
+
+@pytest.mark.parametrize(("resolution_us", "told_apart"), [(1.0, True), (10_000.0, False)])
+def test_the_cheapest_server_is_named_only_beyond_its_counters_error(
+    resolution_us: float, told_apart: bool
+) -> None:
+    """Two generator-bound servers 10 µs a request apart: a µs counter tells them apart, 10 ms
+    ticks over 200 requests (± 100 µs) do not, and the answer says which."""
+    from bench.report.answer import answer
+
+    cells = [
+        cell(
+            server,
+            "hello",
+            16,
+            100.0,
+            repetition=r,
+            bound=True,
+            demand_us=demand,
+            **{"resolution_us": resolution_us},
+        )
+        for server, demand in (("asyncio", 70.0), ("threaded", 80.0))
+        for r in range(1, 4)
+    ]
+    (level,), _ = answer(make_run(cells))
+    said = " ".join(level.sentences())
+    assert ("asyncio spends the least server CPU per request" in said) is told_apart
+    assert ("not all told apart by its counter" in said) is not told_apart
+    assert ("asyncio ≤ 170 µs" in said) is not told_apart  # 70 + 100, under five ticks
+
+
+def test_page_faults_that_tell_servers_apart_are_said_in_the_answer(run: dict) -> None:
+    from bench.report.answer import answer
+
+    cells = [
+        cell(server, "hello", 16, value, repetition=r, demand_us=demand, faults=faults)
+        for server, value, demand, faults in (
+            ("threaded", 4000.0, 90.0, 0.2),
+            ("fork_reap", 300.0, 2000.0, 520.0),
+        )
+        for r in range(1, 4)
+    ]
+    (level,), _ = answer(make_run(cells))
+    said = " ".join(level.sentences())
+    assert "Page faults a request: fork_reap 520, user 1,000 µs and system 1,000 µs" in said
+    assert "against 0.2 for threaded" in said
+    same = [c for c in cells if c["server"] == "threaded"]
+    (level,), _ = answer(make_run(same))
+    assert "Page faults" not in " ".join(level.sentences())

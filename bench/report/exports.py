@@ -34,7 +34,14 @@ CELL_FIELDS = (
     "generator_bound",
     "generator_cpu_share",
     "server_cpu_us_per_request",
+    "server_cpu_error_us",
+    "user_us_per_request",
+    "system_us_per_request",
+    "faults_per_request",
     "core_busy_us_per_request",
+    "memory_peak_bytes",
+    "cpu_accounting",
+    "leak",
     "wrk_throughput",
 )
 RANKING_FIELDS = (
@@ -81,7 +88,14 @@ def cell_rows(run: dict) -> list[dict]:
                 "generator_bound": cell["generator_bound"],
                 "generator_cpu_share": load.get("generator_cpu_share"),
                 "server_cpu_us_per_request": demand.get("us_per_request"),
+                "server_cpu_error_us": demand.get("error_us_per_request"),
+                "user_us_per_request": demand.get("user_us_per_request"),
+                "system_us_per_request": demand.get("system_us_per_request"),
+                "faults_per_request": demand.get("faults_per_request"),
                 "core_busy_us_per_request": demand.get("core_us_per_request"),
+                "memory_peak_bytes": (cell.get("memory") or {}).get("peak_bytes"),
+                "cpu_accounting": (cell.get("accounting") or {}).get("cpu"),
+                "leak": (cell.get("leak") or {}).get("verdict"),
                 "wrk_throughput": (cell.get("wrk") or {}).get("throughput"),
             }
         )

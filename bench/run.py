@@ -57,6 +57,7 @@ from bench.load import (
     generator_verdict,
 )
 from bench.plan import Cell, Plan
+from bench.stats import cpu_us
 from bench.store import metadata, write_json, write_run
 from bench.telemetry import (
     Rest,
@@ -490,7 +491,8 @@ class Runner:
             flags.append(f"leaks: +{leak['fds_left']} fds, +{leak['zombies_left']} zombies")
         demand = record["service_demand"]
         if demand:
-            flags.append(f"server {demand['us_per_request']:,.0f} µs CPU/request")
+            figure = cpu_us(demand["us_per_request"], demand["error_us_per_request"])
+            flags.append(f"server {figure} µs CPU/request")
 
         def ms(name: str) -> str:
             value = latency.get(name)

@@ -293,3 +293,16 @@ def drift(summaries: list[Summary], least: int = 5) -> Drift | None:
     rising = sum(rho > 0 for _, rho in groups)
     falling = sum(rho < 0 for _, rho in groups)
     return Drift(groups, rising, falling, sign_test_p(rising, falling))
+
+
+def cpu_us(value: float, error: float | None) -> str:
+    """A CPU figure in µs, never finer than its counter: to 0.1 µs below 10 µs where its error
+    allows, to 1 µs where that is its error, with its ± beyond, and as a bound where the window
+    held fewer than five units of the counter."""
+    if not error or error < 0.05:
+        return f"{value:,.1f}" if value < 10 else f"{value:,.0f}"
+    if error < 0.5:
+        return f"{value:,.0f}"
+    if value < 2.5 * error:
+        return f"≤ {value + error:,.0f}"
+    return f"{value:,.0f} ± {error:,.0f}"

@@ -283,7 +283,7 @@ def test_the_answer_says_whose_work_took_the_generators_cpu(run: dict) -> None:
 
 
 def test_no_cpu_figure_is_printed_finer_than_its_counter() -> None:
-    from bench.report.answer import cpu_us
+    from bench.stats import cpu_us
 
     assert cpu_us(7.63, 0.0002) == "7.6"  # µs counter over thousands of requests
     assert cpu_us(74.4, 0.0002) == "74"

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from bench.report.lessons import Lesson, by_model, judge
-from bench.stats import Drift, Estimate, Summary, drift, ranking, summarise
+from bench.stats import Drift, Estimate, Summary, cpu_us, drift, ranking, summarise
 
 
 @dataclass
@@ -183,19 +183,6 @@ def anatomy(entries: list[Entry], apart: float = 10.0) -> list[str]:
         + "; ".join(f"{e.server} {e.summary.faults.median:,.0f}{split(e)}" for e in many)
         + f", against {fewest.summary.faults.median:,.1f} for {fewest.server}{split(fewest)}."
     ]
-
-
-def cpu_us(value: float, error: float | None) -> str:
-    """A CPU figure in µs, never finer than its counter: to 0.1 µs below 10 µs where its error
-    allows, to 1 µs where that is its error, with its ± beyond, and as a bound where the window
-    held fewer than five units of the counter."""
-    if not error or error < 0.05:
-        return f"{value:,.1f}" if value < 10 else f"{value:,.0f}"
-    if error < 0.5:
-        return f"{value:,.0f}"
-    if value < 2.5 * error:
-        return f"≤ {value + error:,.0f}"
-    return f"{value:,.0f} ± {error:,.0f}"
 
 
 def times(ratio: float | None) -> str:

@@ -574,7 +574,7 @@ def over_time_chart(run: dict, fields: tuple[str, str], title: str) -> Figure:
         ax.set_title(
             f"{cell['server']} ({cell['workload']}, {cell['users']}u): {verdict}", fontsize=8
         )
-        ax.set_xlabel("seconds (pale: warm-up, grey: window; after it: settle)", fontsize=7)
+        ax.set_xlabel("seconds (pale: warm-up, grey: window; after it: until at rest)", fontsize=7)
         ax.tick_params(labelsize=7)
         ax.grid(True, alpha=0.3)
     fig.suptitle(f"{title}\n{subtitle(run)}", fontsize=9)

@@ -21,7 +21,7 @@ import matplotlib.pyplot as plt
 
 from bench.catalog import SERVERS, TARGET
 from bench.checks import check_run
-from bench.report.answer import Level, answer, cpu_us, drift_sentence, interval, times
+from bench.report.answer import Level, answer, drift_sentence, interval, times
 from bench.report.charts import (
     BEYOND,
     all_charts,
@@ -33,7 +33,7 @@ from bench.report.charts import (
 )
 from bench.report.exports import write_exports
 from bench.report.lessons import judge
-from bench.stats import Summary, summarise
+from bench.stats import Summary, cpu_us, summarise
 from bench.store import read_run
 
 esc = html.escape
@@ -47,9 +47,11 @@ CAPTIONS = {
     f"range; a p99 only where every run had {int(BEYOND / 0.01):,} answers or more.",
     "process-tree": "The parent's open descriptors, the tree's zombies and its live children "
     "over time, in each server's most loaded cell; pale: warm-up, grey: the measured window, "
-    "after it the settle period. Lines that grow and stay up after the load are leaks.",
-    "efficiency": "The server's CPU per request over the window (its service demand), and peak "
-    "RSS per user.",
+    "after it the wait until the server is at rest. Lines that stay up once it is at rest are "
+    "leaks.",
+    "efficiency": "The server's CPU per request over the window (its service demand, from its "
+    "cgroup), its CPU core's busy time per request (dashed), and the tree's peak memory per "
+    "user, each page counted once.",
     "errors": "Failed requests by kind, and cells that failed outright.",
     "open-loop": "Open loop: p90 over every request due, counted from its due time (filled; a "
     "triangle when it lies among the requests never answered in time), the same requests timed "

@@ -179,11 +179,11 @@ class ServerProcess:
         If it does not start, or a Ctrl-C comes while we wait, it is stopped here: a caller whose
         start() raised (a `with` whose __enter__ raised, a fixture) has nothing to stop."""
         become_subreaper()
-        made = Group.create()
-        self.group = made if isinstance(made, Group) else None
         self._log = tempfile.NamedTemporaryFile(  # noqa: SIM115 (kept open while it runs)
             prefix="server-", suffix=".log", dir=self.log_dir, delete=False
         )
+        made = Group.create()
+        self.group = made if isinstance(made, Group) else None
         try:
             self.popen = spawn_group(  # its own process group: one signal reaches the whole tree
                 self.command,
@@ -198,10 +198,9 @@ class ServerProcess:
             if self.group is not None:
                 self.group.remove()
             raise
-        if self.group is not None and not self.group.holds(self.popen.pid):
-            made = f"the server could not join its cgroup {self.group.cpu}"
-            self.group.kill(timeout=0.5)  # nothing of it can be there; removable once empty
-            self.group.remove()
+        if self.group is not None and not self.group.kept_for(self.popen.pid):
+            made = f"the server could not join its cgroup {self.group.name}"
+            self.group.remove()  # it joined none that counts CPU: nothing of it is there
             self.group = None
         self.accounting = self.group.method() if self.group is not None else proc_method(made)
         try:
@@ -240,8 +239,7 @@ class ServerProcess:
         CPUs, or to all this harness was given where it has none: the harness may run pinned
         to the generator's)."""
         if self.group is not None:
-            with contextlib.suppress(OSError):  # checked from outside: holds()
-                self.group.join()
+            self.group.join()
         for which, limits in self.rlimits.items():
             resource.setrlimit(which, limits)
         os.sched_setaffinity(0, self.cpus or UNPINNED)
@@ -300,7 +298,7 @@ class ServerProcess:
                 self.popen.wait(grace)
             reap_group(pgid, timeout=grace)
             if self.group is not None:  # what left the group (a daemon) is stopped here
-                if not self.group.kill(timeout=grace):
+                if not self.group.kill(timeout=grace, spare=self.popen.pid):
                     self.left_running = self.group.pids()
                 self.group.remove()
             if self._log is not None:

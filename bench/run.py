@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import re
 import signal
@@ -614,7 +615,11 @@ def service_demand(
         "error_us_per_request": round(2 * unit / answered, 6),
         "user_us_per_request": per_request("user_s"),
         "system_us_per_request": per_request("system_s"),
-        "split_error_us_per_request": round(2 * split / answered, 6),
+        # the kernel splits user from system by sampling at its tick: over n ticks of CPU
+        # the split is off by about sqrt(n) ticks, never less than the two ends' ticks
+        "split_error_us_per_request": round(
+            max(2 * split, math.sqrt(cpu * 1e6 * split)) / answered, 6
+        ),
         "faults_per_request": per_request("faults", 1.0),
         # the server's own CPUs, busy with anything (ticks of /proc/stat)
         "core_us_per_request": round(busy / answered * 1e6, 3) if busy else None,
@@ -643,11 +648,12 @@ def saturation(
     """Which side ran out of CPU over the window: the server's CPUs' busy share (anybody's
     work) and the server's own share of them, beside the generator's verdict."""
     span = window["end"] - window["start"]
-    count = len(cpus) if cpus else os.cpu_count() or 1
+    count = len(cpus) if cpus else 1  # unpinned: judged against one whole CPU
     own = cpu_between(series, window["start"], window["end"])
     busy = cpu_between(series, window["start"], window["end"], "core_busy_s") if cpus else None
     own_share = round(own / span / count, 4) if own is not None and span > 0 else None
     busy_share = round(busy / span / count, 4) if busy is not None and span > 0 else None
+    # pinned: its CPUs had no time left, whoever took it; unpinned: it used a whole CPU
     server_out = (busy_share if busy_share is not None else own_share or 0.0) >= CPU_CONTENDED
     side = {
         (True, True): "both",

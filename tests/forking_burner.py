@@ -20,6 +20,11 @@ ANSWER = (
 )
 
 
+def say(line: str) -> None:
+    """One line in one write: the daemon and the server share their output."""
+    os.write(1, f"{line}\n".encode())
+
+
 def serve(port: int, burn: float, daemon: bool) -> None:
     listener = socket.socket()
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -28,7 +33,7 @@ def serve(port: int, burn: float, daemon: bool) -> None:
     if daemon and os.fork() == 0:
         os.setsid()
         if os.fork() == 0:
-            print("daemon", os.getpid(), flush=True)
+            say(f"daemon {os.getpid()}")
             time.sleep(60)
         os._exit(0)
     reaped = 0
@@ -43,11 +48,11 @@ def serve(port: int, burn: float, daemon: bool) -> None:
             if pid == 0:
                 break
             reaped += 1
-        print("reaped", reaped, flush=True)
+        say(f"reaped {reaped}")
 
     signal.signal(signal.SIGCHLD, reap)
     time.sleep(0.1)  # the daemon's line first
-    print(f"serving burner on http://127.0.0.1:{listener.getsockname()[1]} ", flush=True)
+    say(f"serving burner on http://127.0.0.1:{listener.getsockname()[1]} ")
     while True:
         conn, _ = listener.accept()
         if os.fork() == 0:

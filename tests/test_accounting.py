@@ -18,6 +18,7 @@ import psutil
 import pytest
 
 from bench.launch import ServerProcess, launched, servers_command
+from bench.telemetry import accounting as accounts
 from bench.telemetry import leak_verdict, port_activity, sample_tree, wait_idle
 from bench.telemetry.accounting import FORCE, TICK_US, Group
 from tests.conftest import PLAIN
@@ -94,9 +95,18 @@ def test_the_cpu_of_reaped_children_is_charged(accounting: str) -> None:
     assert REQUESTS * BURN - error <= cost <= REQUESTS * BURN + 2 * overhead + 0.02 + error
 
 
-def test_a_daemon_that_left_the_group_is_stopped() -> None:
+@pytest.mark.parametrize("hierarchy", ["v2", "v1"])
+def test_a_daemon_that_left_the_group_is_stopped(
+    hierarchy: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A server whose child starts a new session (so no signal to its process group reaches
-    it) is stopped with its cgroup, and the group is empty afterwards."""
+    it) is stopped with its cgroup (cgroup.kill on v2; on v1, every pid of the frozen group),
+    reaped, and the group is empty and gone afterwards."""
+    if hierarchy == "v1":  # as on a machine without cgroup v2
+        _unified, legacy = accounts.mounts()
+        if not {"cpuacct", "freezer"} <= legacy.keys():
+            pytest.skip("no cgroup v1 cpuacct and freezer here")
+        monkeypatch.setattr(accounts, "mounts", lambda: (None, legacy))
     made = Group.create()
     if isinstance(made, str):
         pytest.skip(f"no cgroup here: {made}")
@@ -110,7 +120,8 @@ def test_a_daemon_that_left_the_group_is_stopped() -> None:
         assert os.getpgid(daemon) != os.getpgid(server.pid)
         group = server.group
         assert group is not None and daemon in group.pids()
-    assert not psutil.pid_exists(daemon) or psutil.Process(daemon).status() == "zombie"
+        assert (group.killer is None) is (hierarchy == "v1")
+    assert not psutil.pid_exists(daemon)  # killed and reaped: not even a zombie
     assert not server.left_running
     assert not any(path.exists() for path in group.dirs)
 

@@ -77,7 +77,8 @@ class Level:
                     "other work took its CPUs"
                 )
                 + (
-                    f" (and so did the server's CPU, for {', '.join(both)}, in some runs)"
+                    f" (and the server's CPUs had no time left either, for {', '.join(both)}, "
+                    "in some runs)"
                     if both
                     else ""
                 )

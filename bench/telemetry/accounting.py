@@ -23,30 +23,25 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import psutil
-
 FORCE = "WEBMODELS_ACCOUNTING"  # "proc": count from /proc even where a cgroup could be made
-PREFIX = "webmodels-"  # a group's name: webmodels-<harness pid>-<n>
+PREFIX = "webmodels-"  # a group's name: webmodels-<harness pid>.<its start time>-<n>
 TICK_US = 1e6 / os.sysconf("SC_CLK_TCK")
 
 
 def kernel_tick_us() -> float:
     """The scheduler's tick (CONFIG_HZ), which sets the resolution of any user/system split:
-    the kernel tells them apart by sampling at its ticks unless it accounts CPU time at every
-    switch (VIRT_CPU_ACCOUNTING_GEN). Where its configuration is not readable, the coarsest
-    tick Linux has (100 Hz, 10 ms)."""
+    the kernel tells them apart by sampling at its ticks (full dynticks accounting applies only
+    to nohz_full CPUs, so it is not counted on). Where its configuration is not readable, the
+    coarsest tick Linux has (100 Hz, 10 ms)."""
     import gzip
 
     for path in (Path("/proc/config.gz"), Path(f"/boot/config-{os.uname().release}")):
-        with contextlib.suppress(OSError, EOFError):
+        with contextlib.suppress(OSError, EOFError, ValueError):
             opener = gzip.open if path.suffix == ".gz" else open
             with opener(path, "rt") as config:  # type: ignore[operator]
-                text = config.read()
-            if "CONFIG_VIRT_CPU_ACCOUNTING_GEN=y" in text:
-                return 0.001
-            for line in text.splitlines():
-                if line.startswith("CONFIG_HZ="):
-                    return 1e6 / int(line.split("=")[1])
+                for line in config:
+                    if line.startswith("CONFIG_HZ="):
+                        return 1e6 / int(line.split("=")[1])
     return 1e6 / 100
 
 
@@ -118,6 +113,13 @@ def _flat(path: Path) -> dict[str, int]:
 _serial = 0
 
 
+def harness_id(pid: int) -> str:
+    """'<pid>.<start time in clock ticks since boot>': a process, told apart from a later one
+    that was given the same pid ('' where it is gone)."""
+    fields = proc_stat(pid)
+    return f"{pid}.{fields[19]}" if fields else ""
+
+
 def _make(parent: Path, name: str) -> Path | None:
     """mkdir a group under `parent` (None where the kernel or permissions say no)."""
     try:
@@ -138,7 +140,9 @@ class Group:
     memory: Path | None = None  # where memory and faults are read
     memory_v2: bool = False
     killer: Path | None = None  # a v2 group with cgroup.kill
+    freezer: Path | None = None  # a v1 freezer group, where there is no cgroup.kill
     dirs: list[Path] = field(default_factory=list)  # every directory made, to join and remove
+    seen: set[int] = field(default_factory=set)  # every member found while stopping it
 
     @classmethod
     def create(cls) -> Group | str:
@@ -147,7 +151,7 @@ class Group:
         if os.environ.get(FORCE) == "proc":
             return f"{FORCE}=proc asked for /proc"
         _serial += 1
-        group = cls(f"{PREFIX}{os.getpid()}-{_serial}")
+        group = cls(f"{PREFIX}{harness_id(os.getpid())}-{_serial}")
         unified, legacy = mounts()
         own = own_groups()
         if unified is not None and "" in own:
@@ -163,7 +167,11 @@ class Group:
                 if (made / "cgroup.kill").exists():
                     group.killer = made
                 break
-        wants = (("cpuacct", group.cpu is None), ("memory", group.memory is None))
+        wants = (
+            ("cpuacct", group.cpu is None),
+            ("memory", group.memory is None),
+            ("freezer", group.killer is None),
+        )
         for controller, wanted in wants:
             if not wanted or controller not in legacy or controller not in own:
                 continue
@@ -175,6 +183,8 @@ class Group:
                 group.cpu = made
             if controller == "memory" and (made / "memory.usage_in_bytes").exists():
                 group.memory = made
+            if controller == "freezer" and (made / "freezer.state").exists():
+                group.freezer = made
         if group.cpu is None:
             group.remove()
             return "no cgroup could be made here (not root, and no delegated cgroup)"
@@ -185,17 +195,30 @@ class Group:
         process between fork and exec, so that all it starts is charged from its first step."""
         text = str(os.getpid()).encode()
         for path in self.dirs:
-            fd = os.open(path / "cgroup.procs", os.O_WRONLY)
-            try:
-                os.write(fd, text)
-            finally:
-                os.close(fd)
+            with contextlib.suppress(OSError):  # checked from outside: kept_for()
+                fd = os.open(path / "cgroup.procs", os.O_WRONLY)
+                try:
+                    os.write(fd, text)
+                finally:
+                    os.close(fd)
 
-    def holds(self, pid: int) -> bool:
-        """Whether `pid` was charged to this group (its join worked)."""
-        with contextlib.suppress(OSError):
-            return self.name in _read(Path(f"/proc/{pid}/cgroup"))
-        return False
+    def kept_for(self, pid: int) -> bool:
+        """Keep the directories `pid` joined, remove the others (and what they counted);
+        whether its CPU is still counted here."""
+        for path in list(self.dirs):
+            try:
+                joined = str(pid) in _read(path / "cgroup.procs").split()
+            except OSError:
+                joined = False
+            if joined:
+                continue
+            self.dirs.remove(path)
+            with contextlib.suppress(OSError):
+                path.rmdir()
+            for role in ("cpu", "memory", "killer", "freezer"):
+                if getattr(self, role) == path:
+                    setattr(self, role, None)
+        return self.cpu is not None
 
     def read(self) -> Reading:
         """The group's counters now (a file read each: no walk of the tree)."""
@@ -234,26 +257,47 @@ class Group:
                 found.update(int(pid) for pid in _read(path / "cgroup.procs").split())
         return found
 
-    def kill(self, timeout: float = 5.0) -> bool:
-        """SIGKILL every process of the group (cgroup.kill where the kernel has it), reaping
-        those that are our children, until the group is empty; False if it is not by then."""
+    def kill(self, timeout: float = 5.0, spare: int = 0) -> bool:
+        """SIGKILL every process of the group until it is empty, then reap those that were our
+        children (the server's orphans, a daemon, re-parented to us: never `spare`, whose
+        subprocess.Popen reaps it); False if the group is not empty by the `timeout`. With
+        cgroup.kill the kernel kills them; without it, the group is frozen first (v1 freezer)
+        so that no pid is freed and given to another process while it is being signalled."""
         deadline = time.monotonic() + timeout
         while True:
             members = self.pids()
+            self.seen |= members
             if not members:
-                return True
+                break
             if self.killer is not None:
                 with contextlib.suppress(OSError):
                     (self.killer / "cgroup.kill").write_text("1")
-            for pid in members:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.kill(pid, signal.SIGKILL)
-            for pid in members:  # ours (the server, or orphans re-parented to us): reap them
-                with contextlib.suppress(ChildProcessError, OSError):
-                    os.waitpid(pid, os.WNOHANG)
+            else:
+                self._signal_frozen(members)
+            self._reap(spare)
             if time.monotonic() > deadline:
                 return False
             time.sleep(0.01)
+        self._reap(spare)
+        return True
+
+    def _signal_frozen(self, members: set[int]) -> None:
+        if self.freezer is not None:
+            with contextlib.suppress(OSError):
+                (self.freezer / "freezer.state").write_text("FROZEN")
+            members = self.pids()  # frozen: none of them can exit or fork now
+        for pid in members:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        if self.freezer is not None:
+            with contextlib.suppress(OSError):
+                (self.freezer / "freezer.state").write_text("THAWED")
+
+    def _reap(self, spare: int) -> None:
+        for pid in self.seen - {spare}:
+            with contextlib.suppress(ChildProcessError, OSError):
+                if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                    self.seen.discard(pid)
 
     def remove(self) -> None:
         """rmdir every directory of the group (an empty group only)."""
@@ -330,8 +374,8 @@ def proc_stat(pid: int) -> list[str] | None:
 
 def count_tree(pids: list[int], memory: bool = True) -> Reading:
     """The /proc fallback's Reading of these processes (a tree: live ones and zombies)."""
-    cpu = user = system = 0.0
-    faults = pss = 0
+    cpu = 0.0
+    user_ticks = system_ticks = faults = pss = 0
     for pid in pids:
         fields = proc_stat(pid)
         if fields is None:
@@ -343,12 +387,16 @@ def count_tree(pids: list[int], memory: bool = True) -> Reading:
         own = process_clock(pid)
         reaped = (cutime + cstime) * TICK_US / 1e6
         cpu += (own if own is not None else (utime + stime) * TICK_US / 1e6) + reaped
-        user += (utime + cutime) * TICK_US / 1e6
-        system += (stime + cstime) * TICK_US / 1e6
+        user_ticks += utime + cutime
+        system_ticks += stime + cstime
         faults += minflt + cminflt + majflt + cmajflt
         if memory and fields[0] != "Z":
             pss += _pss(pid)
-    return Reading(cpu, user, system, pss if memory else None, faults)
+    # /proc keeps user and system time apart only in whole ticks per process, which a short
+    # life (a forked child) rounds to none: the CPU is split by the ticks' proportion instead
+    ticks = user_ticks + system_ticks
+    user = cpu * user_ticks / ticks if ticks else 0.0
+    return Reading(cpu, user, cpu - user if ticks else 0.0, pss if memory else None, faults)
 
 
 def _pss(pid: int) -> int:
@@ -369,7 +417,7 @@ def sweep_leftovers() -> list[str]:
         parents.append(unified / "webmodels")
         if "" in own:
             parents.append(unified / own[""].lstrip("/"))
-    for controller in ("cpuacct", "memory"):
+    for controller in ("cpuacct", "memory", "freezer"):
         if controller in legacy and controller in own:
             parents.append(legacy[controller] / own[controller].lstrip("/"))
     found = []
@@ -377,11 +425,14 @@ def sweep_leftovers() -> list[str]:
         with contextlib.suppress(OSError):
             for path in parent.glob(f"{PREFIX}*"):
                 harness = path.name[len(PREFIX) :].split("-")[0]
-                if not harness.isdigit() or psutil.pid_exists(int(harness)):
-                    continue
+                pid = harness.split(".")[0]
+                if not pid.isdigit() or harness_id(int(pid)) == harness:
+                    continue  # its harness still runs
                 left = Group(path.name, dirs=[path])
                 if (path / "cgroup.kill").exists():
                     left.killer = path
+                if (path / "freezer.state").exists():
+                    left.freezer = path
                 members = left.pids()
                 left.kill()
                 left.remove()

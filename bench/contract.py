@@ -71,15 +71,27 @@ def joined(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def cpu_ticks(cpus: set[int]) -> tuple[int, int]:
-    """(busy, total) clock ticks of these CPUs since boot, everyone's work counted ((0, 0) where
-    /proc/stat is missing): the generator's CPUs' busy share over a window is their difference."""
-    busy = total = 0
+def _cpu_fields(cpus: set[int]) -> list[list[int]]:
+    """/proc/stat's first eight counters (user nice system idle iowait irq softirq steal) of
+    each of these CPUs, in clock ticks since boot ([] where /proc/stat is missing)."""
+    found = []
     with contextlib.suppress(OSError, ValueError):
         for line in Path("/proc/stat").read_text().splitlines():
             name, *fields = line.split()
             if name[:3] == "cpu" and name[3:].isdigit() and int(name[3:]) in cpus:
-                ticks = [int(value) for value in fields[:8]]  # up to steal; guest is in user
-                total += sum(ticks)
-                busy += sum(ticks) - ticks[3] - ticks[4]  # not idle, not iowait
-    return busy, total
+                found.append([int(value) for value in fields[:8]])  # guest is in user
+    return found
+
+
+def cpu_ticks(cpus: set[int]) -> tuple[int, int]:
+    """(busy, total) clock ticks of these CPUs since boot, everyone's work counted ((0, 0) where
+    /proc/stat is missing): the generator's CPUs' busy share over a window is their difference."""
+    fields = _cpu_fields(cpus)
+    total = sum(sum(ticks) for ticks in fields)
+    return total - sum(ticks[3] + ticks[4] for ticks in fields), total  # not idle, not iowait
+
+
+def cpu_interrupt_ticks(cpus: set[int]) -> int:
+    """Clock ticks these CPUs spent in interrupts since boot (irq and softirq: on loopback,
+    much of TCP's work for a connection runs there, charged to no process or cgroup)."""
+    return sum(ticks[5] + ticks[6] for ticks in _cpu_fields(cpus))

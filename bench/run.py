@@ -624,6 +624,8 @@ def service_demand(
         # the server's own CPUs, busy with anything (ticks of /proc/stat)
         "core_us_per_request": round(busy / answered * 1e6, 3) if busy else None,
         "core_error_us_per_request": round(2 * TICK_US / answered, 6) if busy else None,
+        # of that busy time, interrupts (irq, softirq): the kernel's work charged to no process
+        "core_interrupt_us_per_request": per_request("core_interrupt_s") if busy else None,
     }
 
 

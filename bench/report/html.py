@@ -175,10 +175,17 @@ def unaccounted(cell: dict) -> str:
         if method.get("group")
         else "the processes /proc showed in its tree"
     )
+    interrupts = demand.get("core_interrupt_us_per_request") or 0.0
     return (
         f"its CPU was busy {cpu_us(core, demand.get('core_error_us_per_request'))} µs a request, "
         f"{cpu_us(own, demand.get('error_us_per_request'))} of them charged to {seen}: "
         f"{core - own:,.0f} µs a request of other work on its CPU"
+        + (
+            f", {interrupts:,.0f} of it in interrupts (the kernel's network processing, "
+            "charged to no process)"
+            if interrupts >= demand.get("core_error_us_per_request", 0.0)
+            else ""
+        )
     )
 
 

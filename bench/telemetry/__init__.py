@@ -32,7 +32,7 @@ from pathlib import Path
 
 import psutil
 
-from bench.contract import cpu_ticks
+from bench.contract import cpu_interrupt_ticks, cpu_ticks
 from bench.telemetry.accounting import Reading, count_tree
 
 
@@ -51,6 +51,7 @@ class Sample:
     memory_bytes: int = 0  # the tree's memory counted once (its cgroup's charge, or PSS)
     faults: int = 0  # page faults of the tree, reaped children's included
     core_busy_s: float = 0.0  # busy seconds of the server's CPUs, anybody's work (/proc/stat)
+    core_interrupt_s: float = 0.0  # of which in interrupts (irq, softirq): no process's
 
 
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -75,11 +76,13 @@ def sample_tree(
     # is interpolated between samples, so their moments must be the counters' own
     counted = time.monotonic()
     busy_before = cpu_ticks(cpus)[0] if cpus else 0
+    interrupts_before = cpu_interrupt_ticks(cpus) if cpus else 0
     try:
         reading = counter() if counter is not None else count_tree(pids)
     except OSError:  # its group was removed (the server stopped meanwhile)
         return None
     busy = (busy_before + cpu_ticks(cpus)[0]) / 2 / TICKS if cpus else 0.0
+    interrupts = (interrupts_before + cpu_interrupt_ticks(cpus)) / 2 / TICKS if cpus else 0.0
     moment = (counted + time.monotonic()) / 2 - started
     if reading.memory_bytes is None or reading.faults is None:  # a group without memory
         from_proc = count_tree(pids)
@@ -116,6 +119,7 @@ def sample_tree(
         reading.memory_bytes or 0,
         reading.faults or 0,
         busy,
+        interrupts,
     )
 
 

@@ -94,9 +94,9 @@ class Level:
             costs = [e for e in unranked if e.summary.demand.n]
             if costs:
                 cheapest = min(costs, key=lambda e: e.summary.demand.median)
-                apart = all(  # beyond both counters' errors from every other one
-                    cheapest.summary.demand.median + cheapest.summary.demand_error
-                    < e.summary.demand.median - e.summary.demand_error
+                apart = all(  # every run below every other one's, beyond both counters' errors
+                    cheapest.summary.demand.high + cheapest.summary.demand_error
+                    < e.summary.demand.low - e.summary.demand_error
                     for e in costs
                     if e is not cheapest
                 )
@@ -104,8 +104,8 @@ class Level:
                     (
                         f"Between them, {cheapest.server} spends the least server CPU per request: "
                         if apart
-                        else "Between them, server CPU per request (not all told apart by "
-                        "its counter): "
+                        else "Between them, server CPU per request (their runs or counters "
+                        "overlap: not told apart): "
                     )
                     + ", ".join(
                         f"{e.server} {cpu_us(e.summary.demand.median, e.summary.demand_error)} µs"
@@ -133,7 +133,6 @@ class Level:
                 )
             else:
                 said.append("wrk did not measure them (it was not installed, or not asked).")
-        said += anatomy(self.entries)
         if ranked:
             winners = [e for e in ranked if e.place == 1]
             lead = winners[0].summary.throughput
@@ -155,7 +154,7 @@ class Level:
                     )
                     + "."
                 )
-        return said
+        return said + anatomy(self.entries)
 
 
 def anatomy(entries: list[Entry], apart: float = 10.0) -> list[str]:

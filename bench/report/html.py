@@ -198,7 +198,8 @@ def cost_line(s: Summary) -> str:
             f"{cpu_us(s.system.median, s.split_error)} µs"
         )
     if s.faults.n:
-        parts.append(f"{s.faults.median:,.1f} page faults")
+        faults = s.faults.median
+        parts.append(f"{faults:,.{0 if faults >= 10 else 1}f} page faults")
     return f"<br><small>a request: {esc(', '.join(parts))}</small>" if parts else ""
 
 

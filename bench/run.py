@@ -285,6 +285,13 @@ class Runner:
         if record is not None:
             record["server_reports"] = server_reports(said)
             record["server_output_tail"] = said[-2000:] if record["status"] == "failed" else ""
+            left = sorted(getattr(server, "left_running", ()))
+            record["left_running"] = left  # in its cgroup still, after the stop: said
+            if left:
+                self.say(
+                    f"[red]{cell.key}: {len(left)} process(es) of its cgroup outlived "
+                    f"the stop: {', '.join(map(str, left[:10]))}[/]"
+                )
             self.document["cells"].append(record)
             self.save()
             self.report_cell(record)

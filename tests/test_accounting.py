@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -217,3 +218,30 @@ def test_an_added_server_is_charged_the_cpu_its_reaped_children_burn(tmp_path: P
     assert cell["accounting"]["cpu_resolution_us"] <= 1.0 or os.geteuid() != 0
     assert cell["leak"]["verdict"] == "clean" and cell["leak"]["rest"]["state"] == "idle"
     assert demand["faults_per_request"] > 10  # each child's copies on write
+
+
+def test_a_group_left_by_a_harness_killed_with_sigkill_is_emptied_and_removed() -> None:
+    """A group whose harness is gone (here a pid that cannot exist) is found by the next run:
+    what runs in it is killed, and the group removed."""
+    made = Group.create()
+    if isinstance(made, str):
+        pytest.skip(f"no cgroup here: {made}")
+    left = Group("webmodels-999999999.1-1")
+    for path in made.dirs:
+        path.rmdir()
+        left.dirs.append(path.with_name(left.name))
+        left.dirs[-1].mkdir()
+    orphan = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)"], preexec_fn=left.join
+    )
+    try:
+        assert orphan.pid in left.pids()
+        found = accounts.sweep_leftovers()
+        assert any(str(left.dirs[0]) in line for line in found), found
+        assert orphan.wait(timeout=5) is not None
+        assert not any(path.exists() for path in left.dirs)
+    finally:
+        orphan.kill()
+        orphan.wait()
+        left.kill(timeout=1)
+        left.remove()

@@ -611,6 +611,8 @@ def service_demand(
     split = method.split_resolution_us if method else TICK_US
 
     def per_request(name: str, scale: float = 1e6) -> float | None:
+        if name in ("user_s", "system_s") and method is not None and not method.split:
+            return None  # not to be trusted (bench/telemetry/accounting.py proc_method)
         grown = cpu_between(series, start, end, name)
         return None if grown is None else round(grown / answered * scale, 3)
 

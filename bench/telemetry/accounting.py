@@ -67,6 +67,7 @@ class Method:
     faults: str
     group: str = ""  # the cgroup's directory ('' when counted from /proc)
     why_not_cgroup: str = ""  # where /proc was used: why
+    split: bool = True  # whether user and system apart can be trusted (not from /proc)
 
 
 def mounts() -> tuple[Path | None, dict[str, Path]]:
@@ -351,6 +352,9 @@ def proc_method(why: str) -> Method:
         PROC_FAULTS,
         "",
         why,
+        # /proc gives a process that never met a tick all its time as user time: a forked
+        # child of a few ms usually, so a fork model's split would be wrong, not just coarse
+        split=False,
     )
 
 

@@ -616,7 +616,10 @@ def service_demand(
         grown = cpu_between(series, start, end, name)
         return None if grown is None else round(grown / answered * scale, 3)
 
-    busy = cpu_between(series, start, end, "core_busy_s")
+    # the server's CPUs' busy time: measured where it was pinned (its counter runs since boot),
+    # even when a short window held no tick of it
+    pinned = any(series.get("core_busy_s") or [])
+    busy = cpu_between(series, start, end, "core_busy_s") if pinned else None
     return {
         "cpu_s": round(cpu, 9),
         "requests": answered,
@@ -631,10 +634,12 @@ def service_demand(
         ),
         "faults_per_request": per_request("faults", 1.0),
         # the server's own CPUs, busy with anything (ticks of /proc/stat)
-        "core_us_per_request": round(busy / answered * 1e6, 3) if busy else None,
-        "core_error_us_per_request": round(2 * TICK_US / answered, 6) if busy else None,
+        "core_us_per_request": round(busy / answered * 1e6, 3) if busy is not None else None,
+        "core_error_us_per_request": round(2 * TICK_US / answered, 6) if busy is not None else None,
         # of that busy time, interrupts (irq, softirq): the kernel's work charged to no process
-        "core_interrupt_us_per_request": per_request("core_interrupt_s") if busy else None,
+        "core_interrupt_us_per_request": per_request("core_interrupt_s")
+        if busy is not None
+        else None,
     }
 
 

@@ -240,35 +240,130 @@ def summarise(run: dict) -> list[Summary]:
 
 @dataclass
 class Ranked:
-    """A server's place: servers whose throughput does not differ significantly share a place."""
+    """A server's place: its tier, opened by the tier's best server (its leader). A server joins
+    the tier of the leader it is not told apart from and opens a tier of its own otherwise, so
+    two servers share a place only if neither is told apart from their leader, and every
+    'faster' and 'not told apart' holds for the pair it names."""
 
-    place: int
+    place: int  # 1 + the number of servers in the tiers above
     summary: Summary
-    differs_from_next: bool | None  # None for the last one, or when the runs cannot tell
-    p_next: float | None  # the test's p-value against the next one
+    leader: str  # its tier's leader (itself, for a leader)
+    against: str  # whom it was tested against: its tier's leader, or the leader above it
+    p: float | None  # the exact test's p-value (None for the first, or when not testable)
+    differs: bool | None  # Holm-corrected verdict; None: the runs cannot reach its level
+    level: float  # the level the correction gave this comparison
+    comparisons: int  # how many the table made (one per server but the first)
+
+
+def holm(p_values: Sequence[float], alpha: float = ALPHA) -> tuple[list[bool], list[float]]:
+    """Holm's step-down over a family of tests: which are rejected with the family-wise error
+    held at `alpha`, and the level each p-value was held to (the i-th smallest against
+    alpha / (m - i + 1); once one fails, the larger ones fail too)."""
+    m = len(p_values)
+    order = sorted(range(m), key=lambda i: p_values[i])
+    rejected, levels = [False] * m, [alpha] * m
+    going = True
+    for step, index in enumerate(order):
+        levels[index] = alpha / (m - step)
+        going = going and p_values[index] <= levels[index]
+        rejected[index] = going
+    return rejected, levels
+
+
+def tiers(
+    samples: Sequence[Sequence[float]], alpha: float = ALPHA
+) -> list[tuple[int, int, float | None, bool | None, float]]:
+    """Tiers of samples given best first: per sample (its leader, whom it was tested against,
+    p, differs, level). Each sample is tested against the leader of the tier above it; the
+    k - 1 tests are corrected together by Holm. Which leader a sample is tested against depends
+    on the verdicts before it, so the verdicts are found as a fixed point: from 'every sample
+    its own leader', test, correct, rebuild the tiers, until they stop changing (where they do
+    not within k rounds, every test is held to Bonferroni's alpha / (k - 1) instead)."""
+    k = len(samples)
+    if k < 2:
+        return [(0, 0, None, None, alpha)] * k
+    m = k - 1
+
+    def build(joins: list[bool]) -> list[tuple[int, int]]:
+        leader, pairs = 0, [(0, 0)]
+        for index in range(1, k):
+            pairs.append((leader, leader))
+            if not joins[index]:
+                leader = index
+        return pairs
+
+    def verdicts(pairs: list[tuple[int, int]], fixed: float | None) -> tuple[list, list, list]:
+        tested = list(enumerate(pairs))[1:]
+        p = [mann_whitney_p(samples[a], samples[i]) for i, (a, _) in tested]
+        reachable = [smallest_p(len(samples[a]), len(samples[i])) for i, (a, _) in tested]
+        if fixed is None:
+            rejected, levels = holm(p, alpha)
+        else:
+            rejected, levels = [x <= fixed for x in p], [fixed] * m
+        differs = [
+            None if low > level else bool(r)
+            for r, level, low in zip(rejected, levels, reachable, strict=True)
+        ]
+        return p, differs, levels
+
+    joins = [False] * k
+    for _ in range(k + 1):
+        pairs = build(joins)
+        p, differs, levels = verdicts(pairs, None)
+        found = [False, *(not d for d in differs)]
+        if found == joins:
+            break
+        joins = found
+    else:  # no fixed point: the plain walk, each test at Bonferroni's level
+        joins, fixed = [False] * k, alpha / m
+        for index in range(1, k):
+            leader = build(joins)[index][0]
+            p_i = mann_whitney_p(samples[leader], samples[index])
+            reachable = smallest_p(len(samples[leader]), len(samples[index])) <= fixed
+            joins[index] = not (reachable and p_i <= fixed)
+        pairs = build(joins)
+        p, differs, levels = verdicts(pairs, fixed)
+    out: list[tuple[int, int, float | None, bool | None, float]] = [(0, 0, None, None, alpha)]
+    leader = 0
+    for index in range(1, k):
+        against = pairs[index][0]
+        if not joins[index]:
+            leader = index
+        out.append((leader, against, p[index - 1], differs[index - 1], levels[index - 1]))
+    return out
 
 
 def ranking(summaries: list[Summary]) -> tuple[list[Ranked], list[Summary]]:
-    """Closed-loop summaries of one (workload, users, mode), best median throughput first, and
-    those left out: a generator-bound cell measures locust, so it is never ranked."""
+    """Closed-loop summaries of one (workload, users, mode) in tiers, best median throughput
+    first, and those left out: a generator-bound cell measures locust, so it is never ranked
+    by throughput."""
     ranked = sorted(
         (s for s in summaries if not s.generator_bound and not s.rate),
         key=lambda s: -s.throughput.median,
     )
     unranked = [s for s in summaries if s.generator_bound and not s.rate]
-    places: list[Ranked] = []
-    place = 1
-    for index, summary in enumerate(ranked):
-        following = ranked[index + 1] if index + 1 < len(ranked) else None
-        differs, p = None, None
-        if following is not None:
-            differs = significant(summary.throughput.values, following.throughput.values)
-            if differs is not None:
-                p = mann_whitney_p(summary.throughput.values, following.throughput.values)
-        places.append(Ranked(place, summary, differs, p))
-        if differs:
-            place = index + 2
-    return places, unranked
+    return placed(ranked, [s.throughput.values for s in ranked]), unranked
+
+
+def placed(ordered: list[Summary], samples: list[list[float]]) -> list[Ranked]:
+    """The tiers of summaries given best first, with the samples that order them."""
+    found = tiers(samples)
+    result: list[Ranked] = []
+    for index, (leader, against, p, differs, level) in enumerate(found):
+        place = index + 1 if leader == index else result[leader].place
+        result.append(
+            Ranked(
+                place,
+                ordered[index],
+                ordered[leader].server,
+                ordered[against].server,
+                p,
+                differs,
+                level,
+                max(len(ordered) - 1, 0),
+            )
+        )
+    return result
 
 
 @dataclass

@@ -113,8 +113,14 @@ def test_ranking_shares_places_between_servers_that_do_not_differ() -> None:
     assert {s.server: s.n for s in summaries} == {"a": 5, "b": 5, "c": 5, "d": 1}
     places, unranked = ranking(summaries)
     assert [(r.place, r.summary.server) for r in places] == [(1, "b"), (1, "a"), (3, "c")]
-    assert [r.differs_from_next for r in places] == [False, True, None]
-    assert places[1].p_next == pytest.approx(2 / 252)
+    # a against b, its leader: not told apart; c against b (the leader above it): every run of
+    # c below every run of b, p = 2/252 = 0.0079, within Holm's first level for 2 tests (0.025)
+    assert [(r.leader, r.against, r.differs) for r in places] == [
+        ("b", "b", None),
+        ("b", "b", False),
+        ("c", "b", True),
+    ]
+    assert places[2].p == pytest.approx(2 / 252) and places[2].level == pytest.approx(0.025)
     assert [s.server for s in unranked] == ["d"]  # the generator's figure is never ranked
     a = next(s for s in summaries if s.server == "a")
     assert (a.throughput.median, a.throughput.low, a.throughput.high) == (102, 100, 104)
@@ -127,7 +133,42 @@ def test_three_runs_rank_nothing_apart() -> None:
         + [cell("c", v, i) for i, v in enumerate((50, 51, 52), 1)]
     }
     places, _ = ranking(summarise(run))
-    assert [(r.place, r.differs_from_next) for r in places] == [(1, None), (1, None)]
+    assert [(r.place, r.differs) for r in places] == [(1, None), (1, None)]
+
+
+def six(name: str, values: tuple[float, ...]) -> list[dict]:
+    return [cell(name, v, i) for i, v in enumerate(values, 1)]
+
+
+def test_places_do_not_chain_through_a_server_that_overlaps_both() -> None:
+    """a beats c in every run; b overlaps both. Compared neighbour to neighbour, a ~ b and
+    b ~ c would chain all three into one place; against their leader, c opens a place of its
+    own below a and b."""
+    run = {
+        "cells": six("a", (110, 111, 112, 113, 114, 115))
+        + six("b", (104, 106, 108, 111, 113, 116))
+        + six("c", (100, 101, 102, 103, 104, 105))
+    }
+    places, _ = ranking(summarise(run))
+    assert [(r.summary.server, r.place, r.leader) for r in places] == [
+        ("a", 1, "a"),
+        ("b", 1, "a"),
+        ("c", 3, "c"),
+    ]
+    assert places[2].against == "a" and places[2].differs  # c is told apart from a, not from b
+    assert places[2].p == pytest.approx(2 / 924)  # 6 against 6, every run apart
+
+
+def test_holm_holds_each_test_to_its_share_of_the_level() -> None:
+    from bench.stats import holm
+
+    rejected, levels = holm([0.001, 0.02, 0.04, 0.3])
+    assert levels == pytest.approx([0.0125, 0.0167, 0.025, 0.05], rel=0.01)
+    assert rejected == [True, False, False, False]  # 0.02 > 0.05 / 3: it and the rest fail
+    # five runs against five cannot pass a table of eight (0.0079 > 0.05 / 8), six can
+    from bench.stats import smallest_p
+
+    assert smallest_p(5, 5) > 0.05 / 8 and smallest_p(6, 6) < 0.05 / 22
 
 
 def test_littles_law_fails_when_more_are_in_flight_than_users() -> None:

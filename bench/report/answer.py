@@ -12,7 +12,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from bench.report.lessons import Lesson, by_model, judge
-from bench.stats import Drift, Estimate, Summary, cpu_us, drift, ranking, summarise
+from bench.stats import (
+    Drift,
+    Estimate,
+    Ranked,
+    Summary,
+    cpu_us,
+    drift,
+    placed,
+    ranking,
+    summarise,
+)
 
 
 @dataclass
@@ -22,11 +32,12 @@ class Entry:
     summary: Summary
     place: int | None  # None: not ranked (generator-bound)
     times_winner: float | None  # the winner's median over this one's (1.0 for the winner)
-    versus_next: str  # 'p = 0.008', 'not told apart (p = 0.31)', 'not testable with 3 runs'
+    versus: str  # what its test says, against its leader or the leader above it
     open_demand: Estimate | None  # server CPU µs per request at the open loop's rate
     lesson: Lesson | None
     cpus: str = ""  # " (2 CPUs)" where the run's servers did not all have as many
     open_error: float = 0.0  # the counter's error of open_demand, per request
+    cost: Ranked | None = None  # generator-bound: its tier by server CPU per request
 
     @property
     def server(self) -> str:
@@ -57,6 +68,66 @@ class Level:
     def title(self) -> str:
         mode = "" if self.mode == "keepalive" else ", a new connection per request"
         return f"{self.workload}, {self.users} users{mode}"
+
+    def cost_sentences(self) -> list[str]:
+        """The generator-bound servers ranked among themselves by their CPU per request, in
+        tiers by the same exact test and correction as throughput (lower first)."""
+        tiered = [e for e in self.unranked if e.cost is not None]
+        coarse = [e for e in tiered if e.summary.demand_error >= COARSE * e.summary.demand.median]
+        if coarse:  # a counter coarser than the differences it would rank: figures only
+            return [
+                "Their server CPU per request, counted too coarsely to rank them by it (± "
+                f"{max(e.summary.demand_error for e in coarse):,.0f} µs a request at worst): "
+                + ", ".join(
+                    f"{e.server} {cpu_us(e.summary.demand.median, e.summary.demand_error)} µs"
+                    for e in tiered
+                )
+                + "."
+            ]
+        if not tiered:
+            return []
+        if len(tiered) == 1:
+            (only,) = tiered
+            return [
+                f"Its server CPU per request, which the generator cannot distort: {only.server} "
+                f"{cpu_us(only.summary.demand.median, only.summary.demand_error)} µs."
+            ]
+        groups: dict[int, list[Entry]] = {}
+        for e in tiered:
+            groups.setdefault(e.cost.place, []).append(e)  # type: ignore[union-attr]
+
+        def figure(e: Entry) -> str:
+            return f"{e.server} {cpu_us(e.summary.demand.median, e.summary.demand_error)} µs"
+
+        tiers_said = "; ".join(
+            f"{place}. "
+            + (
+                figure(members[0])
+                if len(members) == 1
+                else " and ".join(figure(e) for e in members)
+                + f" (none told apart from {members[0].server})"
+            )
+            for place, members in groups.items()
+        )
+        said = [
+            "Ranked among themselves by the server's CPU per request, which the generator "
+            f"cannot distort (least first; the exact test, Holm over "
+            f"{tiered[0].cost.comparisons}): "  # type: ignore[union-attr]
+            + tiers_said
+            + ". 1 / CPU per request is a capacity only while one request's cost does not grow "
+            "with the load."
+        ]
+        opened = [e for e in tiered if e.open_demand is not None and e.open_demand.n]
+        if opened:
+            said.append(
+                f"At {self.open_rate:g} requests/s offered to all, far from saturation: "
+                + ", ".join(
+                    f"{e.server} {cpu_us(e.open_demand.median, e.open_error)} µs"  # type: ignore[union-attr]
+                    for e in opened
+                )
+                + "."
+            )
+        return said
 
     def sentences(self) -> list[str]:
         """The answer at this level, in words built from its figures."""
@@ -91,58 +162,34 @@ class Level:
                     else "."
                 )
             )
-            costs = [e for e in unranked if e.summary.demand.n]
-            if costs:
-                cheapest = min(costs, key=lambda e: e.summary.demand.median)
-                apart = all(  # every run below every other one's, beyond both counters' errors
-                    cheapest.summary.demand.high + cheapest.summary.demand_error
-                    < e.summary.demand.low - e.summary.demand_error
-                    for e in costs
-                    if e is not cheapest
-                )
-                said.append(
-                    (
-                        f"Between them, {cheapest.server} spends the least server CPU per request: "
-                        if apart
-                        else "Between them, server CPU per request (their runs or counters "
-                        "overlap: not told apart): "
-                    )
-                    + ", ".join(
-                        f"{e.server} {cpu_us(e.summary.demand.median, e.summary.demand_error)} µs"
-                        for e in costs
-                    )
-                    + " at this load"
-                    + (
-                        f"; at {self.open_rate:g} requests/s offered to all, "
-                        + ", ".join(
-                            f"{e.server} {cpu_us(e.open_demand.median, e.open_error)} µs"
-                            for e in costs
-                            if e.open_demand is not None and e.open_demand.n
-                        )
-                        if any(e.open_demand and e.open_demand.n for e in costs)
-                        else ""
-                    )
-                    + " (a cost, not a capacity: 1 / cost is only a lower bound of capacity)."
-                )
+            said += self.cost_sentences()
             measured = [e for e in unranked if e.summary.wrk.n]
             if measured:
                 said.append(
                     "wrk on the same cells: "
                     + ", ".join(f"{e.server} {e.summary.wrk.median:,.0f}" for e in measured)
-                    + " requests/s."
+                    + " requests/s"
+                    + disagreement(unranked)
+                    + "."
                 )
             else:
                 said.append("wrk did not measure them (it was not installed, or not asked).")
         if ranked:
             winners = [e for e in ranked if e.place == 1]
             lead = winners[0].summary.throughput
-            names = " and ".join(e.server for e in winners)
             among = "Of the servers locust could measure, " if unranked else ""
-            said.append(
-                f"{among}{names} {'lead' if len(winners) > 1 else 'leads'} with "
-                f"{lead.median:,.0f} requests/s ({interval(lead)})"
-                + ("; the first places are not told apart." if len(winners) > 1 else ".")
-            )
+            if len(winners) == 1:
+                said.append(
+                    f"{among}{winners[0].server} leads with {lead.median:,.0f} requests/s "
+                    f"({interval(lead)})."
+                )
+            else:
+                medians = [e.summary.throughput.median for e in winners]
+                said.append(
+                    f"{among}{' and '.join(e.server for e in winners)} lead with "
+                    f"{min(medians):,.0f} to {max(medians):,.0f} requests/s (their medians): "
+                    f"none of them is told apart from {winners[0].server}."
+                )
             others = [e for e in ranked if e.place != 1]
             if others:
                 said.append(
@@ -185,6 +232,28 @@ def anatomy(entries: list[Entry], apart: float = 10.0) -> list[str]:
     ]
 
 
+COARSE = 0.05  # a CPU figure whose counter's error is this share of it or more is not ranked
+
+
+def disagreement(entries: list[Entry]) -> str:
+    """Where wrk orders two servers otherwise than their CPU per request's tiers do: said."""
+    tiered = [e for e in entries if e.cost is not None and e.summary.wrk.n]
+    crossed = [
+        (a.server, b.server)
+        for a in tiered
+        for b in tiered
+        if a.cost.place < b.cost.place  # type: ignore[union-attr]
+        and a.summary.wrk.median < b.summary.wrk.median
+    ]
+    if not crossed:
+        return "; its order agrees with the CPU per request's" if len(tiered) > 1 else ""
+    return (
+        "; its order differs from the CPU per request's for "
+        + ", ".join(f"{b} over {a}" for a, b in crossed[:4])
+        + (f" and {len(crossed) - 4} more pairs" if len(crossed) > 4 else "")
+    )
+
+
 def times(ratio: float | None) -> str:
     """'1.02x' near parity (where one decimal would say 1.0x), '5.2x' beyond."""
     if ratio is None:
@@ -199,14 +268,36 @@ def interval(estimate: Estimate) -> str:
     return f"{estimate.label} {estimate.low:,.0f} to {estimate.high:,.0f}"
 
 
-def _versus(differs: bool | None, p: float | None, n: int, last: bool) -> str:
-    if last:
+def _versus_cost(ranked: Ranked | None, first: bool) -> str:
+    """A generator-bound server's test, by its CPU per request against its tier's leader."""
+    if ranked is None or not ranked.comparisons:
+        return "generator-bound: not ranked"
+    if first:
+        return "generator-bound: least CPU"
+    if ranked.differs is None:
+        return f"generator-bound: not testable against {ranked.against}"
+    if ranked.differs:
+        return (
+            f"generator-bound: costlier than {ranked.against} (p = {ranked.p:.4f}, at most "
+            f"{ranked.level:.4f}: Holm over {ranked.comparisons})"
+        )
+    return f"generator-bound: CPU not told apart from {ranked.against} (p = {ranked.p:.2f})"
+
+
+def _versus(ranked: Ranked, first: bool) -> str:
+    """What its test says: the first leads; a server in a tier is not told apart from its
+    leader; a server that opens a tier is slower than the leader above it, at the level the
+    correction over the table's tests gave it."""
+    if first:
         return ""
-    if differs is None and p is None:
-        return "" if n < 2 else "not testable with so few runs"
-    if differs:
-        return f"faster than the next (p = {p:.3f})"
-    return f"not told apart from the next (p = {p:.2f})"
+    if ranked.differs is None:
+        return f"not testable against {ranked.against} with so few runs"
+    if ranked.differs:
+        return (
+            f"slower than {ranked.against} (p = {ranked.p:.4f}, at most "
+            f"{ranked.level:.4f}: Holm over {ranked.comparisons})"
+        )
+    return f"not told apart from {ranked.against} (p = {ranked.p:.2f})"
 
 
 def answer(run: dict) -> tuple[list[Level], Drift | None]:
@@ -244,31 +335,38 @@ def answer(run: dict) -> tuple[list[Level], Drift | None]:
                     ranked.summary,
                     ranked.place,
                     best / median if median else None,
-                    _versus(
-                        ranked.differs_from_next,
-                        ranked.p_next,
-                        ranked.summary.n,
-                        ranked is places[-1],
-                    ),
+                    _versus(ranked, ranked is places[0]),
                     opened[server].demand if server in opened else None,
                     lessons.get(server),
                     cpus(server),
                     opened[server].demand_error if server in opened else 0.0,
                 )
             )
+        costly = sorted((s for s in unranked if s.demand.n >= 2), key=lambda s: s.demand.median)
+        cost_tiers = {
+            r.summary.server: r for r in placed(costly, [s.demand.values for s in costly])
+        }
+        bound = []
         for summary in sorted(unranked, key=lambda s: s.demand.median if s.demand.n else 1e12):
-            level.entries.append(
+            cost = cost_tiers.get(summary.server)
+            bound.append(
                 Entry(
                     summary,
                     None,
                     None,
-                    "generator-bound: not ranked",
+                    _versus_cost(cost, cost is None or cost.summary is costly[0]),
                     opened[summary.server].demand if summary.server in opened else None,
                     lessons.get(summary.server),
                     cpus(summary.server),
                     opened[summary.server].demand_error if summary.server in opened else 0.0,
+                    cost,
                 )
             )
+        # listed by what each could be: where locust could not keep up with any of them beyond
+        # every server it could measure, they come first
+        floor = min((e.summary.throughput.low for e in bound), default=0.0)
+        top = places[0].summary.throughput.high if places else 0.0
+        level.entries = bound + level.entries if floor > top else level.entries + bound
         levels.append(level)
     return levels, drift(summaries)
 
@@ -313,14 +411,16 @@ def print_answer(run: dict, console: object) -> None:
             padding=(0, 1, 0, 0),
         )
         headers = ["#", "server", "req/s", "range", "x", "µs CPU"]
-        headers += ["wrk"] * wrk + ["vs next"]
+        headers += ["wrk"] * wrk + ["vs leader"]
         for header in headers:
             table.add_column(header, justify="left" if header == "server" else "right")
         for entry in level.entries:
             s = entry.summary
             spread = s.throughput
             row = [
-                str(entry.place) if entry.place else "-",
+                str(entry.place)
+                if entry.place
+                else (f"c{entry.cost.place}" if entry.cost else "-"),
                 entry.label,
                 f"{spread.median:,.0f}",
                 f"{spread.low:,.0f}-{spread.high:,.0f}" if spread.n > 1 else "",
@@ -328,7 +428,7 @@ def print_answer(run: dict, console: object) -> None:
                 cpu_us(s.demand.median, s.demand_error).replace(" ", "") if s.demand.n else "",
             ]
             row += [f"{s.wrk.median:,.0f}" if s.wrk.n else ""] * wrk
-            table.add_row(*row, short(entry.versus_next))
+            table.add_row(*row, short(entry.versus))
         say(table)
         for sentence in level.sentences():
             say(f"  {sentence}", highlight=False)
@@ -337,11 +437,16 @@ def print_answer(run: dict, console: object) -> None:
 
 def short(versus: str) -> str:
     """The comparison with the next server, in a few characters for the terminal."""
-    for long, brief in (
-        ("faster than the next (p = ", "faster p="),
-        ("not told apart from the next (p = ", "tied p="),
-        ("generator-bound: not ranked", "gen.-bound"),
-        ("not testable with so few runs", "untestable"),
-    ):
-        versus = versus.replace(long, brief)
-    return versus.rstrip(")") if "p=" in versus else versus
+    if versus.startswith("slower than"):
+        return "slower p=" + versus.split("p = ")[1].split(",")[0]
+    if versus.startswith("not told apart"):
+        return "tied p=" + versus.split("p = ")[1].rstrip(")")
+    if versus.startswith("not testable"):
+        return "untestable"
+    if versus.startswith("generator-bound: costlier"):
+        return "CPU+ p=" + versus.split("p = ")[1].split(",")[0]
+    if versus.startswith("generator-bound: CPU not told apart"):
+        return "CPU= p=" + versus.split("p = ")[1].rstrip(")")
+    if versus.startswith("generator-bound: least CPU"):
+        return "least CPU"
+    return "gen.-bound" if versus.startswith("generator-bound") else versus

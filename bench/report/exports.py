@@ -56,7 +56,7 @@ RANKING_FIELDS = (
     "high",
     "spread",
     "winner_times",
-    "against_next",
+    "against",
     "server_cpu_us_per_request",
     "wrk_throughput",
 )
@@ -121,7 +121,7 @@ def ranking_rows(run: dict) -> list[dict]:
                     "high": s.throughput.high,
                     "spread": interval(s.throughput),
                     "winner_times": entry.times_winner,
-                    "against_next": entry.versus_next,
+                    "against": entry.versus,
                     "server_cpu_us_per_request": s.demand.median if s.demand.n else None,
                     "wrk_throughput": s.wrk.median if s.wrk.n else None,
                 }

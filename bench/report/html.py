@@ -227,7 +227,7 @@ def answer_section(levels: list[Level], drift_text: str, others: dict[str, str])
                     number(s.throughput.median),
                     esc(interval(s.throughput)),
                     times(entry.times_winner),
-                    esc(entry.versus_next),
+                    esc(entry.versus),
                     cpu_us(s.demand.median, s.demand_error) if s.demand.n else "",
                     cpu_us(entry.open_demand.median, entry.open_error)
                     if entry.open_demand and entry.open_demand.n
@@ -248,7 +248,7 @@ def answer_section(levels: list[Level], drift_text: str, others: dict[str, str])
                     "req/s (median)",
                     "spread",
                     "winner is",
-                    "against the next",
+                    "its test (against its tier's leader, or the one above)",
                     "server CPU µs/req",
                     f"… {open_column}",
                     "wrk req/s",

@@ -28,12 +28,23 @@ WINDOW_SLACK = 0.02  # the measured window may differ from the asked one by this
 SERVICE_FLOOR_S = {"io": 0.010}  # the least a request of the workload keeps its server busy
 
 
+# Checks of the measurement itself, not of a model: near-identities that catch a broken
+# harness (a window cut short, more in flight than users), not a server that is not what it
+# claims. They are counted apart from the model checks, under their own name.
+CONSISTENCY = frozenset({"little's law", "window as asked"})
+
+
 @dataclass
 class Check:
     key: str  # the cell's key
     name: str
     passed: bool
     detail: str
+
+    @property
+    def consistency(self) -> bool:
+        """A check of the measurement's consistency, not of the model's expectation."""
+        return self.name in CONSISTENCY
 
 
 def sleep_of(cell: dict) -> float:

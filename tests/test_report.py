@@ -351,3 +351,38 @@ def test_page_faults_that_tell_servers_apart_are_said_in_the_answer(run: dict) -
     same = [c for c in cells if c["server"] == "threaded"]
     (level,), _ = answer(make_run(same))
     assert "Page faults" not in " ".join(level.sentences())
+
+
+def test_model_checks_are_counted_apart_from_consistency_checks() -> None:
+    """The near-identities of a closed loop (Little's law, the window asked) check the
+    measurement, not a model: the report counts them under their own name."""
+    from bench.checks import check_run
+    from bench.report.html import checks_section
+
+    run = lessons_run(True)
+    checks = check_run(run)
+    model = [c for c in checks if not c.consistency]
+    consistency = [c for c in checks if c.consistency]
+    assert {c.name for c in consistency} == {"little's law", "window as asked"}
+    assert model and {c.name for c in model} >= {"at most 1 / sleep", "zero zombies"}
+    text = checks_section(run)
+    for found, what in ((model, "model"), (consistency, "consistency")):
+        passed = sum(c.passed for c in found)
+        assert f"{passed} of {len(found)} {what} checks passed" in text
+
+
+def test_noisy_servers_are_named_in_the_answer() -> None:
+    from bench.report.answer import answer
+
+    steady = [
+        cell("threaded", "hello", 16, v, repetition=r) for r, v in enumerate((400, 401, 402), 1)
+    ]
+    noisy = [
+        cell("fork_reap", "hello", 16, v, repetition=r) for r, v in enumerate((100, 150, 200), 1)
+    ]
+    (level,), _ = answer(make_run(steady + noisy))
+    said = " ".join(level.sentences())
+    assert (
+        "Noisy (their runs' throughput varies by more than 5% of its mean): fork_reap (33%)" in said
+    )
+    assert "threaded (" not in said.split("Noisy")[1]

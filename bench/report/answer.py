@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from bench.report.lessons import Lesson, by_model, judge
 from bench.stats import (
+    NOISY_CV,
     Drift,
     Estimate,
     Ranked,
@@ -201,6 +202,14 @@ class Level:
                     )
                     + "."
                 )
+        noisy = [e for e in self.entries if e.summary.noisy and e.summary.n >= 3]
+        if noisy:
+            said.append(
+                f"Noisy (their runs' throughput varies by more than {NOISY_CV:.0%} of its mean): "
+                + ", ".join(f"{e.server} ({e.summary.cv:.0%})" for e in noisy)
+                + "; their places come from the test over all their runs, not from their "
+                "medians alone."
+            )
         return said + anatomy(self.entries)
 
 

@@ -405,9 +405,20 @@ def checks_section(run: dict) -> str:
     items = "".join(
         f"<li><b>{esc(c.key)}</b>: {esc(c.name)} violated: {esc(c.detail)}</li>" for c in failed
     )
-    names = ", ".join(sorted({c.name for c in checks}))
-    return f"<p>{len(checks) - len(failed)} of {len(checks)} checks passed ({esc(names)}).</p>" + (
-        f"<ul class='warning'>{items}</ul>" if items else ""
+    said = []
+    for consistency, what in ((False, "model checks"), (True, "consistency checks")):
+        mine = [c for c in checks if c.consistency is consistency]
+        if not mine:
+            said.append(f"no {what}")
+            continue
+        names = ", ".join(sorted({c.name for c in mine}))
+        good = sum(c.passed for c in mine)
+        said.append(f"{good} of {len(mine)} {what} passed ({esc(names)})")
+    return (
+        f"<p>{'; '.join(said)}. The model checks test what each model must do (they fail for "
+        "a server that is not what it claims); the consistency checks test the measurement "
+        "(near-identities in a closed loop: they fail only when the harness measured wrongly)."
+        "</p>" + (f"<ul class='warning'>{items}</ul>" if items else "")
     )
 
 

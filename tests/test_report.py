@@ -386,3 +386,31 @@ def test_noisy_servers_are_named_in_the_answer() -> None:
         "Noisy (their runs' throughput varies by more than 5% of its mean): fork_reap (33%)" in said
     )
     assert "threaded (" not in said.split("Noisy")[1]
+
+
+@pytest.mark.parametrize(
+    ("variant", "model"),
+    [
+        ("never forks", "fork_reap"),  # no zombie because no child: not the lesson
+        ("a cell failed", "fork_reap"),
+        ("reaps everything", "fork_wait"),
+        ("reaps nothing", "fork_wait"),
+        ("a cell failed", "fork"),
+    ],
+)
+def test_each_fork_lesson_reads_not_shown_for_its_nearest_broken_variant(
+    variant: str, model: str
+) -> None:
+    run = lessons_run(True)
+    assert {lesson.model: lesson.shown for lesson in judge(run)}[model]
+    mine = next(c for c in run["cells"] if c["server"] == model)
+    if variant == "never forks":
+        mine["telemetry"]["series"]["children"] = [0] * 5
+    elif variant == "a cell failed":
+        run["cells"].append(cell(model, "hello", 16, 0.0, status="failed"))
+    elif variant == "reaps everything":
+        mine["leak"]["zombies_after"] = 0
+    else:  # reaps nothing: a zombie per child, as fork leaves
+        mine["leak"]["zombies_after"] = mine["load"]["sent"] + 1
+    lesson = {lesson.model: lesson for lesson in judge(run)}[model]
+    assert lesson.shown is False and lesson.verdict.startswith("not shown:"), lesson.evidence

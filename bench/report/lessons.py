@@ -184,8 +184,9 @@ def zombies(run: dict) -> Lesson:
         "fork",
         what,
         f"{left:,} zombies after {served:,} connections ({cell['workload']}, {users} users; "
-        f"the last {users} may not have been accepted when the load stopped)",
-        served - users <= left <= served,
+        f"the last {users} may not have been accepted when the load stopped)"
+        + (f"; {lost} cell(s) failed" if (lost := failed(run, "fork")) else ""),
+        served - users <= left <= served and not lost,
     )
 
 
@@ -217,9 +218,15 @@ def coalesced(run: dict) -> Lesson:
         "concurrentserver3",
         "fork_wait",
         what,
-        f"{left:,} zombies left of {served:,} children ({cell['users']} users at once)",
-        0 < left < served,
+        f"{left:,} zombies left of {served:,} children ({cell['users']} users at once)"
+        + (f"; {lost} cell(s) failed" if (lost := failed(run, "fork_wait")) else ""),
+        0 < left < served and not lost,
     )
+
+
+def failed(run: dict, server: str) -> int:
+    """How many of the server's cells failed: each counts against its lesson."""
+    return sum(c["server"] == server and c["status"] != "ok" for c in run["cells"])
 
 
 def reaped(run: dict) -> Lesson:
@@ -228,12 +235,18 @@ def reaped(run: dict) -> Lesson:
     if not cells:
         return Lesson("concurrentserver_final", "fork_reap", what, "no cell of fork_reap", None)
     left = [c["leak"]["zombies_after"] for c in cells]
+    # no zombie means something only where children were forked: seen alive in its samples
+    seen = sum(
+        max((c.get("telemetry") or {}).get("series", {}).get("children") or [0]) > 0 for c in cells
+    )
+    lost = failed(run, "fork_reap")
     return Lesson(
         "concurrentserver_final",
         "fork_reap",
         what,
-        f"{max(left)} zombies at most at the end of its {len(cells)} cells",
-        max(left) == 0,
+        f"{max(left)} zombies at most at the end of its {len(cells)} cells; forked children "
+        f"seen alive in {seen} of them" + (f"; {lost} cell(s) failed" if lost else ""),
+        max(left) == 0 and seen > 0 and not lost,
     )
 
 

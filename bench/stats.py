@@ -374,6 +374,9 @@ class Drift:
     rising: int
     falling: int
     p: float  # sign test over the groups' signs (ties left out)
+    # per workload: (the sum of its groups' rho, its two-sided permutation p): unlike the
+    # sign test, it weighs how strongly each group moved
+    workloads: dict[str, tuple[float, float]] = field(default_factory=dict)
 
 
 def drift(summaries: list[Summary], least: int = 5) -> Drift | None:
@@ -387,7 +390,37 @@ def drift(summaries: list[Summary], least: int = 5) -> Drift | None:
         return None
     rising = sum(rho > 0 for _, rho in groups)
     falling = sum(rho < 0 for _, rho in groups)
-    return Drift(groups, rising, falling, sign_test_p(rising, falling))
+    by_workload: dict[str, list[Summary]] = defaultdict(list)
+    for s in summaries:
+        if s.n >= least and not s.rate:
+            by_workload[s.workload].append(s)
+    workloads = {
+        workload: summed_rho_test([(s.rounds, s.throughput.values) for s in mine])
+        for workload, mine in by_workload.items()
+    }
+    return Drift(groups, rising, falling, sign_test_p(rising, falling), workloads)
+
+
+def summed_rho_test(
+    groups: Sequence[tuple[Sequence[float], Sequence[float]]], draws: int = 4000, seed: int = 1
+) -> tuple[float, float]:
+    """(the sum of Spearman's rho of each group's values with its rounds, its two-sided p):
+    the share of draws, each group's values shuffled over its rounds independently (no drift),
+    whose sum is at least as far from zero. Seeded: the same run gives the same p."""
+    rng = np.random.default_rng(seed)
+    observed, simulated = 0.0, np.zeros(draws)
+    for rounds, values in groups:
+        rx = np.asarray(_midranks(rounds), dtype=float)
+        ry = np.asarray(_midranks(values), dtype=float)
+        if rx.std() == 0 or ry.std() == 0:
+            continue
+        observed += spearman(rounds, values)
+        shuffled = ry[np.argsort(rng.random((draws, len(ry))), axis=1)]
+        x = (rx - rx.mean()) / rx.std()
+        y = (shuffled - shuffled.mean(axis=1, keepdims=True)) / shuffled.std(axis=1, keepdims=True)
+        simulated += (y * x).mean(axis=1)
+    beyond = np.sum(np.abs(simulated) >= abs(observed) - 1e-9)
+    return observed, float((1 + beyond) / (1 + draws))
 
 
 def cpu_us(value: float, error: float | None) -> str:

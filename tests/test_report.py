@@ -414,3 +414,19 @@ def test_each_fork_lesson_reads_not_shown_for_its_nearest_broken_variant(
         mine["leak"]["zombies_after"] = mine["load"]["sent"] + 1
     lesson = {lesson.model: lesson for lesson in judge(run)}[model]
     assert lesson.shown is False and lesson.verdict.startswith("not shown:"), lesson.evidence
+
+
+@pytest.mark.parametrize("ran_out", ["generator", "both"])
+def test_a_cost_measured_short_of_saturation_is_said(ran_out: str) -> None:
+    from bench.report.answer import answer
+
+    cells = [
+        cell(server, "hello", 16, 100.0, repetition=r, bound=True, demand_us=demand + r)
+        for server, demand in (("asyncio", 70.0), ("threaded", 90.0))
+        for r in range(1, 7)
+    ]
+    for stored in cells:
+        stored["saturation"]["ran_out"] = ran_out
+    (level,), _ = answer(make_run(cells))
+    said = " ".join(level.sentences())
+    assert ("asyncio, threaded were not saturated in any run" in said) is (ran_out != "both")

@@ -288,3 +288,21 @@ def test_an_open_loops_percentiles_count_the_requests_never_answered() -> None:
     assert answered["p50"] == pytest.approx(50_000, rel=0.001)
     assert answered["p90"] == pytest.approx(90_000, rel=0.001)
     assert answered["max"] == pytest.approx(100_000, rel=0.001)
+
+
+def test_the_summed_rho_sees_a_drift_the_sign_test_misses() -> None:
+    """Ten groups of six runs: each drifts down strongly except three that rise a little. The
+    sign test (7 against 3) sees nothing; the sum of rho against its permutations does; and
+    groups without a trend give a sum near zero and a large p."""
+    from bench.stats import summed_rho_test
+
+    rounds = [1, 2, 3, 4, 5, 6]
+    down = [(rounds, [106, 105, 104, 103, 102, 101])] * 7
+    up = [(rounds, [100, 102, 101, 104, 103, 105.0])] * 3  # rho 0.89 each, weaker than -1
+    total, p = summed_rho_test(down + up)
+    assert sign_test_p(3, 7) > 0.3
+    assert total == pytest.approx(-7 + 3 * 0.8857, abs=0.01) and p < 0.05
+    a_little_up = [(rounds, [101, 106, 103, 102, 105, 104])] * 5  # rho +0.31 each
+    a_little_down = [(rounds, [104, 105, 102, 103, 106, 101])] * 5  # rho -0.31 each
+    total, p = summed_rho_test(a_little_up + a_little_down)
+    assert abs(total) < 0.01 and p > 0.5

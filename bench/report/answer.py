@@ -116,7 +116,13 @@ class Level:
             f"{tiered[0].cost.comparisons}): "  # type: ignore[union-attr]
             + tiers_said
             + ". 1 / CPU per request is a capacity only while one request's cost does not grow "
-            "with the load."
+            "with the load"
+            + (
+                f"; the CPUs of {', '.join(e.server for e in idle)} were not saturated in any "
+                "run, so their cost is at a lighter load than the others'."
+                if (idle := [e for e in tiered if not e.summary.ran_out & {"server", "both"}])
+                else "."
+            )
         ]
         opened = [e for e in tiered if e.open_demand is not None and e.open_demand.n]
         if opened:
@@ -390,11 +396,23 @@ def drift_sentence(found: Drift | None) -> str:
         if found.p <= 0.05
         else "no drift beyond chance"
     )
+    per_workload = "; ".join(
+        f"{workload} {total:+.1f} (p = {p:.3f}{', a drift' if p <= 0.05 else ''})"
+        for workload, (total, p) in found.workloads.items()
+    )
     return (
         f"Throughput against the round it was measured in (Spearman): {found.rising} of "
         f"{len(found.groups)} repeated groups rose, {found.falling} fell"
         + (f", {flat} {'was' if flat == 1 else 'were'} flat" if flat else "")
         + f"; sign test p = {found.p:.3f}: {verdict}."
+        + (
+            f" Weighing how far each moved, the sum of their rho per workload against its "
+            f"permutations: {per_workload}."
+            if per_workload
+            else ""
+        )
+        + " Every p-value here tells runs of this session apart, not machines or days: "
+        "`python -m bench compare` compares two runs."
     )
 
 

@@ -15,10 +15,13 @@ it, so that the histogram's cost falls outside the measured window).
 Closed loop (locust's way): a user sends its next request when the last one is answered; a
 request counts when its answer arrives inside the window. Open loop (CELL.user_rate > 0): each
 user keeps a fixed schedule, one request every 1/user_rate s; a request that cannot go out on
-time goes out as soon as it can, and its latency counts from the time it was due, as wrk2 does.
-A request counts by its due time; the generator then waits (up to CELL.drain_s) for those still
-due. The percentiles are over every request due: an answer, right or wrong, at its latency from
-its due time; one never answered by the drain's end as later than anything measured.
+time goes out as soon as it can, and its latency counts from the time it was due, as wrk2 does,
+less the generator's own lateness: the time from the later of its due time and its user being
+free (a user still waiting for the server's last answer is the server's doing) to its send,
+which is reported apart (send lag). A request counts by its due time; the generator then waits
+(up to CELL.drain_s) for those still due. The percentiles are over every request due: an
+answer, right or wrong, at its latency; one never answered by the drain's end as later than
+anything measured.
 """
 
 from __future__ import annotations
@@ -71,10 +74,12 @@ class Figures:
     def begin(self, started: float, window_start: float, window_end: float) -> None:
         self.started = started
         self.window_start, self.window_end = window_start, window_end
-        self.latencies_us = array("q")  # closed: from the send; open: from the due time
+        self.latencies_us = array("q")  # closed: from the send; open: from the due time, net
+        # of the generator's own send lag
         self.service_us = array("q")  # open loop: from the actual send
         self.failed_us = array("q")  # open loop: wrong answers and errors, from the due time
-        self.send_lag_us = array("q")  # open loop: due time to actual send, every request due
+        self.send_lag_us = array("q")  # open loop: the generator's own lag to the send (from
+        # the later of the due time and its user being free), every request due
         self.failures: dict[str, int] = {}
         self.requests = 0  # right answers counted in the window
         self.sent = 0  # every request, warm-up included (the cap counts these)
@@ -115,13 +120,17 @@ class Figures:
         lag = sent - due
         self.late += lag > LATE_S
         self.max_lag_s = max(self.max_lag_s, lag)
-        self.send_lag_us.append(int((sent - max(due, ready)) * 1_000_000))
+        own = max(sent - max(due, ready), 0.0)  # the generator's own lateness: not the server's
+        self.send_lag_us.append(int(own * 1_000_000))
+        # from its due time, less the generator's own lateness (its user's wait for the last
+        # answer, the server's doing, stays in)
+        latency = done - due - own
         if failure is not None:
             self.fail(failure)
-            self.failed_us.append(int((done - due) * 1_000_000))  # it ended then, wrongly
+            self.failed_us.append(int(latency * 1_000_000))  # it ended then, wrongly
             return
         self.requests += 1
-        self.latencies_us.append(int((done - due) * 1_000_000))
+        self.latencies_us.append(int(latency * 1_000_000))
         self.service_us.append(int((done - sent) * 1_000_000))
 
     def due_in_window(self) -> int:

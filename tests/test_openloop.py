@@ -69,3 +69,15 @@ def test_open_loop_counts_the_requests_an_overloaded_server_never_got(tmp_path: 
     # the requests went out seconds late because their users waited on the server; the
     # generator's own lag (from due, or from its user being free, to the send) stayed small
     assert result.max_lag_s > 1.0 and result.send_lag_us["p99"] < 200_000
+
+
+def test_the_generators_own_lateness_is_not_charged_to_a_fast_server(tmp_path: Path) -> None:
+    """A fast server, its users always free before their next request is due: each request's
+    latency from its due time, less the generator's own lateness to the send, is its time from
+    the send to the answer, so the two distributions agree; the lateness is reported apart."""
+    with ServerProcess(servers_command("asyncio", "helloworld.plain:app")) as server:
+        opened = load(server, tmp_path, users=2, rate=100)
+    assert opened.requests == pytest.approx(300, abs=3)
+    for p in ("p50", "p90"):
+        assert opened.latency_us[p] == pytest.approx(opened.service_latency_us[p], rel=0.01)
+    assert opened.send_lag_us["p50"] is not None  # measured, and shown apart

@@ -420,6 +420,7 @@ def open_loop_rows(run: dict) -> list[dict]:
                 },
                 "closed_answers": twin["load"]["requests"] if twin else 0,
                 "send_lag_p99": (load.get("send_lag_us") or {}).get("p99"),
+                "send_lag_p50": (load.get("send_lag_us") or {}).get("p50"),
                 "behind": load["failures"].get(BEHIND, 0),
                 "failed": sum(load["failures"].values()),
             }

@@ -6,13 +6,16 @@ throughput and p99, and whether it is significant by the test the report uses (t
 Mann-Whitney test, bench/stats.py; none is claimed where the runs are too few to reach 5 %).
 Then, per workload and concurrency, whether the two runs rank the servers the same way: a
 contradiction is a pair that each run orders significantly, in opposite directions. Before
-all that, a warning for every difference in what was measured on (CPU, Python, commit, package
-versions, profile): a change may be the machine's, not the code's.
+all that, a warning for every difference in what was measured on: first the machine's own speed
+(each run times a fixed workload before, between and after its rounds; where the two runs'
+timings do not overlap, every change includes the machine's), then CPU, Python, commit, package
+versions, profile. A generator-bound cell is the generator's figure: never faster or slower.
 """
 
 from __future__ import annotations
 
 import itertools
+import statistics
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,6 +83,7 @@ class Change:
     runs: tuple[int, int]
     p: float | None  # the throughput test's p-value; None: too few runs to test
     significant: bool | None
+    bound: tuple[bool, bool] = (False, False)  # generator-bound in A, in B
 
     @property
     def ratio(self) -> float:
@@ -89,7 +93,10 @@ class Change:
     def describe(self) -> str:
         before, after = self.throughput
         word = "faster" if after > before else "slower"
-        if self.significant is None:
+        if any(self.bound):  # the generator's figure, not the server's: a bound either way
+            where = " and ".join(run for run, bound in zip("AB", self.bound, strict=True) if bound)
+            verdict = f"generator-bound in {where}: the figures are locust's, not compared"
+        elif self.significant is None:
             verdict = f"not testable with {self.runs[0]} and {self.runs[1]} runs"
         elif self.significant:
             verdict = f"{word}, significant (p = {self.p:.3f})"
@@ -120,6 +127,7 @@ def changes(run_a: dict, run_b: dict) -> list[Change]:
                     (len(first), len(second)),
                     None if differs is None else mann_whitney_p(first, second),
                     differs,
+                    (a[server].generator_bound, b[server].generator_bound),
                 )
             )
     return found
@@ -134,10 +142,33 @@ def _all_levels(run: dict) -> dict[tuple[str, int, str], dict[str, Summary]]:
     return levels
 
 
+def machine_speeds(run: dict) -> list[float]:
+    """The seconds of the run's probes of the machine's speed (bench/telemetry/machine.py)."""
+    return [probe["seconds"] for probe in (run.get("machine_speed") or {}).get("probes", [])]
+
+
+def machine_change(run_a: dict, run_b: dict) -> tuple[float | None, str]:
+    """How much faster the machine itself was in B than in A (its fixed workload's median time
+    in A over B's), and the warning to give first where their probes do not overlap."""
+    a, b = machine_speeds(run_a), machine_speeds(run_b)
+    if not a or not b:
+        missing = " and ".join(name for name, found in (("A", a), ("B", b)) if not found)
+        return None, f"run {missing} did not measure the machine's speed: its changes may be it"
+    ratio = statistics.median(a) / statistics.median(b)
+    if max(a) < min(b) or max(b) < min(a):
+        return ratio, (
+            f"the machine itself ran {ratio:.2f}x as fast in B as in A (a fixed workload: "
+            f"{statistics.median(a) * 1000:.1f} ms in A, {statistics.median(b) * 1000:.1f} ms "
+            "in B, their probes apart): every change below includes the machine's"
+        )
+    return ratio, ""
+
+
 def differences(run_a: dict, run_b: dict) -> list[str]:
-    """What differs in what the two runs were measured on, one warning each."""
+    """What differs in what the two runs were measured on, one warning each: the machine's own
+    speed first."""
     meta_a, meta_b = run_a["metadata"], run_b["metadata"]
-    said = []
+    said = [warning] if (warning := machine_change(run_a, run_b)[1]) else []
     for key, what in (
         ("cpu_model", "CPU"),
         ("cpu_count", "CPU count"),
@@ -173,9 +204,11 @@ def main(argv: list[str] | None = None) -> int:
     for warning in differences(*runs):
         print(f"warning: {warning}")
     found = changes(*runs)
+    ratio, _ = machine_change(*runs)
+    machine = f"; the machine {ratio:.2f}x" if ratio is not None else ""
     for level in dict.fromkeys(change.level for change in found):
         workload, users, mode = level
-        print(f"{workload}, {users} users, {mode} (A -> B):")
+        print(f"{workload}, {users} users, {mode} (A -> B{machine}):")
         for change in (c for c in found if c.level == level):
             print(f"  {change.describe()}")
     agreements = compare(*runs)

@@ -70,6 +70,7 @@ from bench.telemetry import (
     wait_idle,
 )
 from bench.telemetry.accounting import TICK_US, Method, sweep_leftovers
+from bench.telemetry.machine import STEPS, probe
 from bench.verify import answers
 from bench.wrk import wrk_cell
 
@@ -168,6 +169,7 @@ class Runner:
             "status": "running",
             "leftovers_found": [],
             "generator_ceiling": {},
+            "machine_speed": {"steps": STEPS, "probes": []},
             "cells": [],
         }
 
@@ -198,10 +200,14 @@ class Runner:
                     progress.update(task, description=f"generator ceiling ({mode})")
                     self.measure_ceiling(mode)
                     progress.advance(task)
-                for cell in self.plan.cells:
+                self.measure_machine("before")
+                for index, cell in enumerate(self.plan.cells):
+                    if index and cell.repetition != self.plan.cells[index - 1].repetition:
+                        self.measure_machine(f"before round {cell.repetition}")
                     progress.update(task, description=cell.key)
                     self.run_one(cell)
                     progress.advance(task)
+                self.measure_machine("after")
             self.document["status"] = "complete"
         except (KeyboardInterrupt, Interrupted):
             self.document["status"] = "interrupted"
@@ -512,6 +518,11 @@ class Runner:
             f"[green]✓[/] {record['key']}: {load['throughput']:,.0f} req/s, "
             f"p50 {ms('p50')}, p99 {ms('p99')} {' '.join(flags)}"
         )
+
+    def measure_machine(self, when: str) -> None:
+        """The machine's speed now, on the server's CPUs (bench/telemetry/machine.py)."""
+        seconds = probe(self.server_cpus)
+        self.document["machine_speed"]["probes"].append({"when": when, "seconds": seconds})
 
     # the generator's ceiling ---------------------------------------------------------------------
 

@@ -266,7 +266,11 @@ def test_compare_says_what_got_faster_and_what_differs_in_the_machine() -> None:
     meta = {"cpu_model": "X", "python": "3.11.7", "commit": "aaa", "packages": {"locust": "2.47"}}
     other = {**meta, "python": "3.13.1", "packages": {"locust": "2.48"}}
     said = differences({"metadata": meta}, {"metadata": other})
-    assert said == ["Python differs: 3.11.7 against 3.13.1", "locust differs: 2.47 against 2.48"]
+    assert said == [
+        "run A and B did not measure the machine's speed: its changes may be it",
+        "Python differs: 3.11.7 against 3.13.1",
+        "locust differs: 2.47 against 2.48",
+    ]
 
 
 def test_an_open_loops_percentiles_count_the_requests_never_answered() -> None:
@@ -306,3 +310,35 @@ def test_the_summed_rho_sees_a_drift_the_sign_test_misses() -> None:
     a_little_down = [(rounds, [104, 105, 102, 103, 106, 101])] * 5  # rho -0.31 each
     total, p = summed_rho_test(a_little_up + a_little_down)
     assert abs(total) < 0.01 and p > 0.5
+
+
+def test_compare_says_first_that_the_machine_itself_changed_and_compares_no_bound_cell() -> None:
+    """B's machine ran the fixed workload 3.7 times as fast: that comes first; a server that
+    was generator-bound in either run is never called faster, however its figures moved."""
+    from bench.compare import changes, differences
+
+    def probes(*seconds: float) -> dict:
+        return {"steps": 200_000, "probes": [{"when": "x", "seconds": s} for s in seconds]}
+
+    before = {
+        "metadata": {},
+        "machine_speed": probes(0.037, 0.038, 0.036),
+        "cells": [cell("a", v, r, generator_bound=True) for r, v in enumerate((100, 101, 102), 1)]
+        + [cell("b", v, r) for r, v in enumerate((10, 11, 12, 13, 14), 1)],
+    }
+    after = {
+        "metadata": {},
+        "machine_speed": probes(0.010, 0.0101, 0.0099),
+        "cells": [cell("a", v, r, generator_bound=True) for r, v in enumerate((370, 371, 372), 1)]
+        + [cell("b", v, r) for r, v in enumerate((37, 38, 39, 40, 41), 1)],
+    }
+    said = differences(before, after)
+    assert said[0].startswith("the machine itself ran 3.70x as fast in B as in A")
+    found = {change.server: change for change in changes(before, after)}
+    assert (
+        "generator-bound in A and B: the figures are locust's, not compared"
+        in found["a"].describe()
+    )
+    assert "faster, significant" in found["b"].describe()  # the test, beside the machine's
+    same = {**after, "machine_speed": probes(0.0098, 0.0102)}
+    assert not differences(after, same)  # probes that overlap: no warning

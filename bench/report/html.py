@@ -223,7 +223,9 @@ def answer_section(levels: list[Level], drift_text: str, others: dict[str, str])
             ) + cost_line(s)
             rows.append(
                 [
-                    str(entry.place) if entry.place else "&ndash;",
+                    str(entry.place)
+                    if entry.place
+                    else (f"c{entry.cost.place}" if entry.cost else "&ndash;"),
                     f"<b>{esc(entry.label)}</b>",
                     number(s.throughput.median),
                     esc(interval(s.throughput)),
@@ -244,7 +246,7 @@ def answer_section(levels: list[Level], drift_text: str, others: dict[str, str])
             + "</p>"
             + table(
                 [
-                    "place",
+                    "place (c: by CPU per request)",
                     "server",
                     "req/s (median)",
                     "spread",

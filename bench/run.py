@@ -572,20 +572,24 @@ class Runner:
 
 
 ACCEPT_FAILURES = re.compile(r"accept failures so far: (\d+)(?: \(([^)]*)\))?")
+IN_PROGRESS = re.compile(r"requests in progress at most: (\d+)")
 
 
 def server_reports(output: str) -> dict:
-    """What the server said of itself: its accept failures, total and by errno, from the last
-    line that counted them (servers/blocking.py)."""
+    """What the server said of itself: its accept failures, total and by errno, and the most
+    requests it had in progress at once, from the last lines that counted them
+    (servers/blocking.py)."""
+    most = IN_PROGRESS.findall(output)
+    reports = {"most_in_progress": int(most[-1])} if most else {}
     found = ACCEPT_FAILURES.findall(output)
     if not found:
-        return {}
+        return reports
     total, kinds = found[-1]
     by_errno = {}
     for part in filter(None, (p.strip() for p in kinds.split(","))):
         name, _, count = part.partition(": ")
         by_errno[name] = int(count)
-    return {"accept_failures": int(total), "accept_failures_by_errno": by_errno}
+    return {**reports, "accept_failures": int(total), "accept_failures_by_errno": by_errno}
 
 
 def steady(server: ServerProcess, timeout: float = 3.0) -> None:

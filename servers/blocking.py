@@ -13,6 +13,7 @@ import os
 import signal
 import socket
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -66,6 +67,11 @@ class Server:
         self.unreaped = 0  # children forked and not yet waited for (zombies included)
         self.accept_failures: dict[str, int] = {}  # by errno name: EMFILE, ENFILE, ...
         self._last_resource_log = 0.0
+        # requests whose application is running, and the most at once: the server's own count
+        # of its concurrency (this process's threads; a forked child counts in the child)
+        self.in_progress = 0
+        self.most_in_progress = 0
+        self._progress = threading.Lock()
 
     # the accept loop ----------------------------------------------------------------------
 
@@ -162,14 +168,25 @@ class Server:
     ) -> bool:
         """Run the application for one request; True if the connection may serve another."""
         assert self.app is not None
-        exchange = WSGIExchange(self.app, request, self.info, peer, environ)
-        body = exchange.chunks()
+        with self._progress:
+            self.in_progress += 1
+            self.most_in_progress = max(self.most_in_progress, self.in_progress)
         try:
-            for data in body:
-                conn.sendall(data)
+            exchange = WSGIExchange(self.app, request, self.info, peer, environ)
+            body = exchange.chunks()
+            try:
+                for data in body:
+                    conn.sendall(data)
+            finally:
+                body.close()
         finally:
-            body.close()
+            with self._progress:
+                self.in_progress -= 1
         return exchange.keep_alive
+
+    def progress_so_far(self) -> str:
+        """'requests in progress at most: 1', as the harness parses it."""
+        return f"requests in progress at most: {self.most_in_progress}"
 
     def reject(self, conn: socket.socket, error: ProtocolError) -> None:
         """Answer a request we cannot serve, then let the client read it before we close."""

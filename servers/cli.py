@@ -243,7 +243,8 @@ def main(argv: list[str] | None = None) -> int:
         module.serve(server)
     except (Stop, KeyboardInterrupt) as exc:
         failures = f"; {server.failures_so_far()}" if server.accept_failures else ""
-        log(f"stopping on {exc or 'SIGINT'}{failures}")
+        progress = f"; {server.progress_so_far()}" if server.most_in_progress else ""
+        log(f"stopping on {exc or 'SIGINT'}{failures}{progress}")
     finally:
         listener.close()
     return 0

@@ -224,6 +224,7 @@ def run(cells: list[dict], status: str = "complete", **settings: object) -> dict
 
 
 SLEEP = ["python", "-m", "servers", "sleep", "--sleep", "0.02"]
+ONE_AT_A_TIME = {"most_in_progress": 1}  # the server's own count
 PREFORK = ["python", "-m", "servers", "prefork", "--workers", "2"]
 
 
@@ -234,8 +235,8 @@ def lessons_run(shown: bool) -> dict:
             cell("basic", "hello", 16, 4000),
             cell("iterative", "django", 16, 500),
             cell("asyncio", "django", 16, 900),
-            cell("iterative", "io", 16, 94, p50_us=160_000),
-            cell("sleep", "hello", 16, 48, p50_us=320_000, command=SLEEP),
+            cell("iterative", "io", 16, 94, p50_us=160_000, reports=ONE_AT_A_TIME),
+            cell("sleep", "hello", 16, 48, p50_us=320_000, command=SLEEP, reports=ONE_AT_A_TIME),
             cell("fork", "hello", 16, 250, sent=600, zombies=[1, 200, 400, 601, 601]),
             cell(
                 "fork_leak",

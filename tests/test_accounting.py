@@ -246,3 +246,21 @@ def test_a_group_left_by_a_harness_killed_with_sigkill_is_emptied_and_removed() 
         orphan.wait()
         left.kill(timeout=1)
         left.remove()
+
+
+@pytest.mark.parametrize(("model", "one_at_a_time"), [("iterative", True), ("threaded", False)])
+def test_a_server_counts_the_requests_it_has_in_progress(model: str, one_at_a_time: bool) -> None:
+    """Eight clients at once on a view that waits 50 ms: iterative has one in progress at a
+    time by its own count, threaded several; the harness reads the count from what it said."""
+    from bench.run import server_reports
+
+    with launched(servers_command(model, PLAIN)) as server:
+        clients = [socket.create_connection((server.host, server.port)) for _ in range(8)]
+        for client in clients:
+            client.sendall(b"GET /sleep/?ms=50 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        for client in clients:
+            while client.recv(4096):
+                pass
+            client.close()
+    most = server_reports(server.said)["most_in_progress"]
+    assert (most == 1) is one_at_a_time and most <= 8

@@ -430,3 +430,18 @@ def test_a_cost_measured_short_of_saturation_is_said(ran_out: str) -> None:
     (level,), _ = answer(make_run(cells))
     said = " ".join(level.sentences())
     assert ("asyncio, threaded were not saturated in any run" in said) is (ran_out != "both")
+
+
+@pytest.mark.parametrize("model", ["iterative", "sleep"])
+def test_one_at_a_time_reads_not_shown_for_a_concurrent_server_as_slow(model: str) -> None:
+    """A server as slow as iterative (or sleep), whose clients wait as long, but which had two
+    requests in progress at once by its own count: its latency alone would pass the lesson."""
+    run = lessons_run(True)
+    assert {lesson.model: lesson.shown for lesson in judge(run)}[model]
+    workload = "io" if model == "iterative" else "hello"
+    mine = next(c for c in run["cells"] if (c["server"], c["workload"]) == (model, workload))
+    mine["server_reports"] = {"most_in_progress": 2}
+    lesson = {lesson.model: lesson for lesson in judge(run)}[model]
+    assert lesson.shown is False and "at most 2 request(s) in progress" in lesson.evidence
+    del mine["server_reports"]["most_in_progress"]  # no count: latency alone does not show it
+    assert {lesson.model: lesson.shown for lesson in judge(run)}[model] is False

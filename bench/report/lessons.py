@@ -132,14 +132,27 @@ def one_at_a_time(run: dict) -> Lesson:
         return Lesson("iterativeserver", "iterative", what, "no io cell of iterative", None)
     rate, wait, users = throughput(cells), p50_ms(cells), cells[0]["users"]
     bound, queue = 1 / IO_S, 0.8 * users * IO_S * 1000
+    most, counted = in_progress(cells)
     return Lesson(
         "iterativeserver",
         "iterative",
         what,
         f"io at {users} users: {rate:,.1f} req/s (at most {bound:,.0f} one at a time), "
-        f"p50 {wait:,.0f} ms (waiting behind {users - 1} others: at least {queue:,.0f} ms)",
-        rate <= bound * SLACK and wait >= queue,
+        f"p50 {wait:,.0f} ms (waiting behind {users - 1} others: at least {queue:,.0f} ms); "
+        + counted,
+        rate <= bound * SLACK and wait >= queue and most == 1,
     )
+
+
+def in_progress(cells: list[dict]) -> tuple[int | None, str]:
+    """The most requests the server itself had in progress at once over these cells (its own
+    count), and the words for it: one at a time is its own count, not latency alone (a
+    concurrent server that is slow would wait as long)."""
+    counts = [(c.get("server_reports") or {}).get("most_in_progress") for c in cells]
+    if None in counts or not counts:
+        return None, "the server did not count its requests in progress"
+    most = max(counts)  # type: ignore[type-var]
+    return most, f"at most {most} request(s) in progress at once (the server's own count)"
 
 
 def head_of_line(run: dict) -> Lesson:
@@ -152,14 +165,15 @@ def head_of_line(run: dict) -> Lesson:
     if not pause:
         return Lesson("sleepserver", "sleep", what, "the server ran without --sleep", False)
     held = 0.8 * (users - 1) * pause * 1000
+    most, counted = in_progress(cells)
     return Lesson(
         "sleepserver",
         "sleep",
         what,
         f"hello at {users} users: {rate:,.1f} req/s (at most {1 / pause:,.0f}, one per "
         f"{pause * 1000:g} ms sleep), p50 {wait:,.0f} ms (the others' sleeps: at least "
-        f"{held:,.0f} ms)",
-        rate <= SLACK / pause and wait >= held,
+        f"{held:,.0f} ms); {counted}",
+        rate <= SLACK / pause and wait >= held and most == 1,
     )
 
 

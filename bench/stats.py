@@ -284,18 +284,19 @@ def tiers(
         return [(0, 0, None, None, alpha)] * k
     m = k - 1
 
-    def build(joins: list[bool]) -> list[tuple[int, int]]:
-        leader, pairs = 0, [(0, 0)]
+    def against(joins: list[bool]) -> list[int]:
+        """Whom each sample is tested against: the leader of the tier above it (itself: 0)."""
+        leader, found = 0, [0]
         for index in range(1, k):
-            pairs.append((leader, leader))
+            found.append(leader)
             if not joins[index]:
                 leader = index
-        return pairs
+        return found
 
-    def verdicts(pairs: list[tuple[int, int]], fixed: float | None) -> tuple[list, list, list]:
-        tested = list(enumerate(pairs))[1:]
-        p = [mann_whitney_p(samples[a], samples[i]) for i, (a, _) in tested]
-        reachable = [smallest_p(len(samples[a]), len(samples[i])) for i, (a, _) in tested]
+    def verdicts(tested: list[int], fixed: float | None) -> tuple[list, list, list]:
+        pairs = list(enumerate(tested))[1:]
+        p = [mann_whitney_p(samples[a], samples[i]) for i, a in pairs]
+        reachable = [smallest_p(len(samples[a]), len(samples[i])) for i, a in pairs]
         if fixed is None:
             rejected, levels = holm(p, alpha)
         else:
@@ -308,28 +309,28 @@ def tiers(
 
     joins = [False] * k
     for _ in range(k + 1):
-        pairs = build(joins)
-        p, differs, levels = verdicts(pairs, None)
+        tested = against(joins)
+        p, differs, levels = verdicts(tested, None)
         found = [False, *(not d for d in differs)]
         if found == joins:
             break
         joins = found
     else:  # no fixed point: the plain walk, each test at Bonferroni's level
-        joins, fixed = [False] * k, alpha / m
+        joins, fixed, leader = [False] * k, alpha / m, 0
         for index in range(1, k):
-            leader = build(joins)[index][0]
             p_i = mann_whitney_p(samples[leader], samples[index])
             reachable = smallest_p(len(samples[leader]), len(samples[index])) <= fixed
             joins[index] = not (reachable and p_i <= fixed)
-        pairs = build(joins)
-        p, differs, levels = verdicts(pairs, fixed)
+            if not joins[index]:
+                leader = index
+        tested = against(joins)
+        p, differs, levels = verdicts(tested, fixed)
     out: list[tuple[int, int, float | None, bool | None, float]] = [(0, 0, None, None, alpha)]
     leader = 0
     for index in range(1, k):
-        against = pairs[index][0]
         if not joins[index]:
             leader = index
-        out.append((leader, against, p[index - 1], differs[index - 1], levels[index - 1]))
+        out.append((leader, tested[index], p[index - 1], differs[index - 1], levels[index - 1]))
     return out
 
 

@@ -153,30 +153,30 @@ class Group:
             return f"{FORCE}=proc asked for /proc"
         _serial += 1
         group = cls(f"{PREFIX}{harness_id(os.getpid())}-{_serial}")
-        unified, legacy = mounts()
-        own = own_groups()
-        if unified is not None and "" in own:
-            for parent in _v2_parents(unified, own[""]):
-                made = _make(parent, group.name)
-                if made is None:
-                    continue
-                group.dirs.append(made)
-                if (made / "cpu.stat").exists():
-                    group.cpu, group.cpu_v2 = made, True
-                if (made / "memory.current").exists():
-                    group.memory, group.memory_v2 = made, True
-                if (made / "cgroup.kill").exists():
-                    group.killer = made
-                break
+        v2, v1 = parents()
+        if v2:
+            _enable_controllers(v2[0])
+        for parent in v2:
+            made = _make(parent, group.name)
+            if made is None:
+                continue
+            group.dirs.append(made)
+            if (made / "cpu.stat").exists():
+                group.cpu, group.cpu_v2 = made, True
+            if (made / "memory.current").exists():
+                group.memory, group.memory_v2 = made, True
+            if (made / "cgroup.kill").exists():
+                group.killer = made
+            break
         wants = (
             ("cpuacct", group.cpu is None),
             ("memory", group.memory is None),
             ("freezer", group.killer is None),
         )
         for controller, wanted in wants:
-            if not wanted or controller not in legacy or controller not in own:
+            if not wanted or controller not in v1:
                 continue
-            made = _make(legacy[controller] / own[controller].lstrip("/"), group.name)
+            made = _make(v1[controller], group.name)
             if made is None:
                 continue
             group.dirs.append(made)
@@ -325,10 +325,31 @@ PSS_METHOD = "PSS summed over the tree (/proc smaps_rollup: shared pages split)"
 PROC_FAULTS = "/proc minflt + majflt, reaped children's included"
 
 
-def _v2_parents(unified: Path, own: str) -> list[Path]:
-    """Where a v2 group may be made: a 'webmodels' folder at the top (as root, where the
-    controllers can be enabled), else beside this process, in its own (delegated) group."""
-    top = unified / "webmodels"
+V1_CONTROLLERS = ("cpuacct", "memory", "freezer")
+
+
+def parents() -> tuple[list[Path], dict[str, Path]]:
+    """Where this harness makes its groups: the cgroup v2 folders in order of preference (a
+    'webmodels' folder at the top, where root can enable the controllers, else beside this
+    process in its own, delegated, group), and per v1 controller the folder of this process's
+    own group."""
+    unified, legacy = mounts()
+    own = own_groups()
+    v2 = []
+    if unified is not None and "" in own:
+        v2 = [unified / "webmodels", unified / own[""].lstrip("/")]
+    v1 = {
+        controller: legacy[controller] / own[controller].lstrip("/")
+        for controller in V1_CONTROLLERS
+        if controller in legacy and controller in own
+    }
+    return v2, v1
+
+
+def _enable_controllers(top: Path) -> None:
+    """Make the top 'webmodels' folder and hand it memory and pids where the machine has them
+    (as root; a user's attempt fails quietly and the delegated folder is used)."""
+    unified = top.parent
     with contextlib.suppress(OSError):
         top.mkdir(exist_ok=True)
         controllers = _read(unified / "cgroup.controllers").split()
@@ -338,7 +359,6 @@ def _v2_parents(unified: Path, own: str) -> list[Path]:
                     (unified / "cgroup.subtree_control").write_text(f"+{controller}")
                 with contextlib.suppress(OSError):
                     (top / "cgroup.subtree_control").write_text(f"+{controller}")
-    return [top, unified / own.lstrip("/")]
 
 
 def proc_method(why: str) -> Method:
@@ -414,18 +434,9 @@ def _pss(pid: int) -> int:
 def sweep_leftovers() -> list[str]:
     """Groups that a harness no longer running left behind (killed with SIGKILL, say): their
     processes stopped, the groups removed. What was found, in words."""
-    unified, legacy = mounts()
-    own = own_groups()
-    parents = []
-    if unified is not None:
-        parents.append(unified / "webmodels")
-        if "" in own:
-            parents.append(unified / own[""].lstrip("/"))
-    for controller in ("cpuacct", "memory", "freezer"):
-        if controller in legacy and controller in own:
-            parents.append(legacy[controller] / own[controller].lstrip("/"))
+    v2, v1 = parents()
     found = []
-    for parent in parents:
+    for parent in [*v2, *v1.values()]:
         with contextlib.suppress(OSError):
             for path in parent.glob(f"{PREFIX}*"):
                 harness = path.name[len(PREFIX) :].split("-")[0]

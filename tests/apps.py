@@ -166,3 +166,24 @@ def clock_hello(environ, start_response):
     with open(os.environ["BENCH_TEST_CLOCK"], "a") as log:
         log.write(f"{moment}\n")
     return _answer(start_response)
+
+
+def django_without_path_info(environ, start_response):
+    """Django behind a server that leaves PATH_INFO out of the environ (PEP 3333 requires it):
+    Django then sees every request as one for "/" and answers 404."""
+    from helloworld.wsgi import application
+
+    environ.pop("PATH_INFO", None)
+    return application(environ, start_response)
+
+
+SLOW_S = 0.36  # 16 users on a thread each: 16 / 0.36 s = 44 req/s, below sleep's 50 one at a time
+
+
+def slow(environ, start_response):
+    """The plain app after a blocking 0.36 s: on a thread per connection, as slow for its clients
+    as a server that answers one request at a time (its own count tells them apart)."""
+    import time
+
+    time.sleep(SLOW_S)
+    return plain_app(environ, start_response)

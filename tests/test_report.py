@@ -410,8 +410,8 @@ def test_each_fork_lesson_reads_not_shown_for_its_nearest_broken_variant(
         run["cells"].append(cell(model, "hello", 16, 0.0, status="failed"))
     elif variant == "reaps everything":
         mine["leak"]["zombies_after"] = 0
-    else:  # reaps nothing: a zombie per child, as fork leaves
-        mine["leak"]["zombies_after"] = mine["load"]["sent"] + 1
+    else:  # reaps nothing: the fewest zombies fork leaves (its last users never accepted)
+        mine["leak"]["zombies_after"] = mine["load"]["sent"] + 1 - mine["users"]
     lesson = {lesson.model: lesson for lesson in judge(run)}[model]
     assert lesson.shown is False and lesson.verdict.startswith("not shown:"), lesson.evidence
 
@@ -445,3 +445,29 @@ def test_one_at_a_time_reads_not_shown_for_a_concurrent_server_as_slow(model: st
     assert lesson.shown is False and "at most 2 request(s) in progress" in lesson.evidence
     del mine["server_reports"]["most_in_progress"]  # no count: latency alone does not show it
     assert {lesson.model: lesson.shown for lesson in judge(run)}[model] is False
+
+
+@pytest.mark.parametrize(
+    ("model", "workload", "only"),
+    [
+        ("basic", "hello", False),
+        ("iterative", "io", False),
+        ("sleep", "hello", False),
+        ("fork_wait", "hello", False),
+        ("fork_leak", "hello", True),
+        ("asyncio", "io", False),
+        ("asyncio-asgi", "io", True),
+        ("threaded", "io", True),
+        ("prefork", "io", False),
+    ],
+)
+def test_a_failed_cell_counts_against_its_lesson(model: str, workload: str, only: bool) -> None:
+    """Beside cells that show it, or in place of them (`only`): a lesson whose every cell
+    failed reads "not shown", not "not measured"."""
+    run = lessons_run(True)
+    judged = "asyncio" if model == "asyncio-asgi" else model
+    if only:
+        run["cells"] = [c for c in run["cells"] if c["server"] != model]
+    run["cells"].append(cell(model, workload, 16, 0.0, status="failed"))
+    lesson = {lesson.model: lesson for lesson in judge(run)}[judged]
+    assert lesson.shown is False and "cell(s) failed" in lesson.evidence, lesson.evidence

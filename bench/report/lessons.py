@@ -77,13 +77,39 @@ def p50_ms(cells: list[dict]) -> float:
     return median([(c["load"]["latency_us"].get("p50") or 0) / 1000 for c in cells])
 
 
+def failed(run: dict, server: str, workload: str | None = None) -> int:
+    """How many of the server's cells failed (on one workload if given): each counts against
+    its lesson, which a run whose cells all failed would otherwise not judge at all."""
+    return sum(
+        c["server"] == server
+        and c["status"] != "ok"
+        and (workload is None or c["workload"] == workload)
+        for c in run["cells"]
+    )
+
+
+def lost(count: int) -> str:
+    return f"; {count} cell(s) failed" if count else ""
+
+
+def none_measured(
+    program: str, model: str, what: str, workload: str, down: int, whose: str = ""
+) -> Lesson:
+    """A lesson without a cell to judge: not measured, or not shown where its cells failed
+    (`workload` empty: the model's cells on any workload)."""
+    where = f"{workload} " if workload else ""
+    if down:
+        return Lesson(program, model, what, f"its {down} {where}cell(s) failed", False)
+    return Lesson(program, model, what, f"no {where}cell of {whose or model}", None)
+
+
 # the lessons, one function each -------------------------------------------------------------
 
 
 def basic(run: dict) -> Lesson:
     what = "accept, read, answer, close: a socket loop serves HTTP"
-    cells = ok_cells(run, "basic")
-    if not cells:
+    cells, down = ok_cells(run, "basic"), failed(run, "basic")
+    if not cells and not down:
         return Lesson("webserver1", "basic", what, "no cell of basic", None)
     answered = sum(c["load"]["requests"] for c in cells)
     wrong = sum(sum(c["load"]["failures"].values()) for c in cells)
@@ -91,26 +117,25 @@ def basic(run: dict) -> Lesson:
         "webserver1",
         "basic",
         what,
-        f"{answered:,} requests answered right, {wrong:,} wrongly or not at all",
-        answered > 0 and wrong == 0,
+        f"{answered:,} requests answered right, {wrong:,} wrongly or not at all" + lost(down),
+        answered > 0 and wrong == 0 and not down,
     )
 
 
 def wsgi(run: dict) -> Lesson:
     what = "any framework runs on a server that speaks PEP 3333 (Django here)"
-    cells = [
-        c
-        for c in run["cells"]
-        if c["workload"] == "django" and c["status"] == "ok" and c.get("load")
-    ]
+    cells = [c for c in run["cells"] if c["workload"] == "django" and not c.get("rate")]
     if not cells:
         return Lesson("wsgiserver", "every model", what, "no django cell", None)
     servers = {c["server"] for c in cells}
-    served = sorted(  # every cell of the server answered right, not just one
+    served = sorted(  # every cell of the server answered right, not just one: a failed one not
         server
         for server in servers
         if all(
-            c["load"]["requests"] and not c["load"]["failures"]
+            c["status"] == "ok"
+            and c.get("load")
+            and c["load"]["requests"]
+            and not c["load"]["failures"]
             for c in cells
             if c["server"] == server
         )
@@ -127,9 +152,9 @@ def wsgi(run: dict) -> Lesson:
 
 def one_at_a_time(run: dict) -> Lesson:
     what = "one connection at a time: at most 1 / service time, each client waits for the others"
-    cells = top_cells(run, "iterative", "io")
+    cells, down = top_cells(run, "iterative", "io"), failed(run, "iterative", "io")
     if not cells:
-        return Lesson("iterativeserver", "iterative", what, "no io cell of iterative", None)
+        return none_measured("iterativeserver", "iterative", what, "io", down)
     rate, wait, users = throughput(cells), p50_ms(cells), cells[0]["users"]
     bound, queue = 1 / IO_S, 0.8 * users * IO_S * 1000
     most, counted = in_progress(cells)
@@ -139,8 +164,9 @@ def one_at_a_time(run: dict) -> Lesson:
         what,
         f"io at {users} users: {rate:,.1f} req/s (at most {bound:,.0f} one at a time), "
         f"p50 {wait:,.0f} ms (waiting behind {users - 1} others: at least {queue:,.0f} ms); "
-        + counted,
-        rate <= bound * SLACK and wait >= queue and most == 1,
+        + counted
+        + lost(down),
+        rate <= bound * SLACK and wait >= queue and most == 1 and not down,
     )
 
 
@@ -157,9 +183,9 @@ def in_progress(cells: list[dict]) -> tuple[int | None, str]:
 
 def head_of_line(run: dict) -> Lesson:
     what = "a blocking sleep after each answer holds every client behind it"
-    cells = top_cells(run, "sleep", "hello")
+    cells, down = top_cells(run, "sleep", "hello"), failed(run, "sleep", "hello")
     if not cells:
-        return Lesson("sleepserver", "sleep", what, "no hello cell of sleep", None)
+        return none_measured("sleepserver", "sleep", what, "hello", down)
     pause, users = option(cells[0], "--sleep"), cells[0]["users"]
     rate, wait = throughput(cells), p50_ms(cells)
     if not pause:
@@ -172,8 +198,8 @@ def head_of_line(run: dict) -> Lesson:
         what,
         f"hello at {users} users: {rate:,.1f} req/s (at most {1 / pause:,.0f}, one per "
         f"{pause * 1000:g} ms sleep), p50 {wait:,.0f} ms (the others' sleeps: at least "
-        f"{held:,.0f} ms); {counted}",
-        rate <= SLACK / pause and wait >= held and most == 1,
+        f"{held:,.0f} ms); {counted}" + lost(down),
+        rate <= SLACK / pause and wait >= held and most == 1 and not down,
     )
 
 
@@ -190,7 +216,7 @@ def zombies(run: dict) -> Lesson:
     what = "fork() per connection, nothing reaps: one zombie per connection served"
     found = forked(run, "fork")
     if found is None:
-        return Lesson("concurrentserver", "fork", what, "no cell of fork", None)
+        return none_measured("concurrentserver", "fork", what, "", failed(run, "fork"))
     cell, left, served = found
     users = cell["users"]
     return Lesson(
@@ -199,8 +225,8 @@ def zombies(run: dict) -> Lesson:
         what,
         f"{left:,} zombies after {served:,} connections ({cell['workload']}, {users} users; "
         f"the last {users} may not have been accepted when the load stopped)"
-        + (f"; {lost} cell(s) failed" if (lost := failed(run, "fork")) else ""),
-        served - users <= left <= served and not lost,
+        + lost(down := failed(run, "fork")),
+        served - users <= left <= served and not down,
     )
 
 
@@ -208,7 +234,7 @@ def emfile(run: dict) -> Lesson:
     what = "the parent keeps every client socket: descriptors grow until accept() fails (EMFILE)"
     cells = [c for c in run["cells"] if c["server"] == "fork_leak" and c.get("load")]
     if not cells:
-        return Lesson("concurrentserver2", "fork_leak", what, "no cell of fork_leak", None)
+        return none_measured("concurrentserver2", "fork_leak", what, "", failed(run, "fork_leak"))
     cell = cells[0]
     failures = (cell.get("server_reports") or {}).get("accept_failures_by_errno", {})
     peak = (cell.get("leak") or {}).get("peak_parent_fds")
@@ -226,80 +252,84 @@ def coalesced(run: dict) -> Lesson:
     what = "one wait() per SIGCHLD: signals that coalesce in a burst leave zombies"
     found = forked(run, "fork_wait")
     if found is None:
-        return Lesson("concurrentserver3", "fork_wait", what, "no cell of fork_wait", None)
+        return none_measured("concurrentserver3", "fork_wait", what, "", failed(run, "fork_wait"))
     cell, left, served = found
+    # some reaped: fewer than a server that reaps nothing leaves on the same load (fork's
+    # lesson: all but the last `users` connections, which may not have been accepted)
+    fewest_unreaped = served - cell["users"]
     return Lesson(
         "concurrentserver3",
         "fork_wait",
         what,
-        f"{left:,} zombies left of {served:,} children ({cell['users']} users at once)"
-        + (f"; {lost} cell(s) failed" if (lost := failed(run, "fork_wait")) else ""),
-        0 < left < served and not lost,
+        f"{left:,} zombies left of {served:,} children ({cell['users']} users at once; "
+        f"reaping none would leave at least {fewest_unreaped:,})"
+        + lost(down := failed(run, "fork_wait")),
+        0 < left < fewest_unreaped and not down,
     )
-
-
-def failed(run: dict, server: str) -> int:
-    """How many of the server's cells failed: each counts against its lesson."""
-    return sum(c["server"] == server and c["status"] != "ok" for c in run["cells"])
 
 
 def reaped(run: dict) -> Lesson:
     what = "a waitpid(WNOHANG) loop per SIGCHLD: no zombie, however bursty the load"
     cells = [c for c in ok_cells(run, "fork_reap") if c.get("leak")]
     if not cells:
-        return Lesson("concurrentserver_final", "fork_reap", what, "no cell of fork_reap", None)
+        return none_measured(
+            "concurrentserver_final", "fork_reap", what, "", failed(run, "fork_reap")
+        )
     left = [c["leak"]["zombies_after"] for c in cells]
     # no zombie means something only where children were forked: seen alive in its samples
     seen = sum(
         max((c.get("telemetry") or {}).get("series", {}).get("children") or [0]) > 0 for c in cells
     )
-    lost = failed(run, "fork_reap")
+    down = failed(run, "fork_reap")
     return Lesson(
         "concurrentserver_final",
         "fork_reap",
         what,
         f"{max(left)} zombies at most at the end of its {len(cells)} cells; forked children "
-        f"seen alive in {seen} of them" + (f"; {lost} cell(s) failed" if lost else ""),
-        max(left) == 0 and seen > 0 and not lost,
+        f"seen alive in {seen} of them" + lost(down),
+        max(left) == 0 and seen > 0 and not down,
     )
 
 
 def event_loop(run: dict) -> Lesson:
     what = "one event loop: a blocking view stalls every client; the same view awaiting does not"
     blocking, awaiting = top_cells(run, "asyncio", "io"), top_cells(run, "asyncio-asgi", "io")
+    down = failed(run, "asyncio", "io") + failed(run, "asyncio-asgi", "io")
     if not blocking or not awaiting:
-        return Lesson("the design card", "asyncio", what, "no io cell of asyncio and ASGI", None)
+        return none_measured("the design card", "asyncio", what, "io", down, "asyncio and ASGI")
     inline, asgi = throughput(blocking), throughput(awaiting)
     return Lesson(
         "the design card",
         "asyncio",
         what,
         f"io at {blocking[0]['users']} users: {inline:,.1f} req/s served inline (at most "
-        f"{1 / IO_S:,.0f}), {asgi:,.1f} awaiting: {asgi / inline if inline else 0:,.1f}x",
-        inline <= SLACK / IO_S and asgi >= 5 * inline,
+        f"{1 / IO_S:,.0f}), {asgi:,.1f} awaiting: {asgi / inline if inline else 0:,.1f}x"
+        + lost(down),
+        inline <= SLACK / IO_S and asgi >= 5 * inline and not down,
     )
 
 
 def threads(run: dict) -> Lesson:
     what = "a thread per connection: blocking views overlap"
-    cells = top_cells(run, "threaded", "io")
+    cells, down = top_cells(run, "threaded", "io"), failed(run, "threaded", "io")
     if not cells:
-        return Lesson("beyond the seed", "threaded", what, "no io cell of threaded", None)
+        return none_measured("beyond the seed", "threaded", what, "io", down)
     rate, users = throughput(cells), cells[0]["users"]
     return Lesson(
         "beyond the seed",
         "threaded",
         what,
-        f"io at {users} users: {rate:,.0f} req/s, {rate * IO_S:,.1f} views at once on average",
-        rate * IO_S >= 5,
+        f"io at {users} users: {rate:,.0f} req/s, {rate * IO_S:,.1f} views at once on average"
+        + lost(down),
+        rate * IO_S >= 5 and not down,
     )
 
 
 def workers(run: dict) -> Lesson:
     what = "N pre-forked event loops share the socket: N blocking views at once, not more"
-    cells = top_cells(run, "prefork", "io")
+    cells, down = top_cells(run, "prefork", "io"), failed(run, "prefork", "io")
     if not cells:
-        return Lesson("beyond the seed", "prefork", what, "no io cell of prefork", None)
+        return none_measured("beyond the seed", "prefork", what, "io", down)
     count = option(cells[0], "--workers", WORKERS_DEFAULT)
     rate = throughput(cells)
     return Lesson(
@@ -307,8 +337,8 @@ def workers(run: dict) -> Lesson:
         "prefork",
         what,
         f"io at {cells[0]['users']} users, {count:g} workers: {rate:,.1f} req/s (at most "
-        f"{count / IO_S:,.0f}), {rate * IO_S:,.2f} views at once",
-        1.5 <= rate * IO_S <= count * SLACK,
+        f"{count / IO_S:,.0f}), {rate * IO_S:,.2f} views at once" + lost(down),
+        1.5 <= rate * IO_S <= count * SLACK and not down,
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -342,3 +344,38 @@ def test_compare_says_first_that_the_machine_itself_changed_and_compares_no_boun
     assert "faster, significant" in found["b"].describe()  # the test, beside the machine's
     same = {**after, "machine_speed": probes(0.0098, 0.0102)}
     assert not differences(after, same)  # probes that overlap: no warning
+
+
+def test_in_the_reference_run_servers_share_a_place_only_where_the_corrected_test_says_so() -> None:
+    """The committed reference run's closed-loop tables: every server sharing a place was
+    tested against that place's leader, and Holm over the table's comparisons, worked here by
+    hand, does not tell them apart; every server below a place is told apart from a leader."""
+    from bench.launch import REPO_ROOT
+
+    run = json.loads((REPO_ROOT / "results" / "reference" / "run.json").read_text())
+    summaries = summarise(run)
+    tables = {(s.workload, s.users, s.mode) for s in summaries if not s.rate}
+    shared = 0
+    for key in sorted(tables):
+        places, _ = ranking([s for s in summaries if (s.workload, s.users, s.mode) == key])
+        by_name = {r.summary.server: r for r in places}
+        tested = [r for r in places[1:] if r.p is not None]
+        ordered = sorted(r.p for r in tested)
+        # Holm by hand: the i-th smallest p against 0.05 / (m - i), stopping at the first kept
+        rejected, m = set(), len(tested)
+        for i, p in enumerate(ordered):
+            if p > 0.05 / (m - i):
+                break
+            rejected.add(p)
+        for r in places[1:]:
+            leader = by_name[r.leader]
+            assert mann_whitney_p(
+                by_name[r.against].summary.throughput.values, r.summary.throughput.values
+            ) == pytest.approx(r.p)
+            if r.leader != r.summary.server:  # shares its leader's place
+                shared += 1
+                assert r.against == r.leader and r.place == leader.place
+                assert r.p not in rejected, (key, r.summary.server, r.p)
+            else:
+                assert r.differs and r.p in rejected, (key, r.summary.server, r.p)
+    assert shared  # the reference run has ties to check

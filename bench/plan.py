@@ -18,6 +18,7 @@ before anything runs.
 from __future__ import annotations
 
 import itertools
+import json
 import random
 import resource
 from dataclasses import asdict, dataclass, field, replace
@@ -67,6 +68,10 @@ class Settings:
     remote_workers: int = 0
     master_bind: str = "127.0.0.1:0"
     target: str = ""  # a server running elsewhere (http://host:port): measured, not watched
+
+    def as_dict(self) -> dict:
+        """As run.json holds them: lists where the settings hold tuples."""
+        return json.loads(json.dumps(asdict(self)))
 
 
 PROFILES = {
@@ -145,7 +150,7 @@ class Plan:
 
     def as_dict(self) -> dict:
         return {
-            "settings": asdict(self.settings),
+            "settings": self.settings.as_dict(),
             "cells": [asdict(c) for c in self.cells],
             "skipped": self.skipped,
             "notes": self.notes,

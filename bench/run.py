@@ -153,7 +153,7 @@ class Runner:
         )
         self.document: dict = {
             "metadata": metadata(
-                asdict(self.settings),
+                self.settings.as_dict(),
                 {
                     "server_cpus": sorted(self.server_cpus or []),
                     "generator_cpus": sorted(self.generator_cpus or []),

@@ -20,7 +20,9 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
+from bench import record
 from bench.launch import REPO_ROOT, signals_deferred
+from bench.record import RunRecord
 
 SCHEMA_VERSION = 4
 SCHEMA_PATH = Path(__file__).with_name("run.schema.json")
@@ -75,7 +77,7 @@ def validator():  # the schema is read once, on the first validation
     return _VALIDATOR
 
 
-def check_run(document: object, where: str = "run.json") -> None:
+def validate_run(document: object, where: str = "run.json") -> None:
     """RunFormatError unless `document` is a run of this format (bench/run.schema.json)."""
     import jsonschema
 
@@ -102,8 +104,17 @@ def read_run(folder: Path) -> dict:
         document = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise RunFormatError(f"{path} cannot be read as JSON: {exc}") from None
-    check_run(document, str(path))
+    validate_run(document, str(path))
     return document
+
+
+def load_run(folder: Path) -> RunRecord:
+    """A stored run, checked against its schema, as the typed record the report reads."""
+    path = folder / "run.json"
+    try:
+        return record.read(read_run(folder))
+    except record.RecordError as exc:
+        raise RunFormatError(f"{path} is not a valid run: {exc}") from None
 
 
 def results_root() -> Path:
@@ -190,7 +201,7 @@ def write_run(folder: Path, document: dict, new_cells: int | None = None) -> Pat
     checked = document
     if new_cells is not None:
         checked = {**document, "cells": document["cells"][len(document["cells"]) - new_cells :]}
-    check_run(checked, str(path))
+    validate_run(checked, str(path))
     write_json(path, document, indent=None)
     _point_latest(folder)
     return path

@@ -3,7 +3,13 @@ report, the charts, the answer and the lessons."""
 
 from __future__ import annotations
 
+import json
+from dataclasses import asdict
+
 from hdrh.histogram import HdrHistogram
+
+from bench.plan import Settings
+from bench.record import CellRecord, RunRecord, from_json
 
 SETTINGS = {
     "servers": ["asyncio", "fork", "fork_reap"],
@@ -188,7 +194,7 @@ def cell(
 
 
 def run(cells: list[dict], status: str = "complete", **settings: object) -> dict:
-    merged = {**SETTINGS, **settings}
+    merged = json.loads(json.dumps(asdict(Settings(**{**SETTINGS, **settings}))))  # whole
     return {
         "metadata": {
             "schema_version": 4,
@@ -269,3 +275,12 @@ def lessons_run(shown: bool) -> dict:
             cell("prefork", "io", 16, 90, command=PREFORK),  # one at a time
         ]
     return run(cells, workloads=["hello", "django", "io"])
+
+
+def record(document: dict) -> RunRecord:
+    """A run built here as the typed record the report reads (bench/record.py)."""
+    return from_json(RunRecord, document)
+
+
+def cell_record(document: dict) -> CellRecord:
+    return from_json(CellRecord, document)

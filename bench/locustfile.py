@@ -157,7 +157,7 @@ def configure(cell: Cell) -> None:
     """Set the cell the users run next (the generator calls it before it starts them)."""
     global CELL
     name = f"[{cell.host}]" if ":" in cell.host else cell.host
-    cell.request = request_bytes(f"{name}:{cell.port}", cell.path, cell.close)
+    cell.request = request_bytes(f"{name}:{cell.port}", cell.path, close=cell.close)
     cell.family = socket.AF_INET6 if ":" in cell.host else socket.AF_INET
     CELL = cell
 

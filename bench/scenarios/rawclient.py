@@ -2,9 +2,9 @@
 
 They measure what a library client hides: a connection held open and idle, a request waiting in
 a listen backlog, a reset, a header sent one byte at a time. So requests are built byte for
-byte, sent on non-blocking sockets through asyncio's `sock_*` calls (no transport reads ahead),
-one response is read by its Content-Length, and latencies go into an HdrHistogram in
-microseconds, as the harness records them.
+byte (bench/http1.py), sent on non-blocking sockets through asyncio's `sock_*` calls (no
+transport reads ahead), each response is read by the connection's own http1.ResponseReader, and
+latencies go into an HdrHistogram in microseconds, as the harness records them.
 """
 
 from __future__ import annotations
@@ -13,60 +13,14 @@ import asyncio
 import errno
 import socket
 import time
-from dataclasses import dataclass
 
 from hdrh.histogram import HdrHistogram
 
+from bench.http1 import Response, ResponseReader, request_bytes
+
 HOST = "127.0.0.1"  # the scenarios load loopback only
-HEAD_END = b"\r\n\r\n"
-MAX_HEAD = 64 * 1024
 LOWEST_US, HIGHEST_US = 1, 120_000_000  # as bench/locustfile.py: 1 µs to 2 minutes
-
-
-def request_bytes(path: str = "/hello/", *, close: bool = False, padding: int = 0) -> bytes:
-    """A GET; `close` asks for a new connection per request, `padding` lengthens the header
-    block by that many bytes (a slow client's request that must outlast the measurement)."""
-    lines = [f"GET {path} HTTP/1.1", f"Host: {HOST}"]
-    if close:
-        lines.append("Connection: close")
-    if padding:
-        lines.append("X-Padding: " + "x" * padding)
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("ascii")
-
-
-GET = request_bytes()
-
-
-@dataclass(frozen=True)
-class Answer:
-    status: int
-    size: int  # bytes of the whole response, head and body
-    keep_alive: bool  # the connection may carry another request
-
-
-def parse_answer(data: bytes) -> Answer | None:
-    """The response at the start of `data`, or None while it is incomplete; ValueError when it
-    is not an HTTP/1.x response framed by Content-Length (ours always are, 4xx/5xx included)."""
-    end = data.find(HEAD_END)
-    if end < 0:
-        if len(data) > MAX_HEAD or not b"HTTP/1.".startswith(data[:7]):
-            raise ValueError(f"not an HTTP response: {data[:40]!r}")
-        return None
-    status_line, *header_lines = data[:end].decode("latin-1").split("\r\n")
-    version, _, rest = status_line.partition(" ")
-    if not version.startswith("HTTP/1.") or not rest[:3].isdigit():
-        raise ValueError(f"not an HTTP status line: {status_line[:60]!r}")
-    headers = {}
-    for line in header_lines:
-        name, _, value = line.partition(":")
-        headers[name.strip().lower()] = value.strip().lower()
-    if "chunked" in headers.get("transfer-encoding", ""):
-        raise ValueError("chunked responses are not read here")
-    size = end + len(HEAD_END) + int(headers.get("content-length", "0"))
-    if len(data) < size:
-        return None
-    keep_alive = version == "HTTP/1.1" and headers.get("connection") != "close"
-    return Answer(int(rest[:3]), size, keep_alive)
+GET = request_bytes(HOST, "/hello/")
 
 
 def error_kind(exc: BaseException) -> str:
@@ -94,17 +48,15 @@ async def connect(port: int) -> socket.socket:
     return sock
 
 
-async def exchange(sock: socket.socket, request: bytes) -> Answer:
-    """Send `request` and read one whole response (callers bound the wait)."""
+async def exchange(sock: socket.socket, request: bytes, reader: ResponseReader) -> Response:
+    """Send `request` and read its response with the connection's `reader` (callers bound the
+    wait); IncompleteResponse when the server closes before it."""
     loop = asyncio.get_running_loop()
     await loop.sock_sendall(sock, request)
-    data = b""
-    while (answer := parse_answer(data)) is None:
-        piece = await loop.sock_recv(sock, 65536)
-        if not piece:
-            raise ConnectionError("closed before a whole response")
-        data += piece
-    return answer
+    responses: list[Response] = []
+    while not responses:
+        responses = reader.receive(await loop.sock_recv(sock, 65536))
+    return responses[0]  # one request, one response
 
 
 class Client:
@@ -113,6 +65,7 @@ class Client:
     def __init__(self, port: int, sock: socket.socket | None = None) -> None:
         self.port = port
         self.sock = sock
+        self.reader = ResponseReader()  # the connection's: kept with it, new with a new one
 
     async def get(self, timeout_s: float) -> float | str:
         """One GET /hello/ within `timeout_s`, connecting included: its latency in seconds, or
@@ -121,15 +74,15 @@ class Client:
         try:
             async with asyncio.timeout(timeout_s):
                 if self.sock is None:
-                    self.sock = await connect(self.port)
-                answer = await exchange(self.sock, GET)
+                    self.sock, self.reader = await connect(self.port), ResponseReader()
+                response = await exchange(self.sock, GET, self.reader)
         except (OSError, TimeoutError, ValueError) as exc:
             self.close()
             return error_kind(exc)
-        if not answer.keep_alive:
+        if not response.keep_alive:
             self.close()
-        if answer.status != 200:
-            return f"HTTP {answer.status}"
+        if response.status != 200:
+            return f"HTTP {response.status}"
         return time.perf_counter() - started
 
     def close(self) -> None:

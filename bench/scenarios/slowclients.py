@@ -42,6 +42,7 @@ from rich.table import Table
 
 from bench import options
 from bench.catalog import SERVERS, WORKLOADS
+from bench.http1 import request_bytes
 from bench.launch import LaunchError, ServerProcess, cpu_plan, launched
 from bench.scenarios.cli import run_command
 from bench.scenarios.rawclient import (
@@ -50,7 +51,6 @@ from bench.scenarios.rawclient import (
     connect,
     connection_state,
     error_kind,
-    request_bytes,
 )
 from bench.scenarios.scale import KINDS
 from bench.store import write_json

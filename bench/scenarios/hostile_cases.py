@@ -9,11 +9,12 @@ connection was closed after it, or that nothing came within a bound.
 
 from __future__ import annotations
 
-import re
 import select
 import socket
 import time
 from dataclasses import dataclass
+
+from bench.http1 import MalformedResponse, Response, ResponseReader
 
 # Our servers run with this --header-timeout when probed, so the slow cases end quickly.
 HEADER_TIMEOUT = 1.0
@@ -331,20 +332,22 @@ class Answer:
         return f"{self.status}, closed" if self.closed else f"{self.status}, kept open"
 
 
-STATUS_LINE = re.compile(rb"HTTP/1\.[01] (\d{3})")
-HEAD_END = b"\r\n\r\n"
-
-
 def probe(port: int, case: Case, bound: float = 4.0, linger: float = 0.5) -> Answer:
     """Send `case` to 127.0.0.1:`port` and report the answer, within `bound` seconds.
 
     After a complete answer that does not end the connection, wait `linger` seconds for the
     server to close it (it should, after an error). A server that refuses a request while it
     is still being sent may reset the connection: the answer is read all the same (Linux keeps
-    what arrived before the reset readable), as a careful client would.
+    what arrived before the reset readable), as a careful client would. The status is the first
+    response's, or that of one the server closed or reset in the middle of.
     """
     deadline = time.monotonic() + bound
-    received = b""
+    reader = ResponseReader()
+    responses: list[Response] = []
+
+    def status() -> int | None:
+        return responses[0].status if responses else reader.partial_status
+
     with socket.create_connection(("127.0.0.1", port), timeout=bound) as sock:
         try:
             for piece in case.pieces:
@@ -358,7 +361,7 @@ def probe(port: int, case: Case, bound: float = 4.0, linger: float = 0.5) -> Ans
         try:
             while True:
                 left = deadline - time.monotonic()
-                if _complete(received):
+                if responses:
                     left = min(left, linger)
                 if left <= 0:
                     break
@@ -367,26 +370,12 @@ def probe(port: int, case: Case, bound: float = 4.0, linger: float = 0.5) -> Ans
                     break
                 data = sock.recv(65536)
                 if not data:
-                    return Answer(_status(received), closed=True)
-                received += data
+                    return Answer(status(), closed=True)
+                responses += reader.feed(data)
         except ConnectionResetError:
-            status = _status(received)
-            return Answer(status, closed=True, note="" if status else "reset, no answer")
-    status = _status(received)
-    if status is None:
+            return Answer(status(), closed=True, note="" if status() else "reset, no answer")
+        except MalformedResponse as exc:
+            return Answer(status(), closed=False, note=f"malformed answer ({exc})")
+    if status() is None:
         return Answer(None, closed=False, note=f"no answer in {bound:g} s")
-    return Answer(status, closed=False)
-
-
-def _status(data: bytes) -> int | None:
-    match = STATUS_LINE.match(data)
-    return int(match.group(1)) if match else None
-
-
-def _complete(data: bytes) -> bool:
-    """A whole Content-Length framed answer has arrived (other framings end at EOF)."""
-    head, found, body = data.partition(HEAD_END)
-    if not found:
-        return False
-    length = re.search(rb"(?im)^content-length:[ \t]*(\d+)", head)
-    return length is not None and len(body) >= int(length.group(1))
+    return Answer(status(), closed=False)

@@ -4,36 +4,19 @@ from __future__ import annotations
 
 import os
 import resource
-import socket
 from collections.abc import Iterator
 
 import pytest
 
+from bench.http1 import request_bytes
 from bench.launch import cpu_plan, launched, servers_command
 
 HELLO = b"Hello, world!"
-REQUEST = b"GET /hello/ HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
-REQUEST_CLOSE = b"GET /hello/ HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+# Read with bench.http1.read_response, which never waits for EOF (fork_leak never sends one).
+REQUEST = request_bytes("127.0.0.1", "/hello/")
+REQUEST_CLOSE = request_bytes("127.0.0.1", "/hello/", close=True)
 # Models that leave a zombie or a descriptor per connection: a fixed, small number of rounds.
 LEAKING_ROUNDS = {"fork": 200, "fork_leak": 150, "fork_wait": 200}
-
-
-def read_response(sock: socket.socket) -> bytes:
-    """One Content-Length framed response (fork_leak never sends EOF)."""
-    data = b""
-    while b"\r\n\r\n" not in data:
-        piece = sock.recv(65536)
-        if not piece:
-            raise ConnectionError(f"closed after {data!r}")
-        data += piece
-    head, _, body = data.partition(b"\r\n\r\n")
-    length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
-    while len(body) < length:
-        piece = sock.recv(65536)
-        if not piece:
-            raise ConnectionError("closed in the body")
-        body += piece
-    return body
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -7,12 +7,12 @@ import socket
 
 import pytest
 
+from bench.http1 import read_response
 from bench.micro.conftest import (
     HELLO,
     LEAKING_ROUNDS,
     REQUEST,
     REQUEST_CLOSE,
-    read_response,
     started,
 )
 from servers.models import MODELS
@@ -34,7 +34,7 @@ def test_new_connection(benchmark, server) -> None:
     def round_trip() -> bytes:
         with socket.create_connection(address, timeout=10) as sock:
             sock.sendall(REQUEST_CLOSE)
-            return read_response(sock)
+            return read_response(sock).body
 
     benchmark.group = "round trip, new connection"
     benchmark.extra_info["model"] = model
@@ -58,7 +58,7 @@ def test_keep_alive(benchmark, keepalive_server) -> None:
 
         def round_trip() -> bytes:
             sock.sendall(REQUEST)
-            return read_response(sock)
+            return read_response(sock).body
 
         benchmark.group = "round trip, keep-alive"
         benchmark.extra_info["model"] = model

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from bench.http1 import parse_response
 from helloworld.plain import app as plain_app
 from helloworld.wsgi import application as django_app
 from servers.options import ServerInfo
 from servers.parser import RequestParser
 from servers.wsgi import WSGIExchange
-from tests.http_helpers import parse_response
 
 SERVER = ServerInfo(name="127.0.0.1", port=8888, software="servers/test")
 
@@ -38,4 +38,4 @@ def get(app, target: str):
 def test_routes(app, target: str, status: int, body: bytes) -> None:
     response = get(app, target)
     assert (response.status, response.body) == (status, body)
-    assert int(response.headers["Content-Length"]) == len(body)
+    assert int(response.header("Content-Length")) == len(body)

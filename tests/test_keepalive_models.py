@@ -12,14 +12,9 @@ import time
 import psutil
 import pytest
 
+from bench.http1 import parse_response, parse_responses, read_response, read_responses
 from tests.conftest import DJANGO, KEEP_ALIVE_MODELS, PLAIN, Launch
-from tests.http_helpers import (
-    parse_response,
-    read_response,
-    read_responses,
-    read_to_eof,
-    request,
-)
+from tests.http_helpers import read_to_eof, request
 from tests.polling import settle
 
 ASGI_DJANGO = "helloworld.asgi:application"
@@ -50,9 +45,9 @@ def test_keep_alive_serves_many_requests_on_one_connection(launch, variant) -> N
     with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
         for index in range(5):
             sock.sendall(f"GET /echo/?n={index} HTTP/1.1\r\nHost: h\r\n\r\n".encode())
-            assert f'"QUERY_STRING": "n={index}"'.encode() in read_response(sock)
+            assert f'"QUERY_STRING": "n={index}"'.encode() in read_response(sock).body
         sock.sendall(b"GET /hello/ HTTP/1.0\r\n\r\n")  # 1.0 without keep-alive: closed after
-        assert read_to_eof(sock).endswith(b"Hello, world!")
+        assert parse_response(read_to_eof(sock)).body == b"Hello, world!"
 
 
 def test_three_pipelined_requests_get_three_answers_in_order(launch, variant) -> None:
@@ -65,11 +60,7 @@ def test_three_pipelined_requests_get_three_answers_in_order(launch, variant) ->
     with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
         sock.sendall(pipelined)  # one write
         data = read_to_eof(sock)
-    order = []
-    while data:
-        response = parse_response(data)
-        order.append(response.body.split(b'"QUERY_STRING": "')[1][:3])
-        data = response.rest
+    order = [r.body.split(b'"QUERY_STRING": "')[1][:3] for r in parse_responses(data)]
     assert order == [b"n=1", b"n=2", b"n=3"]
 
 
@@ -94,7 +85,7 @@ def test_idle_keep_alive_connection_is_closed(launch, variant) -> None:
     server = start(launch, variant, PLAIN, "--keepalive-timeout", "1")
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
         sock.sendall(b"GET /hello/ HTTP/1.1\r\nHost: h\r\n\r\n")
-        assert read_response(sock).endswith(b"Hello, world!")
+        assert read_response(sock).body == b"Hello, world!"
         started = time.monotonic()
         assert sock.recv(1) == b""  # EOF: the server closed the idle connection
         assert time.monotonic() - started >= 0.9

@@ -498,9 +498,9 @@ def show_answer(folder: Path) -> None:
     from rich.console import Console
 
     from bench.report.answer import print_answer
-    from bench.store import read_run
+    from bench.store import load_run
 
-    print_answer(read_run(folder), Console())
+    print_answer(load_run(folder), Console())
 
 
 def fit_profile(settings: Settings, explicit: set[str]) -> Settings:

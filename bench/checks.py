@@ -17,10 +17,10 @@ claims, and the report lists it. Each check can fail (tests/test_stats.py makes 
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 
 from bench.catalog import SERVERS
+from bench.record import CellRecord, RunRecord
 
 LITTLE_HIGH = 1.05  # measured in flight / users: above is impossible (5 % for the window's edges)
 SLACK = 1.05  # throughput bounds allow 5 % for the window's edges
@@ -47,47 +47,36 @@ class Check:
         return self.name in CONSISTENCY
 
 
-def sleep_of(cell: dict) -> float:
-    """The --sleep a cell's server ran with (0 if none), read from its stored command."""
-    command = cell.get("command") or []
-    for flag, value in itertools.pairwise(command):
-        if flag == "--sleep":
-            return float(value)
-    return 0.0
-
-
-def check_cell(cell: dict, duration_s: float | None = None) -> list[Check]:
+def check_cell(cell: CellRecord, duration_s: float | None = None) -> list[Check]:
     """The checks that apply to one measured cell (`duration_s`: the window asked for)."""
-    load = cell.get("load")
-    if cell["status"] != "ok" or not load or not load.get("latency_us"):
+    load = cell.load
+    if not cell.ok or load is None or not load.timed:
         return []
-    key, throughput = cell["key"], load["throughput"]
+    key, throughput = cell.key, load.throughput
     checks = []
-    closed = not cell.get("rate")
-    mean = load["latency_us"].get("mean")
-    if closed and mean is not None and not cell.get("request_cap"):
+    mean = load.latency_us.mean
+    if not cell.rate and mean is not None and not cell.request_cap:
         in_flight = throughput * mean / 1e6
         checks.append(
             Check(
                 key,
                 "little's law",
-                in_flight <= LITTLE_HIGH * cell["users"],
+                in_flight <= LITTLE_HIGH * cell.users,
                 f"throughput x mean latency = {in_flight:.2f} requests in flight for "
-                f"{cell['users']} users",
+                f"{cell.users} users",
             )
         )
-    if duration_s and not cell.get("request_cap"):
-        window = load.get("window_s", 0.0)
+    if duration_s and not cell.request_cap:
         checks.append(
             Check(
                 key,
                 "window as asked",
-                abs(window - duration_s) <= WINDOW_SLACK * duration_s,
-                f"measured over {window:.3f} s of the {duration_s:g} s asked",
+                abs(load.window_s - duration_s) <= WINDOW_SLACK * duration_s,
+                f"measured over {load.window_s:.3f} s of the {duration_s:g} s asked",
             )
         )
-    if not closed:
-        offered = load.get("offered_rate") or cell["rate"]
+    if cell.rate:
+        offered = load.offered_rate or cell.rate
         checks.append(
             Check(
                 key,
@@ -96,9 +85,9 @@ def check_cell(cell: dict, duration_s: float | None = None) -> list[Check]:
                 f"{throughput:,.1f} answers/s for {offered:,.1f} offered",
             )
         )
-    pause = sleep_of(cell)
-    floor = SERVICE_FLOOR_S.get(cell["workload"], 0.0) + pause
-    spec = SERVERS.get(cell["server"])
+    pause = cell.option("--sleep")
+    floor = SERVICE_FLOOR_S.get(cell.workload, 0.0) + pause
+    spec = SERVERS.get(cell.server)
     if spec is not None and spec.one_at_a_time and floor:
         bound = 1 / floor
         checks.append(
@@ -110,14 +99,15 @@ def check_cell(cell: dict, duration_s: float | None = None) -> list[Check]:
                 f"of {'sleep and ' if pause else ''}service per request, one at a time)",
             )
         )
-    if cell["server"] == "fork_reap" and cell.get("leak"):
-        zombies = cell["leak"].get("zombies_after")
+    if cell.server == "fork_reap" and cell.leak:
+        zombies = cell.leak.zombies_after
         checks.append(
             Check(key, "zero zombies", zombies == 0, f"{zombies} zombies at the end of the cell")
         )
     return checks
 
 
-def check_run(run: dict) -> list[Check]:
-    duration = run["metadata"]["settings"].get("duration_s") if "metadata" in run else None
-    return [check for cell in run["cells"] for check in check_cell(cell, duration)]
+def run_checks(run: RunRecord) -> list[Check]:
+    """Every check of every cell of the run."""
+    duration = run.settings.duration_s
+    return [check for cell in run.cells for check in check_cell(cell, duration)]

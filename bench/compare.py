@@ -20,8 +20,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.record import RunRecord
 from bench.stats import Summary, mann_whitney_p, significant, summarise
-from bench.store import RunFormatError, read_run
+from bench.store import RunFormatError, load_run
 
 
 @dataclass
@@ -34,9 +35,9 @@ class Agreement:
     undecided: int  # pairs at least one run could not tell apart
 
 
-def _by_level(run: dict) -> dict[tuple[str, int, str], dict[str, Summary]]:
+def _by_level(run: RunRecord) -> dict[tuple[str, int, str], dict[str, Summary]]:
     levels: dict[tuple[str, int, str], dict[str, Summary]] = {}
-    for summary in summarise(run):
+    for summary in summarise(run.cells):
         if not summary.rate and not summary.generator_bound:
             key = (summary.workload, summary.users, summary.mode)
             levels.setdefault(key, {})[summary.server] = summary
@@ -50,7 +51,7 @@ def _verdict(first: Summary, second: Summary) -> int:
     return 1 if first.throughput.median > second.throughput.median else -1
 
 
-def compare(run_a: dict, run_b: dict) -> list[Agreement]:
+def compare(run_a: RunRecord, run_b: RunRecord) -> list[Agreement]:
     """Every level both runs share, with the pairs of servers they order differently."""
     levels_a, levels_b = _by_level(run_a), _by_level(run_b)
     agreements = []
@@ -109,7 +110,7 @@ class Change:
         )
 
 
-def changes(run_a: dict, run_b: dict) -> list[Change]:
+def changes(run_a: RunRecord, run_b: RunRecord) -> list[Change]:
     """Every server and cell measured by both runs (closed loop), A to B."""
     found = []
     levels_a, levels_b = _all_levels(run_a), _all_levels(run_b)
@@ -133,21 +134,21 @@ def changes(run_a: dict, run_b: dict) -> list[Change]:
     return found
 
 
-def _all_levels(run: dict) -> dict[tuple[str, int, str], dict[str, Summary]]:
+def _all_levels(run: RunRecord) -> dict[tuple[str, int, str], dict[str, Summary]]:
     levels: dict[tuple[str, int, str], dict[str, Summary]] = {}
-    for summary in summarise(run):
+    for summary in summarise(run.cells):
         if not summary.rate:
             key = (summary.workload, summary.users, summary.mode)
             levels.setdefault(key, {})[summary.server] = summary
     return levels
 
 
-def machine_speeds(run: dict) -> list[float]:
+def machine_speeds(run: RunRecord) -> list[float]:
     """The seconds of the run's probes of the machine's speed (bench/telemetry/machine.py)."""
-    return [probe["seconds"] for probe in (run.get("machine_speed") or {}).get("probes", [])]
+    return [probe.seconds for probe in run.machine_speed.probes] if run.machine_speed else []
 
 
-def machine_change(run_a: dict, run_b: dict) -> tuple[float | None, str]:
+def machine_change(run_a: RunRecord, run_b: RunRecord) -> tuple[float | None, str]:
     """How much faster the machine itself was in B than in A (its fixed workload's median time
     in A over B's), and the warning to give first where their probes do not overlap."""
     a, b = machine_speeds(run_a), machine_speeds(run_b)
@@ -164,28 +165,27 @@ def machine_change(run_a: dict, run_b: dict) -> tuple[float | None, str]:
     return ratio, ""
 
 
-def differences(run_a: dict, run_b: dict) -> list[str]:
+def differences(run_a: RunRecord, run_b: RunRecord) -> list[str]:
     """What differs in what the two runs were measured on, one warning each: the machine's own
     speed first."""
-    meta_a, meta_b = run_a["metadata"], run_b["metadata"]
+    meta_a, meta_b = run_a.metadata, run_b.metadata
     said = [warning] if (warning := machine_change(run_a, run_b)[1]) else []
-    for key, what in (
-        ("cpu_model", "CPU"),
-        ("cpu_count", "CPU count"),
-        ("python", "Python"),
-        ("commit", "commit"),
-        ("kernel", "kernel"),
+    for what, found in (
+        ("CPU", lambda m: m.cpu_model),
+        ("CPU count", lambda m: m.cpu_count),
+        ("Python", lambda m: m.python),
+        ("commit", lambda m: m.commit),
+        ("kernel", lambda m: m.kernel),
+        ("profile", lambda m: m.settings.profile),
+        ("duration_s", lambda m: m.settings.duration_s),
+        ("client", lambda m: m.settings.client),
     ):
-        if meta_a.get(key) != meta_b.get(key):
-            said.append(f"{what} differs: {meta_a.get(key)} against {meta_b.get(key)}")
-    packages_a, packages_b = meta_a.get("packages") or {}, meta_b.get("packages") or {}
+        if found(meta_a) != found(meta_b):
+            said.append(f"{what} differs: {found(meta_a)} against {found(meta_b)}")
+    packages_a, packages_b = meta_a.packages, meta_b.packages
     for name in sorted(packages_a.keys() | packages_b.keys()):
         if packages_a.get(name) != packages_b.get(name):
             said.append(f"{name} differs: {packages_a.get(name)} against {packages_b.get(name)}")
-    settings_a, settings_b = meta_a.get("settings") or {}, meta_b.get("settings") or {}
-    for key in ("profile", "duration_s", "client"):
-        if settings_a.get(key) != settings_b.get(key):
-            said.append(f"{key} differs: {settings_a.get(key)} against {settings_b.get(key)}")
     return said
 
 
@@ -197,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     runs = []
     for folder in map(Path, args):
         try:
-            runs.append(read_run(folder if folder.is_dir() else folder.parent))
+            runs.append(load_run(folder if folder.is_dir() else folder.parent))
         except RunFormatError as exc:
             print(f"python -m bench compare: error: {exc}", file=sys.stderr)
             return 2

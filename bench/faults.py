@@ -16,11 +16,12 @@ import http.client
 import signal
 import sys
 from collections.abc import Callable
+from typing import Literal
 
 import psutil
 
 from bench.catalog import Workload
-from bench.launch import ServerProcess
+from bench.launch import Remote, ServerProcess
 from bench.load import LoadResult
 from bench.verify import fetch
 
@@ -39,7 +40,7 @@ class Interrupted(KeyboardInterrupt):
 def interrupt_on_first_signal() -> dict[int, Callable | int | None]:
     """Make the first SIGINT or SIGTERM raise Interrupted, and the next ones only say that the
     run is stopping. Returns the previous handlers, for restore_handlers()."""
-    raised = []
+    raised: list[int] = []
 
     def handler(signum: int, frame: object) -> None:
         if raised:
@@ -73,7 +74,7 @@ def describe_failures(failures: dict[str, int]) -> str:
 
 
 def check_still_answers(
-    server: ServerProcess, workload: Workload, close: bool, timeout_s: float
+    server: ServerProcess | Remote, workload: Workload, close: bool, timeout_s: float
 ) -> str:
     """Empty while the server answers a request (rightly or not) within `timeout_s`; otherwise
     why not, and the server is stopped and reaped at once: it holds nothing while the run goes
@@ -97,7 +98,7 @@ def check_still_answers(
 
 def cell_verdict(
     load: LoadResult, exited: int | None, cap: int | None, hung: str = ""
-) -> tuple[str, str]:
+) -> tuple[Literal["ok", "failed"], str]:
     """("ok", "") or ("failed", the reason in one line), by the first rule that applies: the load
     generator failed; the server exited (but for a leaking server's cap); it stopped answering;
     it answered more than WRONG_ANSWER_SHARE of the requests wrongly; it answered nothing."""

@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from hdrh.histogram import HdrHistogram
 
@@ -117,7 +118,7 @@ class CellLoad:
         return min(self.timeout_s, DRAIN_S) if self.rate else 0.0
 
 
-def generator_verdict(share: float, busy: float) -> tuple[str, str]:
+def generator_verdict(share: float, busy: float) -> tuple[Literal["", "locust", "contended"], str]:
     """Whether a window measured the generator rather than the server, and why: ("locust",
     why) when locust used LOCUST_BUSY or more of its core; ("contended", why) when its CPUs were
     CPU_CONTENDED busy while locust was not (other work took them, and locust may have waited
@@ -376,7 +377,7 @@ class Generator:
             """Go through `events` up to a wanted one (True); keep the rest for later."""
             while events:
                 event = events.pop(0)
-                name = event.get("event")
+                name = str(event.get("event"))
                 if name == "error":
                     process.pending = events
                     raise CellFailed(f"the load generator failed: {event['error']}")

@@ -81,6 +81,15 @@ class Load:
     censored_above_us: float | None = None
     send_lag_us: Percentiles | None = None
 
+    @property
+    def timed(self) -> bool:
+        """Whether the generator timed any request: it gives no latencies when none was
+        answered nor due (an open loop's unanswered requests are percentiles of their own)."""
+        return bool(self.due) or any(
+            getattr(self.latency_us, name) is not None
+            for name in ("p50", "p90", "p99", "mean", "max")
+        )
+
 
 @dataclass(kw_only=True)
 class Series:
@@ -319,12 +328,12 @@ class Metadata:
     kernel: str
     machine: str
     affinity: Affinity
+    load_average: list[float]
+    cpu_governor: str | None
+    memory_bytes: int
+    command_line: list[str]
     settings: Settings
-    environment: dict[str, str] | None = None
-    load_average: list[float] | None = None
-    cpu_governor: str | None = None
-    memory_bytes: int | None = None
-    command_line: list[str] | None = None
+    environment: dict[str, str]
 
 
 @dataclass(kw_only=True)
@@ -396,7 +405,7 @@ class RecordError(ValueError):
 
 
 @functools.cache
-def _fields(cls: type) -> tuple[tuple[str, str, Any, bool], ...]:
+def _fields(cls: Any) -> tuple[tuple[str, str, Any, bool], ...]:
     """Per field: its name, its JSON name, its type, and whether it is required."""
     hints = typing.get_type_hints(cls)
     return tuple(
@@ -416,7 +425,7 @@ def from_json(cls: type[T], data: Any, where: str = "") -> T:
     if not isinstance(data, dict):
         raise RecordError(f"at {where or 'the top'}: expected an object")
     values = {}
-    for name, key, kind, required in _fields(cls):
+    for name, key, kind, required in _fields(typing.cast(Any, cls)):
         if key in data:
             values[name] = _value(kind, data[key], f"{where}/{key}")
         elif required:
@@ -435,7 +444,7 @@ def _value(kind: Any, value: Any, where: str) -> Any:
         if len(options) == 1:
             return _value(options[0], value, where)
         return value  # a union of plain types (str | None...), taken as it is
-    if dataclasses.is_dataclass(kind):
+    if isinstance(kind, type) and dataclasses.is_dataclass(kind):
         return from_json(kind, value, where)
     if origin is list:
         (item,) = typing.get_args(kind)

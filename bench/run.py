@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
+from typing import Literal
 
 import psutil
 from rich.console import Console
@@ -41,6 +42,7 @@ from bench.faults import (
 )
 from bench.launch import (
     LaunchError,
+    Remote,
     ServerProcess,
     VerifyError,
     cpu_plan,
@@ -58,6 +60,29 @@ from bench.load import (
     generator_verdict,
 )
 from bench.plan import Cell, Plan
+from bench.record import (
+    Accounting,
+    Ceiling,
+    CellRecord,
+    HarnessUse,
+    Leak,
+    Load,
+    MachineSpeed,
+    Memory,
+    Metadata,
+    PlanRecord,
+    Probe,
+    RunRecord,
+    Saturation,
+    Series,
+    ServerReports,
+    ServiceDemand,
+    Telemetry,
+    Window,
+    Wrk,
+    from_json,
+    to_json,
+)
 from bench.stats import cpu_us
 from bench.store import metadata, write_json, write_run
 from bench.telemetry import (
@@ -151,36 +176,39 @@ class Runner:
             self.distribution,
             on_wait=lambda line: self.say(f"[yellow]{line}[/]"),
         )
-        self.document: dict = {
-            "metadata": metadata(
-                self.settings.as_dict(),
-                {
-                    "server_cpus": sorted(self.server_cpus or []),
-                    "generator_cpus": sorted(self.generator_cpus or []),
-                    "generator_processes": self.generator.load_processes,
-                    "generator_workers": {
-                        "local": self.distribution.local,
-                        "remote": self.distribution.remote,
-                        "master": self.distribution.bind if self.distribution.workers else "",
+        self.record = RunRecord(
+            metadata=from_json(
+                Metadata,
+                metadata(
+                    self.settings.as_dict(),
+                    {
+                        "server_cpus": sorted(self.server_cpus or []),
+                        "generator_cpus": sorted(self.generator_cpus or []),
+                        "generator_processes": self.generator.load_processes,
+                        "generator_workers": {
+                            "local": self.distribution.local,
+                            "remote": self.distribution.remote,
+                            "master": self.distribution.bind if self.distribution.workers else "",
+                        },
                     },
-                },
+                ),
             ),
-            "plan": plan.as_dict(),
-            "status": "running",
-            "leftovers_found": [],
-            "generator_ceiling": {},
-            "machine_speed": {"steps": STEPS, "probes": []},
-            "cells": [],
-        }
+            plan=from_json(PlanRecord, plan.as_dict()),
+            status="running",
+            leftovers_found=[],
+            generator_ceiling={},
+            machine_speed=MachineSpeed(steps=STEPS, probes=[]),
+            cells=[],
+        )
 
     # the whole run --------------------------------------------------------------------------
 
     def run(self) -> int:
         previous = interrupt_on_first_signal()
-        self.document["leftovers_found"] = stop_leftovers(self.folder.parent) + [
+        self.record.leftovers_found = stop_leftovers(self.folder.parent) + [
             f"a server's cgroup: {found}" for found in sweep_leftovers()
         ]
-        for line in self.document["leftovers_found"]:
+        for line in self.record.leftovers_found:
             self.say(f"[yellow]found and stopped a leftover of an earlier run:[/] {line}")
         for note in self.plan.notes:
             self.say(f"[dim]{note}[/]")
@@ -208,9 +236,9 @@ class Runner:
                     self.run_one(cell)
                     progress.advance(task)
                 self.measure_machine("after")
-            self.document["status"] = "complete"
+            self.record.status = "complete"
         except (KeyboardInterrupt, Interrupted):
-            self.document["status"] = "interrupted"
+            self.record.status = "interrupted"
             self.say("[yellow]interrupted: the cells completed so far are kept[/]")
             code = 130
         finally:
@@ -220,10 +248,9 @@ class Runner:
             restore_handlers(previous)
             self.save(new_cells=None)
             self.registry.path.unlink(missing_ok=True)
-        failed = sum(cell["status"] == "failed" for cell in self.document["cells"])
+        failed = sum(cell.status == "failed" for cell in self.record.cells)
         self.say(
-            f"{len(self.document['cells'])} cells, {failed} failed; "
-            f"stored in {self.folder / 'run.json'}"
+            f"{len(self.record.cells)} cells, {failed} failed; stored in {self.folder / 'run.json'}"
         )
         return code
 
@@ -248,8 +275,8 @@ class Runner:
         end: new_cells=None)."""
         write_run(
             self.folder,
-            self.document,
-            min(new_cells, len(self.document["cells"])) if new_cells is not None else None,
+            to_json(self.record),
+            min(new_cells, len(self.record.cells)) if new_cells is not None else None,
         )
 
     # one cell, on a server of its own ----------------------------------------------------------
@@ -289,16 +316,16 @@ class Runner:
             return
         said = server.said if server is not None else ""
         if record is not None:
-            record["server_reports"] = server_reports(said)
-            record["server_output_tail"] = said[-2000:] if record["status"] == "failed" else ""
+            record.server_reports = server_reports(said)
+            record.server_output_tail = said[-2000:] if record.status == "failed" else ""
             left = sorted(getattr(server, "left_running", ()))
-            record["left_running"] = left  # in its cgroup still, after the stop: said
+            record.left_running = left  # in its cgroup still, after the stop: said
             if left:
                 self.say(
                     f"[red]{cell.key}: {len(left)} process(es) of its cgroup outlived "
                     f"the stop: {', '.join(map(str, left[:10]))}[/]"
                 )
-            self.document["cells"].append(record)
+            self.record.cells.append(record)
             self.save()
             self.report_cell(record)
 
@@ -311,11 +338,11 @@ class Runner:
         self,
         cell: Cell,
         spec: ServerSpec,
-        server: ServerProcess,
+        server: ServerProcess | Remote,
         command: list[str],
         cap: int | None,
         cpus: set[int] | None = None,
-    ) -> dict:
+    ) -> CellRecord:
         """Measure one cell on a started, verified server: its record, not yet stored."""
         settings = self.settings
         workload = WORKLOADS[cell.workload]
@@ -332,9 +359,10 @@ class Runner:
             harness_cpu[name] = time.process_time()  # the harness's own CPU, its sampler's too
             sampler.mark()
 
-        if spec.kind in ("peer", "added"):  # their workers may still be starting: wait
-            steady(server)
-        watched = spec.kind != "remote"  # a server elsewhere: no process here to watch
+        local = server if isinstance(server, ServerProcess) else None  # None: elsewhere
+        if local is not None and spec.kind in ("peer", "added"):  # workers may still be starting
+            steady(local)
+        watched = local is not None  # a server elsewhere: no process here to watch
         at_rest = live_children(server.pid) if watched else 0
         rest: Rest | None = None
         try:  # the sampler's thread ends whatever happens (a Ctrl-C in the load, say)
@@ -373,7 +401,7 @@ class Runner:
         overflows_after = listen_overflows()
         series = sampler.series()
         window = self.window(sampler, load, moments, load_end)
-        method = server.accounting if watched else None
+        method = local.accounting if local is not None else None
         exited = server.popen.poll() if server.popen else None
         hung = ""  # the leaking servers stop answering by design (EMFILE, the cap): not probed
         if exited is None and not spec.leaking:
@@ -393,44 +421,44 @@ class Runner:
                 cell.mode == "close",
                 self.generator_cpus,
             )
-        record = {
-            **asdict(cell),
-            "key": cell.key,
-            "status": status,
-            "reason": reason,
-            "command": command,
-            "request_cap": cap,
-            "started": started,
-            "load": asdict(load),
-            "generator_bound": bool(bound),
-            "generator_bound_cause": cause,
-            "generator_bound_reason": bound,
-            "window": window,
-            "service_demand": service_demand(series, window, load, method) if watched else None,
-            "accounting": asdict(method) if method else None,
-            "memory": memory(series, peak, method, cell.users) if method else None,
-            "saturation": saturation(series, window, cpus, bound) if watched else None,
-            "harness": {
-                "cpus": sorted(os.sched_getaffinity(0)),
-                "cpu_s": round(harness_cpu["window_end"] - harness_cpu["window_start"], 6)
+        return CellRecord(
+            **planned(cell),
+            status=status,
+            reason=reason,
+            command=command,
+            request_cap=cap,
+            started=started,
+            load=from_json(Load, asdict(load)),
+            generator_bound=bool(bound),
+            generator_bound_cause=cause,
+            generator_bound_reason=bound,
+            window=window,
+            service_demand=service_demand(series, window, load, method) if watched else None,
+            accounting=from_json(Accounting, asdict(method)) if method else None,
+            memory=memory(series, peak, method, cell.users) if method else None,
+            saturation=saturation(series, window, cpus, bound) if watched else None,
+            harness=HarnessUse(
+                cpus=sorted(os.sched_getaffinity(0)),
+                cpu_s=round(harness_cpu["window_end"] - harness_cpu["window_start"], 6)
                 if {"window_start", "window_end"} <= harness_cpu.keys()
                 else None,
-            },
-            "telemetry": {"interval_s": 0.1, "series": series} if watched else None,
-            "leak": leak_verdict(samples, window["load_start"], window["load_end"], rest)
+            ),
+            telemetry=Telemetry(interval_s=0.1, series=from_json(Series, series))
             if watched
             else None,
-            "listen_overflows": {  # this machine's counters: a target's are not seen
+            leak=from_json(Leak, leak_verdict(samples, window.load_start, window.load_end, rest))
+            if watched
+            else None,
+            listen_overflows={  # this machine's counters: a target's are not seen
                 key: overflows_after[key] - overflows_before[key] for key in overflows_before
             }
             if watched
             else None,
-            "server_output_tail": "",
-            "server_reports": {},
-            "wrk": checked,
-            "server_cpus": sorted(cpus or []),
-        }
-        return record
+            server_output_tail="",
+            server_reports=ServerReports(),
+            wrk=from_json(Wrk, checked) if checked else None,
+            server_cpus=sorted(cpus or []),
+        )
 
     def _run_load(
         self, load: CellLoad, on_event: Callable[[str, float], None] | None = None
@@ -439,90 +467,83 @@ class Runner:
         return self.generator.run(load, on_event, grace_s=self.settings.generator_grace_s)
 
     @staticmethod
-    def window(sampler: Sampler, load: LoadResult, moments: dict[str, float], end: float) -> dict:
+    def window(sampler: Sampler, load: LoadResult, moments: dict[str, float], end: float) -> Window:
         """The cell's moments on the telemetry's clock (seconds since the sampler started):
         the users' start, the recorded window, the end of the load."""
         start = moments.get("window_start", load.window[0] if load.window else 0.0)
-        return {
-            "origin": sampler.started,
-            "load_start": sampler.since_start(moments.get("started", load.started or start)),
-            "start": sampler.since_start(start),
-            "end": sampler.since_start(load.window[1] if load.window else start),
-            "load_end": end,
-        }
+        return Window(
+            origin=sampler.started,
+            load_start=sampler.since_start(moments.get("started", load.started or start)),
+            start=sampler.since_start(start),
+            end=sampler.since_start(load.window[1] if load.window else start),
+            load_end=end,
+        )
 
     def record_failure(self, cell: Cell, command: list[str], reason: str, output: str) -> None:
-        self.document["cells"].append(
-            {
-                **asdict(cell),
-                "key": cell.key,
-                "status": "failed",
-                "reason": reason,
-                "command": command,
-                "request_cap": None,
-                "started": time.time(),
-                "load": None,
-                "generator_bound": False,
-                "generator_bound_cause": "",
-                "generator_bound_reason": "",
-                "window": None,
-                "service_demand": None,
-                "accounting": None,
-                "memory": None,
-                "saturation": None,
-                "harness": None,
-                "telemetry": None,
-                "leak": None,
-                "listen_overflows": None,
-                "server_output_tail": output,
-                "server_reports": server_reports(output),
-                "wrk": None,
-                "server_cpus": sorted(self.cpus_for(SERVERS[cell.server]) or []),
-            }
+        self.record.cells.append(
+            CellRecord(
+                **planned(cell),
+                status="failed",
+                reason=reason,
+                command=command,
+                request_cap=None,
+                started=time.time(),
+                load=None,
+                generator_bound=False,
+                generator_bound_cause="",
+                generator_bound_reason="",
+                window=None,
+                service_demand=None,
+                telemetry=None,
+                leak=None,
+                listen_overflows=None,
+                server_output_tail=output,
+                server_reports=server_reports(output),
+                wrk=None,
+                server_cpus=sorted(self.cpus_for(SERVERS[cell.server]) or []),
+            )
         )
         self.save()
         self.say(f"[red]✗[/] {cell.key}: {reason.splitlines()[0][:160]}")
 
-    def report_cell(self, record: dict) -> None:
-        if record["status"] != "ok":
-            self.say(f"[red]✗[/] {record['key']}: {record['reason'][:160]}")
+    def report_cell(self, record: CellRecord) -> None:
+        load = record.load
+        if record.status != "ok" or load is None:
+            self.say(f"[red]✗[/] {record.key}: {record.reason[:160]}")
             return
-        load = record["load"]
-        latency = load["latency_us"]
         flags = []
-        if record["generator_bound"]:
-            flags.append(f"[yellow]generator-bound ({record['generator_bound_reason']})[/]")
-        if record["wrk"] and record["wrk"].get("throughput"):
-            flags.append(f"wrk {record['wrk']['throughput']:,.0f} req/s")
-        failed = sum(load["failures"].values())
+        if record.generator_bound:
+            flags.append(f"[yellow]generator-bound ({record.generator_bound_reason})[/]")
+        if record.wrk and record.wrk.throughput:
+            flags.append(f"wrk {record.wrk.throughput:,.0f} req/s")
+        failed = sum(load.failures.values())
         if failed:
             flags.append(f"[red]{failed:,} failed[/]")
-        failures = record["server_reports"].get("accept_failures")
-        if failures:
-            flags.append(f"[yellow]{failures:,} accept failures[/]")
-        leak = record["leak"] or {}
-        if leak.get("verdict") == "leaks":
-            flags.append(f"leaks: +{leak['fds_left']} fds, +{leak['zombies_left']} zombies")
-        demand = record["service_demand"]
+        if record.server_reports.accept_failures:
+            flags.append(f"[yellow]{record.server_reports.accept_failures:,} accept failures[/]")
+        leak = record.leak
+        if leak and leak.verdict == "leaks":
+            flags.append(f"leaks: +{leak.fds_left} fds, +{leak.zombies_left} zombies")
+        demand = record.service_demand
         if demand:
-            figure = cpu_us(demand["us_per_request"], demand["error_us_per_request"])
+            figure = cpu_us(demand.us_per_request, demand.error_us_per_request)
             flags.append(f"server {figure} µs CPU/request")
 
-        def ms(name: str) -> str:
-            value = latency.get(name)
+        def ms(value: float | None) -> str:
             if value is None:
-                return f"> {load['censored_above_us'] / 1e6:g} s"
+                return f"> {(load.censored_above_us or 0) / 1e6:g} s"
             return f"{value / 1000:.2f} ms"
 
         self.say(
-            f"[green]✓[/] {record['key']}: {load['throughput']:,.0f} req/s, "
-            f"p50 {ms('p50')}, p99 {ms('p99')} {' '.join(flags)}"
+            f"[green]✓[/] {record.key}: {load.throughput:,.0f} req/s, "
+            f"p50 {ms(load.latency_us.p50)}, p99 {ms(load.latency_us.p99)} {' '.join(flags)}"
         )
 
     def measure_machine(self, when: str) -> None:
         """The machine's speed now, on the server's CPUs (bench/telemetry/machine.py)."""
         seconds = probe(self.server_cpus)
-        self.document["machine_speed"]["probes"].append({"when": when, "seconds": seconds})
+        assert self.record.machine_speed is not None
+        self.record.machine_speed.probes.append(Probe(when=when, seconds=seconds))
 
     # the generator's ceiling ---------------------------------------------------------------------
 
@@ -552,17 +573,17 @@ class Runner:
                     client=self.settings.client,
                 )
             )
-        self.document["generator_ceiling"][mode] = {
-            "server": spec.name,
-            "workload": workload.name,
-            "users": users,
-            "client": self.settings.client,
-            "throughput": load.throughput,
-            "generator_cpu_share": load.generator_cpu_share,
-            "generator_cpus_busy": load.generator_cpus_busy,
-            "processes": self.generator.load_processes,
-            "error": load.error,
-        }
+        self.record.generator_ceiling[mode] = Ceiling(
+            server=spec.name,
+            workload=workload.name,
+            users=users,
+            client=self.settings.client,
+            throughput=load.throughput,
+            generator_cpu_share=load.generator_cpu_share,
+            generator_cpus_busy=load.generator_cpus_busy,
+            processes=self.generator.load_processes,
+            error=load.error,
+        )
         self.save()
         self.say(
             f"generator ceiling ({mode}): {load.throughput:,.0f} req/s against {spec.name} "
@@ -575,12 +596,12 @@ ACCEPT_FAILURES = re.compile(r"accept failures so far: (\d+)(?: \(([^)]*)\))?")
 IN_PROGRESS = re.compile(r"requests in progress at most: (\d+)")
 
 
-def server_reports(output: str) -> dict:
+def server_reports(output: str) -> ServerReports:
     """What the server said of itself: its accept failures, total and by errno, and the most
     requests it had in progress at once, from the last lines that counted them
     (servers/blocking.py)."""
     most = IN_PROGRESS.findall(output)
-    reports = {"most_in_progress": int(most[-1])} if most else {}
+    reports = ServerReports(most_in_progress=int(most[-1]) if most else None)
     found = ACCEPT_FAILURES.findall(output)
     if not found:
         return reports
@@ -589,7 +610,13 @@ def server_reports(output: str) -> dict:
     for part in filter(None, (p.strip() for p in kinds.split(","))):
         name, _, count = part.partition(": ")
         by_errno[name] = int(count)
-    return {**reports, "accept_failures": int(total), "accept_failures_by_errno": by_errno}
+    reports.accept_failures, reports.accept_failures_by_errno = int(total), by_errno
+    return reports
+
+
+def planned(cell: Cell) -> dict:
+    """The fields a cell's record takes from the plan."""
+    return {**asdict(cell), "key": cell.key}
 
 
 def steady(server: ServerProcess, timeout: float = 3.0) -> None:
@@ -608,8 +635,8 @@ def steady(server: ServerProcess, timeout: float = 3.0) -> None:
 
 
 def service_demand(
-    series: dict[str, list], window: dict, load: LoadResult, method: Method | None = None
-) -> dict | None:
+    series: dict[str, list], window: Window, load: LoadResult, method: Method | None = None
+) -> ServiceDemand | None:
     """The server's CPU seconds per request over the window, its whole tree counted (live
     processes, zombies, reaped children), user and system apart, and its page faults: a cost,
     comparable between servers at one load. Its inverse is a lower bound of capacity, not a
@@ -618,7 +645,7 @@ def service_demand(
     Beside it, the busy time of the server's own CPUs per request (clock ticks), which holds
     anybody's work on them."""
     answered = load.answered_in_window if load.offered_rate else load.requests
-    start, end = window["start"], window["end"]
+    start, end = window.start, window.end
     cpu = cpu_between(series, start, end)
     if cpu is None or not answered:
         return None
@@ -635,64 +662,66 @@ def service_demand(
     # even when a short window held no tick of it
     pinned = any(series.get("core_busy_s") or [])
     busy = cpu_between(series, start, end, "core_busy_s") if pinned else None
-    return {
-        "cpu_s": round(cpu, 9),
-        "requests": answered,
-        "us_per_request": round(cpu / answered * 1e6, 3),
-        "error_us_per_request": round(2 * unit / answered, 6),
-        "user_us_per_request": per_request("user_s"),
-        "system_us_per_request": per_request("system_s"),
+    return ServiceDemand(
+        cpu_s=round(cpu, 9),
+        requests=answered,
+        us_per_request=round(cpu / answered * 1e6, 3),
+        error_us_per_request=round(2 * unit / answered, 6),
+        user_us_per_request=per_request("user_s"),
+        system_us_per_request=per_request("system_s"),
         # the kernel splits user from system by sampling at its tick: over n ticks of CPU
         # the split is off by about sqrt(n) ticks, never less than the two ends' ticks
-        "split_error_us_per_request": round(
+        split_error_us_per_request=round(
             max(2 * split, math.sqrt(cpu * 1e6 * split)) / answered, 6
         ),
-        "faults_per_request": per_request("faults", 1.0),
+        faults_per_request=per_request("faults", 1.0),
         # the server's own CPUs, busy with anything (ticks of /proc/stat)
-        "core_us_per_request": round(busy / answered * 1e6, 3) if busy is not None else None,
-        "core_error_us_per_request": round(2 * TICK_US / answered, 6) if busy is not None else None,
+        core_us_per_request=round(busy / answered * 1e6, 3) if busy is not None else None,
+        core_error_us_per_request=round(2 * TICK_US / answered, 6) if busy is not None else None,
         # of that busy time, interrupts (irq, softirq): the kernel's work charged to no process
-        "core_interrupt_us_per_request": per_request("core_interrupt_s")
-        if busy is not None
-        else None,
-    }
+        core_interrupt_us_per_request=per_request("core_interrupt_s") if busy is not None else None,
+    )
 
 
-def memory(series: dict[str, list], peak: int | None, method: Method, users: int) -> dict:
+def memory(series: dict[str, list], peak: int | None, method: Method, users: int) -> Memory:
     """The tree's memory counted once (its cgroup's peak where the kernel keeps one, else the
     most of its samples), per user too; summed RSS beside it, labelled as such."""
     counted = max(series.get("memory_bytes") or [0])
     most = peak if peak else counted
     rss = max(series.get("rss_bytes") or [0])
-    return {
-        "method": method.memory,
-        "peak_bytes": most,
-        "peak_is": "the kernel's own peak" if peak else "the most of the samples",
-        "peak_per_user_bytes": round(most / max(users, 1)),
-        "summed_rss_peak_bytes": rss,
-    }
+    return Memory(
+        method=method.memory,
+        peak_bytes=most,
+        peak_is="the kernel's own peak" if peak else "the most of the samples",
+        peak_per_user_bytes=round(most / max(users, 1)),
+        summed_rss_peak_bytes=rss,
+    )
 
 
 def saturation(
-    series: dict[str, list], window: dict, cpus: set[int] | None, generator: str
-) -> dict:
+    series: dict[str, list], window: Window, cpus: set[int] | None, generator: str
+) -> Saturation:
     """Which side ran out of CPU over the window: the server's CPUs' busy share (anybody's
     work) and the server's own share of them, beside the generator's verdict."""
-    span = window["end"] - window["start"]
+    span = window.end - window.start
     count = len(cpus) if cpus else 1  # unpinned: judged against one whole CPU
-    own = cpu_between(series, window["start"], window["end"])
-    busy = cpu_between(series, window["start"], window["end"], "core_busy_s") if cpus else None
+    own = cpu_between(series, window.start, window.end)
+    busy = cpu_between(series, window.start, window.end, "core_busy_s") if cpus else None
     own_share = round(own / span / count, 4) if own is not None and span > 0 else None
     busy_share = round(busy / span / count, 4) if busy is not None and span > 0 else None
     # pinned: its CPUs had no time left, whoever took it; unpinned: it used a whole CPU
     server_out = (busy_share if busy_share is not None else own_share or 0.0) >= CPU_CONTENDED
-    side = {
-        (True, True): "both",
-        (True, False): "server",
-        (False, True): "generator",
-        (False, False): "neither",
-    }[(server_out, bool(generator))]
-    return {"server_cpus_busy": busy_share, "server_cpu_share": own_share, "ran_out": side}
+    side = RAN_OUT[(server_out, bool(generator))]
+    return Saturation(server_cpus_busy=busy_share, server_cpu_share=own_share, ran_out=side)
+
+
+# (the server's CPUs ran out, the generator's did): who ran out of CPU
+RAN_OUT: dict[tuple[bool, bool], Literal["server", "generator", "both", "neither"]] = {
+    (True, True): "both",
+    (True, False): "server",
+    (False, True): "generator",
+    (False, False): "neither",
+}
 
 
 def pin_harness(cpus: set[int] | None) -> Callable[[], None]:

@@ -19,10 +19,12 @@ from __future__ import annotations
 import itertools
 import math
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from bench.record import CellRecord, ServiceDemand
 
 CONFIDENCE = 0.95
 ALPHA = 0.05  # two-sided level of the tests
@@ -188,28 +190,30 @@ class Summary:
         return self.cv > NOISY_CV
 
 
-def _latency(cell: dict, name: str) -> float:
-    value = cell["load"]["latency_us"].get(name)
+def _latency(cell: CellRecord, name: str) -> float:
+    assert cell.load is not None
+    value = cell.load.latency_us.at(name)
     return float("inf") if value is None else value  # open loop: more than the limit
 
 
-def summarise(run: dict) -> list[Summary]:
+def summarise(cells: Iterable[CellRecord]) -> list[Summary]:
     """Every plan cell's repetitions (the ones that ran to the end) summarised."""
-    groups: dict[tuple, list[dict]] = defaultdict(list)
-    for cell in run["cells"]:
-        if cell["status"] == "ok" and cell.get("load"):
-            key = (cell["server"], cell["workload"], cell["users"], cell["mode"])
-            groups[(*key, cell.get("rate", 0.0))].append(cell)
+    groups: dict[tuple, list[CellRecord]] = defaultdict(list)
+    for cell in cells:
+        if cell.ok:
+            key = (cell.server, cell.workload, cell.users, cell.mode, cell.rate or 0.0)
+            groups[key].append(cell)
     summaries = []
-    for (server, workload, users, mode, rate), cells in groups.items():
-        throughput = [c["load"]["throughput"] for c in cells]
-        demands = [c["service_demand"] for c in cells if c.get("service_demand")]
-        demand = [d["us_per_request"] for d in demands]
+    for (server, workload, users, mode, rate), found in groups.items():
+        throughput = [c.load.throughput for c in found if c.load]
+        demands = [c.service_demand for c in found if c.service_demand]
 
-        def part(name: str, found: list[dict] = demands) -> Estimate:
-            return Estimate([d[name] for d in found if d.get(name) is not None])
+        def part(
+            figure: Callable[[ServiceDemand], float | None], demands: list = demands
+        ) -> Estimate:
+            return Estimate([v for d in demands if (v := figure(d)) is not None])
 
-        wrk = [c["wrk"]["throughput"] for c in cells if (c.get("wrk") or {}).get("throughput")]
+        wrk = [c.wrk.throughput for c in found if c.wrk and c.wrk.throughput]
         summaries.append(
             Summary(
                 server,
@@ -218,21 +222,20 @@ def summarise(run: dict) -> list[Summary]:
                 mode,
                 rate,
                 Estimate(throughput),
-                Estimate([_latency(c, "p50") for c in cells]),
-                Estimate([_latency(c, "p99") for c in cells]),
-                Estimate(demand),
+                Estimate([_latency(c, "p50") for c in found]),
+                Estimate([_latency(c, "p99") for c in found]),
+                Estimate([d.us_per_request for d in demands]),
                 variation(throughput),
-                any(c["generator_bound"] for c in cells),
-                [c["repetition"] for c in cells],
-                frozenset(c.get("generator_bound_cause") or "" for c in cells) - {""},
+                any(c.generator_bound for c in found),
+                [c.repetition for c in found],
+                frozenset(c.generator_bound_cause for c in found) - {""},
                 Estimate(wrk),
-                max((d.get("error_us_per_request") or 0.0 for d in demands), default=0.0),
-                part("user_us_per_request"),
-                part("system_us_per_request"),
-                part("faults_per_request"),
-                frozenset((c.get("saturation") or {}).get("ran_out", "") for c in cells)
-                - {"", "neither"},
-                max((d.get("split_error_us_per_request") or 0.0 for d in demands), default=0.0),
+                max((d.error_us_per_request or 0.0 for d in demands), default=0.0),
+                part(lambda d: d.user_us_per_request),
+                part(lambda d: d.system_us_per_request),
+                part(lambda d: d.faults_per_request),
+                frozenset(c.saturation.ran_out for c in found if c.saturation) - {"neither"},
+                max((d.split_error_us_per_request or 0.0 for d in demands), default=0.0),
             )
         )
     return summaries

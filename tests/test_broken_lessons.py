@@ -19,7 +19,7 @@ from bench.plan import Settings, build_plan
 from bench.report.lessons import judge
 from bench.run import Runner
 from tests.conftest import live_descendants
-from tests.synthetic import lessons_run
+from tests.synthetic import lessons_run, record
 from tests.test_harness import valid_run
 
 pytestmark = pytest.mark.slow
@@ -135,7 +135,7 @@ def measured(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict]]:
 def in_place(model: str, cells: list[dict]) -> dict:
     """The run in which every lesson shows, with `model`'s cells replaced by `cells`."""
     run = lessons_run(True)
-    assert {lesson.model: lesson.shown for lesson in judge(run)}[model] is True
+    assert {lesson.model: lesson.shown for lesson in judge(record(run))}[model] is True
     run["cells"] = [c for c in run["cells"] if c["server"] != model] + [
         {**cell, "server": model} for cell in cells
     ]
@@ -150,7 +150,9 @@ def in_place(model: str, cells: list[dict]) -> dict:
 def test_a_lesson_reads_not_shown_for_its_nearest_broken_server(
     measured: dict[str, list[dict]], model: str, row: str, variant: str, said: str
 ) -> None:
-    lesson = {lesson.model: lesson for lesson in judge(in_place(model, measured[row]))}[model]
+    lesson = {lesson.model: lesson for lesson in judge(record(in_place(model, measured[row])))}[
+        model
+    ]
     assert lesson.shown is False, f"{model} ({variant}): {lesson.evidence}"
     assert lesson.verdict.startswith("not shown:") and said in lesson.evidence
 
@@ -161,9 +163,9 @@ def test_django_on_a_server_that_breaks_the_environ_reads_not_shown(
     """wsgi's lesson counts every django cell: one from a server that leaves PATH_INFO out
     (failed at verification, or answered 404s) counts against it."""
     run = lessons_run(True)
-    assert {lesson.model: lesson.shown for lesson in judge(run)}["every model"] is True
+    assert {lesson.model: lesson.shown for lesson in judge(record(run))}["every model"] is True
     run["cells"] += [{**cell, "server": "threaded"} for cell in measured["x-threaded-no-path"]]
-    lesson = {lesson.model: lesson for lesson in judge(run)}["every model"]
+    lesson = {lesson.model: lesson for lesson in judge(record(run))}["every model"]
     assert lesson.shown is False and "Django answered right on 2 of 3 servers" in lesson.evidence
 
 
@@ -175,5 +177,5 @@ def test_only_the_servers_own_count_tells_concurrent_but_slow_apart(
     its count 1, the lesson would read shown."""
     row = VARIANTS[model][0]
     counted_one = [{**c, "server_reports": {"most_in_progress": 1}} for c in measured[row]]
-    lesson = {lesson.model: lesson for lesson in judge(in_place(model, counted_one))}[model]
+    lesson = {lesson.model: lesson for lesson in judge(record(in_place(model, counted_one)))}[model]
     assert lesson.shown is True, lesson.evidence

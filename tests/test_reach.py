@@ -23,6 +23,7 @@ from bench.run import Runner
 from bench.store import SCHEMA_PATH
 from bench.verify import answers
 from tests.conftest import live_descendants
+from tests.synthetic import record
 
 SCHEMA = json.loads(SCHEMA_PATH.read_text())
 QUICK = ["--profile", "quick", "--duration", "1s", "--warmup", "300ms", "--settle", "200ms"]
@@ -293,7 +294,7 @@ def test_a_master_and_two_workers_fill_the_same_fields_as_one_process(tmp_path: 
     open_loop = master["cells"][1]["load"]
     assert open_loop["due"] == pytest.approx(100, abs=2)  # 200/s for 0.5 s over both workers
     assert master["metadata"]["affinity"]["generator_workers"]["local"] == 2
-    assert "a locust master and its workers (2 started here" in reach(master)
+    assert "a locust master and its workers (2 started here" in reach(record(master))
     assert not live_descendants()
 
 
@@ -328,7 +329,7 @@ def test_a_target_elsewhere_is_measured_without_telemetry(tmp_path: Path, restor
     assert cell["server"] == "target" and cell["status"] == "ok", cell["reason"]
     assert cell["load"]["requests"] > 50
     assert cell["telemetry"] is None and cell["service_demand"] is None and cell["command"] == []
-    assert "no telemetry" in reach(document)
+    assert "no telemetry" in reach(record(document))
 
 
 def test_the_answer_names_the_cpus_of_a_server_given_more_than_the_others() -> None:
@@ -341,11 +342,11 @@ def test_the_answer_names_the_cpus_of_a_server_given_more_than_the_others() -> N
         for server, rate, cpus in (("prefork", 2000.0, [0, 1]), ("asyncio", 1500.0, [0])):
             made = cell(server, "hello", 16, rate + repetition, repetition=repetition)
             cells.append({**made, "server_cpus": cpus})
-    (level,), _ = answer(make_run(cells, repeat=3))
+    (level,), _ = answer(record(make_run(cells, repeat=3)))
     assert [entry.label for entry in level.entries] == ["prefork (2 CPUs)", "asyncio"]
     for each in cells:
         each["server_cpus"] = [0, 1]  # all alike: nothing to say
-    (level,), _ = answer(make_run(cells, repeat=3))
+    (level,), _ = answer(record(make_run(cells, repeat=3)))
     assert [entry.label for entry in level.entries] == ["prefork", "asyncio"]
 
 

@@ -27,7 +27,7 @@ from bench.report.charts import (
 )
 from bench.report.lessons import judge
 from bench.store import SCHEMA_PATH
-from tests.synthetic import cell, lessons_run
+from tests.synthetic import cell, lessons_run, record
 from tests.synthetic import run as make_run
 
 
@@ -96,7 +96,7 @@ def test_the_fixtures_are_valid_runs(run: dict) -> None:
 
 
 def test_throughput_dots_are_the_stored_medians_and_bound_ones_are_hollow(run: dict) -> None:
-    lines = lines_by_gid(throughput_chart(repeated(run)))
+    lines = lines_by_gid(throughput_chart(record(repeated(run))))
     assert list(lines["throughput|hello|threaded"].get_xdata()) == [4000.0]
     assert list(lines["throughput|hello|fork_reap"].get_xdata()) == [300.0]
     assert lines["throughput|hello|asyncio"].get_markerfacecolor() == "white"  # generator-bound
@@ -104,23 +104,25 @@ def test_throughput_dots_are_the_stored_medians_and_bound_ones_are_hollow(run: d
 
 
 def test_zombie_and_descriptor_lines_are_the_stored_series(run: dict) -> None:
-    lines = lines_by_gid(process_tree_chart(run))
+    lines = lines_by_gid(process_tree_chart(record(run)))
     assert list(lines["fork|zombies"].get_ydata()) == [0, 200, 500, 800, 800]  # 16 users
     assert list(lines["asyncio|parent_fds"].get_ydata()) == [5, 5, 5, 5, 5]
 
 
 def test_the_spectrum_stops_where_the_answers_do_not_hold_a_percentile(run: dict) -> None:
     """100 answers hold p50 to p90 (10 answers past it), not p95 (5) or beyond."""
-    values = dict(spectrum_values(run["cells"][0]))
+    values = dict(spectrum_values(record(run).cells[0]))
     assert sorted(values) == [50, 75, 90]
     assert values[50] == pytest.approx(0.2, rel=0.01)
-    lines = lines_by_gid(latency_spectrum_chart(run, "hello", 1))
-    assert list(lines["asyncio"].get_ydata()) == [v for _, v in spectrum_values(run["cells"][0])]
+    lines = lines_by_gid(latency_spectrum_chart(record(run), "hello", 1))
+    assert list(lines["asyncio"].get_ydata()) == [
+        v for _, v in spectrum_values(record(run).cells[0])
+    ]
 
 
 def test_errors_chart_counts_failures_and_failed_cells(run: dict) -> None:
     totals: dict[str, float] = {}
-    for ax in errors_chart(run).axes:
+    for ax in errors_chart(record(run)).axes:
         for patch in ax.patches:  # one bar per kind and row: add up each kind's
             totals[patch.get_gid()] = totals.get(patch.get_gid(), 0) + patch.get_width()
     assert totals == {"kind|HTTP 503": 7, "kind|cell failed": 1}
@@ -145,7 +147,7 @@ MICRO = {
 
 
 def test_no_bar_stands_on_a_logarithmic_axis(run: dict) -> None:
-    figures = [*all_charts(repeated(run)).values(), micro_chart(MICRO)]
+    figures = [*all_charts(record(repeated(run))).values(), micro_chart(MICRO)]
     for figure in figures:
         for ax in figure.axes:
             if "log" in (ax.get_xscale(), ax.get_yscale()):
@@ -167,12 +169,12 @@ def test_micro_dots_are_the_medians(run: dict, tmp_path: Path) -> None:
 def test_every_chart_and_the_report_are_written(run: dict, tmp_path: Path) -> None:
     (tmp_path / "run.json").write_text(json.dumps(run))
     report = draw(tmp_path)
-    for name in all_charts(run):
+    for name in all_charts(record(run)):
         assert (tmp_path / f"{name}.png").stat().st_size > 1000
     page = report.read_text()
     assert "interrupted" in page and "FAILED: verification failed" in page
     assert "generator-bound" in page and page.count("data:image/png;base64,") == len(
-        all_charts(run)
+        all_charts(record(run))
     )
     assert "http://" not in page.replace("http://www.w3.org", "")  # nothing fetched from a network
 
@@ -198,7 +200,7 @@ def test_the_report_opens_with_the_answer_built_from_the_runs(run: dict, tmp_pat
 
 
 def test_a_run_in_which_every_lesson_fails_reads_not_shown_throughout(tmp_path: Path) -> None:
-    failing, showing = judge(lessons_run(False)), judge(lessons_run(True))
+    failing, showing = judge(record(lessons_run(False))), judge(record(lessons_run(True)))
     assert len(failing) == len(showing) == 11
     assert [lesson.verdict.startswith("not shown:") for lesson in failing] == [True] * 11
     assert [lesson.verdict for lesson in showing] == ["shown"] * 11
@@ -209,7 +211,7 @@ def test_a_run_in_which_every_lesson_fails_reads_not_shown_throughout(tmp_path: 
 
 
 def test_the_lessons_quote_their_figures() -> None:
-    lessons = {lesson.model: lesson for lesson in judge(lessons_run(True))}
+    lessons = {lesson.model: lesson for lesson in judge(record(lessons_run(True)))}
     assert lessons["fork"].evidence.startswith("601 zombies after 601 connections")
     assert "failed 8 times with EMFILE" in lessons["fork_leak"].evidence
     assert "437 zombies left of 601 children" in lessons["fork_wait"].evidence
@@ -264,10 +266,10 @@ def test_a_lesson_reads_one_load_level_and_every_cell_of_a_server() -> None:
     16-user cells only. A server with one clean Django cell and one failing is not clean."""
     run = lessons_run(True)
     run["cells"].insert(0, cell("iterative", "io", 1, 95, p50_us=10_500))
-    lessons = {lesson.model: lesson for lesson in judge(run)}
+    lessons = {lesson.model: lesson for lesson in judge(record(run))}
     assert lessons["iterative"].shown and "io at 16 users" in lessons["iterative"].evidence
     run["cells"].append(cell("asyncio", "django", 16, 900, failures={"HTTP 500": 5}))
-    wsgi = next(lesson for lesson in judge(run) if lesson.program == "wsgiserver")
+    wsgi = next(lesson for lesson in judge(record(run)) if lesson.program == "wsgiserver")
     assert not wsgi.shown and "on 1 of 2 servers (iterative)" in wsgi.evidence
 
 
@@ -278,7 +280,7 @@ def test_the_answer_says_whose_work_took_the_generators_cpu(run: dict) -> None:
     for stored in document["cells"]:
         if stored["server"] == "asyncio" and stored["generator_bound"]:
             stored["generator_bound_cause"] = "contended"
-    (level,) = [lv for lv in answer(document)[0] if lv.users == 16]
+    (level,) = [lv for lv in answer(record(document))[0] if lv.users == 16]
     said = " ".join(level.sentences())
     assert "or (for asyncio) other work took its CPUs" in said
 
@@ -327,7 +329,7 @@ def test_generator_bound_servers_are_ranked_by_cpu_only_where_runs_and_counter_a
         )
         for r, demand in enumerate(demands, start=1)
     ]
-    (level,), _ = answer(make_run(cells))
+    (level,), _ = answer(record(make_run(cells)))
     sentences = " ".join(level.sentences())
     assert said in sentences
     assert ("asyncio ≤ 171 µs" in sentences) is (resolution_us > 1)  # 71 + 100: under 5 ticks
@@ -344,28 +346,28 @@ def test_page_faults_that_tell_servers_apart_are_said_in_the_answer(run: dict) -
         )
         for r in range(1, 4)
     ]
-    (level,), _ = answer(make_run(cells))
+    (level,), _ = answer(record(make_run(cells)))
     said = " ".join(level.sentences())
     assert "Page faults a request: fork_reap 520, user 1,000 µs and system 1,000 µs" in said
     assert "against 0.2 for threaded" in said
     same = [c for c in cells if c["server"] == "threaded"]
-    (level,), _ = answer(make_run(same))
+    (level,), _ = answer(record(make_run(same)))
     assert "Page faults" not in " ".join(level.sentences())
 
 
 def test_model_checks_are_counted_apart_from_consistency_checks() -> None:
     """The near-identities of a closed loop (Little's law, the window asked) check the
     measurement, not a model: the report counts them under their own name."""
-    from bench.checks import check_run
+    from bench.checks import run_checks
     from bench.report.html import checks_section
 
     run = lessons_run(True)
-    checks = check_run(run)
+    checks = run_checks(record(run))
     model = [c for c in checks if not c.consistency]
     consistency = [c for c in checks if c.consistency]
     assert {c.name for c in consistency} == {"little's law", "window as asked"}
     assert model and {c.name for c in model} >= {"at most 1 / sleep", "zero zombies"}
-    text = checks_section(run)
+    text = checks_section(record(run))
     for found, what in ((model, "model"), (consistency, "consistency")):
         passed = sum(c.passed for c in found)
         assert f"{passed} of {len(found)} {what} checks passed" in text
@@ -380,7 +382,7 @@ def test_noisy_servers_are_named_in_the_answer() -> None:
     noisy = [
         cell("fork_reap", "hello", 16, v, repetition=r) for r, v in enumerate((100, 150, 200), 1)
     ]
-    (level,), _ = answer(make_run(steady + noisy))
+    (level,), _ = answer(record(make_run(steady + noisy)))
     said = " ".join(level.sentences())
     assert (
         "Noisy (their runs' throughput varies by more than 5% of its mean): fork_reap (33%)" in said
@@ -402,7 +404,7 @@ def test_each_fork_lesson_reads_not_shown_for_its_nearest_broken_variant(
     variant: str, model: str
 ) -> None:
     run = lessons_run(True)
-    assert {lesson.model: lesson.shown for lesson in judge(run)}[model]
+    assert {lesson.model: lesson.shown for lesson in judge(record(run))}[model]
     mine = next(c for c in run["cells"] if c["server"] == model)
     if variant == "never forks":
         mine["telemetry"]["series"]["children"] = [0] * 5
@@ -412,7 +414,7 @@ def test_each_fork_lesson_reads_not_shown_for_its_nearest_broken_variant(
         mine["leak"]["zombies_after"] = 0
     else:  # reaps nothing: the fewest zombies fork leaves (its last users never accepted)
         mine["leak"]["zombies_after"] = mine["load"]["sent"] + 1 - mine["users"]
-    lesson = {lesson.model: lesson for lesson in judge(run)}[model]
+    lesson = {lesson.model: lesson for lesson in judge(record(run))}[model]
     assert lesson.shown is False and lesson.verdict.startswith("not shown:"), lesson.evidence
 
 
@@ -427,7 +429,7 @@ def test_a_cost_measured_short_of_saturation_is_said(ran_out: str) -> None:
     ]
     for stored in cells:
         stored["saturation"]["ran_out"] = ran_out
-    (level,), _ = answer(make_run(cells))
+    (level,), _ = answer(record(make_run(cells)))
     said = " ".join(level.sentences())
     assert ("asyncio, threaded were not saturated in any run" in said) is (ran_out != "both")
 
@@ -437,14 +439,14 @@ def test_one_at_a_time_reads_not_shown_for_a_concurrent_server_as_slow(model: st
     """A server as slow as iterative (or sleep), whose clients wait as long, but which had two
     requests in progress at once by its own count: its latency alone would pass the lesson."""
     run = lessons_run(True)
-    assert {lesson.model: lesson.shown for lesson in judge(run)}[model]
+    assert {lesson.model: lesson.shown for lesson in judge(record(run))}[model]
     workload = "io" if model == "iterative" else "hello"
     mine = next(c for c in run["cells"] if (c["server"], c["workload"]) == (model, workload))
     mine["server_reports"] = {"most_in_progress": 2}
-    lesson = {lesson.model: lesson for lesson in judge(run)}[model]
+    lesson = {lesson.model: lesson for lesson in judge(record(run))}[model]
     assert lesson.shown is False and "at most 2 request(s) in progress" in lesson.evidence
     del mine["server_reports"]["most_in_progress"]  # no count: latency alone does not show it
-    assert {lesson.model: lesson.shown for lesson in judge(run)}[model] is False
+    assert {lesson.model: lesson.shown for lesson in judge(record(run))}[model] is False
 
 
 @pytest.mark.parametrize(
@@ -469,5 +471,5 @@ def test_a_failed_cell_counts_against_its_lesson(model: str, workload: str, only
     if only:
         run["cells"] = [c for c in run["cells"] if c["server"] != model]
     run["cells"].append(cell(model, workload, 16, 0.0, status="failed"))
-    lesson = {lesson.model: lesson for lesson in judge(run)}[judged]
+    lesson = {lesson.model: lesson for lesson in judge(record(run))}[judged]
     assert lesson.shown is False and "cell(s) failed" in lesson.evidence, lesson.evidence

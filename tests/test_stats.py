@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 
-from bench.checks import check_cell, sleep_of
+from bench.checks import check_cell
+from bench.record import RunRecord
 from bench.stats import (
     Estimate,
     drift,
@@ -21,6 +20,7 @@ from bench.stats import (
     summarise,
     variation,
 )
+from tests import synthetic
 
 
 def test_below_six_runs_the_interval_is_the_range_and_is_said_to_be() -> None:
@@ -71,7 +71,7 @@ def test_drift_and_the_sign_test() -> None:
     assert sign_test_p(10, 0) == pytest.approx(2 / 1024)
     assert sign_test_p(5, 5) == 1.0
     rising = {"cells": [cell(s, 100 + r, r) for s in "abcdefgh" for r in range(1, 6)]}
-    found = drift(summarise(rising))
+    found = drift(summarise(record(rising).cells))
     assert found.rising == 8 and found.falling == 0 and found.p == pytest.approx(2 / 256)
 
 
@@ -82,26 +82,26 @@ def test_variation_is_the_coefficient_of_variation() -> None:
 
 
 def cell(server: str, throughput: float, repetition: int = 1, **extra) -> dict:
-    load = {
-        "throughput": throughput,
-        "failures": {},
-        "latency_us": {"p50": 1000.0, "p99": 2000.0, "mean": 1000.0},
-    }
-    return {
-        "server": server,
-        "workload": "hello",
-        "users": 16,
-        "mode": "keepalive",
-        "repetition": repetition,
-        "key": f"{server}/r{repetition}",
-        "status": "ok",
-        "load": load,
-        "generator_bound": False,
-        "request_cap": None,
-        "command": [],
-        "leak": None,
-        **extra,
-    }
+    """A hello cell at 16 users with the throughput given, p50 and mean 1 ms, p99 2 ms; `extra`
+    replaces its fields."""
+    found = synthetic.cell(server, "hello", 16, throughput, repetition=repetition)
+    found["load"]["latency_us"] = {"p50": 1000.0, "p99": 2000.0, "mean": 1000.0}
+    found.update({"key": f"{server}/r{repetition}", "command": [], "leak": None, **extra})
+    return found
+
+
+def record(partial: dict) -> RunRecord:
+    """A whole run made of a partial one: its cells, and the metadata fields and machine speed
+    it gives (the rest as tests/synthetic.py makes them)."""
+    document = synthetic.run(partial.get("cells", []))
+    document["metadata"].update(partial.get("metadata", {}))
+    if "machine_speed" in partial:
+        document["machine_speed"] = partial["machine_speed"]
+    return synthetic.record(document)
+
+
+def checks_of(found: dict, duration_s: float | None = None) -> list:
+    return check_cell(synthetic.cell_record(found), duration_s)
 
 
 def test_ranking_shares_places_between_servers_that_do_not_differ() -> None:
@@ -111,7 +111,7 @@ def test_ranking_shares_places_between_servers_that_do_not_differ() -> None:
         + [cell("c", v, i) for i, v in enumerate((50, 51, 52, 53, 54), 1)]
         + [cell("d", 900, 1, generator_bound=True)]
     }
-    summaries = summarise(run)
+    summaries = summarise(record(run).cells)
     assert {s.server: s.n for s in summaries} == {"a": 5, "b": 5, "c": 5, "d": 1}
     places, unranked = ranking(summaries)
     assert [(r.place, r.summary.server) for r in places] == [(1, "b"), (1, "a"), (3, "c")]
@@ -134,7 +134,7 @@ def test_three_runs_rank_nothing_apart() -> None:
         "cells": [cell("a", v, i) for i, v in enumerate((100, 101, 102), 1)]
         + [cell("c", v, i) for i, v in enumerate((50, 51, 52), 1)]
     }
-    places, _ = ranking(summarise(run))
+    places, _ = ranking(summarise(record(run).cells))
     assert [(r.place, r.differs) for r in places] == [(1, None), (1, None)]
 
 
@@ -151,7 +151,7 @@ def test_places_do_not_chain_through_a_server_that_overlaps_both() -> None:
         + six("b", (104, 106, 108, 111, 113, 116))
         + six("c", (100, 101, 102, 103, 104, 105))
     }
-    places, _ = ranking(summarise(run))
+    places, _ = ranking(summarise(record(run).cells))
     assert [(r.summary.server, r.place, r.leader) for r in places] == [
         ("a", 1, "a"),
         ("b", 1, "a"),
@@ -175,26 +175,26 @@ def test_holm_holds_each_test_to_its_share_of_the_level() -> None:
 
 def test_littles_law_fails_when_more_are_in_flight_than_users() -> None:
     # 16 users, 1 ms each: 16,000 req/s keeps 16 in flight; 20,000 would be 20 (impossible)
-    (ok,) = check_cell(cell("asyncio", 16_000))
+    (ok,) = checks_of(cell("asyncio", 16_000))
     assert ok.name == "little's law" and ok.passed
-    (impossible,) = check_cell(cell("asyncio", 20_000))
+    (impossible,) = checks_of(cell("asyncio", 20_000))
     assert not impossible.passed and "20.00 requests in flight for 16 users" in impossible.detail
 
 
 def test_the_window_must_be_what_was_asked() -> None:
     fine, short = cell("asyncio", 16_000), cell("asyncio", 16_000)
     fine["load"]["window_s"], short["load"]["window_s"] = 2.01, 1.5
-    assert [c.passed for c in check_cell(fine, 2.0) if c.name == "window as asked"] == [True]
-    assert [c.passed for c in check_cell(short, 2.0) if c.name == "window as asked"] == [False]
+    assert [c.passed for c in checks_of(fine, 2.0) if c.name == "window as asked"] == [True]
+    assert [c.passed for c in checks_of(short, 2.0) if c.name == "window as asked"] == [False]
 
 
 def test_an_open_loop_cannot_answer_more_than_it_offered() -> None:
     opened = cell("asyncio", 250, rate=200.0)
     opened["load"]["offered_rate"] = 200.0
-    (check,) = [c for c in check_cell(opened) if c.name == "no more than offered"]
+    (check,) = [c for c in checks_of(opened) if c.name == "no more than offered"]
     assert not check.passed
     opened["load"]["throughput"] = 199
-    (check,) = [c for c in check_cell(opened) if c.name == "no more than offered"]
+    (check,) = [c for c in checks_of(opened) if c.name == "no more than offered"]
     assert check.passed
 
 
@@ -202,24 +202,24 @@ def test_one_at_a_time_and_sleep_bounds() -> None:
     slow = {"p50": 160_000.0, "p99": 200_000.0, "mean": 160_000.0}
     io = cell("iterative", 96, workload="io")
     io["load"]["latency_us"] = slow
-    assert all(c.passed for c in check_cell(io))
+    assert all(c.passed for c in checks_of(io))
     io["load"]["throughput"] = 150  # two at once: more than 1 / 10 ms
-    assert {c.name for c in check_cell(io) if not c.passed} == {"one at a time", "little's law"}
-    assert not next(c for c in check_cell(io) if c.name == "one at a time").passed
+    assert {c.name for c in checks_of(io) if not c.passed} == {"one at a time", "little's law"}
+    assert not next(c for c in checks_of(io) if c.name == "one at a time").passed
     sleeper = cell("sleep", 49, command=["python", "-m", "servers", "sleep", "--sleep", "0.02"])
     sleeper["load"]["latency_us"] = {"p50": 20_000.0, "p99": 21_000.0, "mean": 326_000.0}
-    assert sleep_of(sleeper) == 0.02
-    bounds = [c for c in check_cell(sleeper) if c.name == "at most 1 / sleep"]
+    assert synthetic.cell_record(sleeper).option("--sleep") == 0.02
+    bounds = [c for c in checks_of(sleeper) if c.name == "at most 1 / sleep"]
     assert bounds and bounds[0].passed
     sleeper["load"]["throughput"] = 60
-    assert not next(c for c in check_cell(sleeper) if c.name == "at most 1 / sleep").passed
+    assert not next(c for c in checks_of(sleeper) if c.name == "at most 1 / sleep").passed
 
 
 def test_fork_reap_must_end_with_no_zombie() -> None:
-    good = cell("fork_reap", 400, leak={"zombies_after": 0}, request_cap=2000)
-    bad = cell("fork_reap", 400, leak={"zombies_after": 3}, request_cap=2000)
-    assert [c.passed for c in check_cell(good)] == [True]
-    assert [c.passed for c in check_cell(bad)] == [False]
+    good = cell("fork_reap", 400, leak={"verdict": "clean", "zombies_after": 0}, request_cap=2000)
+    bad = cell("fork_reap", 400, leak={"verdict": "clean", "zombies_after": 3}, request_cap=2000)
+    assert [c.passed for c in checks_of(good)] == [True]
+    assert [c.passed for c in checks_of(bad)] == [False]
 
 
 def test_two_runs_contradict_only_where_both_are_sure() -> None:
@@ -243,11 +243,11 @@ def test_two_runs_contradict_only_where_both_are_sure() -> None:
     flipped = run(
         {"a": (50, 51, 52, 53, 54), "b": (100, 101, 102, 103, 104), "c": (40, 60, 75, 90, 110)}
     )
-    (agreement,) = compare(first, same)
+    (agreement,) = compare(record(first), record(same))
     assert agreement.level == ("hello", 16, "keepalive")
     assert agreement.contradictions == [] and agreement.agreed == 2  # a > b, c > b in both
     assert agreement.undecided == 1  # c overlaps a in the second run
-    (disagreement,) = compare(first, flipped)
+    (disagreement,) = compare(record(first), record(flipped))
     assert disagreement.contradictions == [("a", "b")]
     assert disagreement.order_b == ["b", "c", "a"]
 
@@ -259,7 +259,7 @@ def test_compare_says_what_got_faster_and_what_differs_in_the_machine() -> None:
     before["cells"] += [cell("b", v, r) for r, v in enumerate((50, 51, 52), 1)]
     after = {"cells": [cell("a", v, r) for r, v in enumerate((150, 151, 152, 153, 154), 1)]}
     after["cells"] += [cell("b", v, r) for r, v in enumerate((70, 71, 72), 1)]
-    found = {change.server: change for change in changes(before, after)}
+    found = {change.server: change for change in changes(record(before), record(after))}
     assert found["a"].throughput == (102, 152) and found["a"].ratio == pytest.approx(152 / 102)
     assert found["a"].significant is True and found["a"].p == pytest.approx(2 / 252)
     assert "faster, significant (p = 0.008)" in found["a"].describe()
@@ -267,7 +267,7 @@ def test_compare_says_what_got_faster_and_what_differs_in_the_machine() -> None:
     assert "not testable with 3 and 3 runs" in found["b"].describe()
     meta = {"cpu_model": "X", "python": "3.11.7", "commit": "aaa", "packages": {"locust": "2.47"}}
     other = {**meta, "python": "3.13.1", "packages": {"locust": "2.48"}}
-    said = differences({"metadata": meta}, {"metadata": other})
+    said = differences(record({"metadata": meta}), record({"metadata": other}))
     assert said == [
         "run A and B did not measure the machine's speed: its changes may be it",
         "Python differs: 3.11.7 against 3.13.1",
@@ -334,16 +334,16 @@ def test_compare_says_first_that_the_machine_itself_changed_and_compares_no_boun
         "cells": [cell("a", v, r, generator_bound=True) for r, v in enumerate((370, 371, 372), 1)]
         + [cell("b", v, r) for r, v in enumerate((37, 38, 39, 40, 41), 1)],
     }
-    said = differences(before, after)
+    said = differences(record(before), record(after))
     assert said[0].startswith("the machine itself ran 3.70x as fast in B as in A")
-    found = {change.server: change for change in changes(before, after)}
+    found = {change.server: change for change in changes(record(before), record(after))}
     assert (
         "generator-bound in A and B: the figures are locust's, not compared"
         in found["a"].describe()
     )
     assert "faster, significant" in found["b"].describe()  # the test, beside the machine's
     same = {**after, "machine_speed": probes(0.0098, 0.0102)}
-    assert not differences(after, same)  # probes that overlap: no warning
+    assert not differences(record(after), record(same))  # probes that overlap: no warning
 
 
 def test_in_the_reference_run_servers_share_a_place_only_where_the_corrected_test_says_so() -> None:
@@ -351,9 +351,10 @@ def test_in_the_reference_run_servers_share_a_place_only_where_the_corrected_tes
     tested against that place's leader, and Holm over the table's comparisons, worked here by
     hand, does not tell them apart; every server below a place is told apart from a leader."""
     from bench.launch import REPO_ROOT
+    from bench.store import load_run
 
-    run = json.loads((REPO_ROOT / "results" / "reference" / "run.json").read_text())
-    summaries = summarise(run)
+    run = load_run(REPO_ROOT / "results" / "reference")
+    summaries = summarise(run.cells)
     tables = {(s.workload, s.users, s.mode) for s in summaries if not s.rate}
     shared = 0
     for key in sorted(tables):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from bench.record import RunRecord
 from bench.report.lessons import Lesson, by_model, judge
 from bench.stats import (
     NOISY_CV,
@@ -315,14 +316,14 @@ def _versus(ranked: Ranked, first: bool) -> str:
     return f"not told apart from {ranked.against} (p = {ranked.p:.2f})"
 
 
-def answer(run: dict) -> tuple[list[Level], Drift | None]:
+def answer(run: RunRecord) -> tuple[list[Level], Drift | None]:
     """The levels that rank servers (closed loop, repeated: two runs or more of some server),
     each with the servers repeated there; and whether throughput drifted with the round."""
-    summaries = summarise(run)
+    summaries = summarise(run.cells)
     lessons = by_model(judge(run))
-    order = list(dict.fromkeys(c["workload"] for c in run["cells"]))
+    order = list(dict.fromkeys(c.workload for c in run.cells))
     repeated = {(s.workload, s.users, s.mode) for s in summaries if s.n >= 2 and not s.rate}
-    given = {c["server"]: len(c.get("server_cpus") or ()) for c in run["cells"]}
+    given = {c.server: len(c.server_cpus or ()) for c in run.cells}
     uneven = len(set(given.values()) - {0}) > 1
 
     def cpus(server: str) -> str:
@@ -416,7 +417,7 @@ def drift_sentence(found: Drift | None) -> str:
     )
 
 
-def print_answer(run: dict, console: object) -> None:
+def print_answer(run: RunRecord, console: object) -> None:
     """The answer as tables on the terminal (rich), one per level, and the drift."""
     from rich import box
     from rich.table import Table

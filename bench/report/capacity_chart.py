@@ -18,7 +18,7 @@ import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-from bench.report.charts import server_style, subtitle
+from bench.report.charts import conditions, server_style
 
 
 def describe(result: dict) -> str:
@@ -117,6 +117,22 @@ def title(document: dict) -> str:
         f"Latency vs offered rate on {document['workload']}, {document['users']} connections: p99 "
         f"solid, p50 dashed; star: capacity (p99 at most {limits['p99_ms']:g} ms, errors at most "
         f"{limits['error_fraction']:.2%}); hollow: generator-bound\n{subtitle(document)}"
+    )
+
+
+def subtitle(document: dict) -> str:
+    """The sweep's measuring conditions, as every run chart says them."""
+    meta, settings = document["metadata"], document["metadata"]["settings"]
+    partial = "" if document["status"] == "complete" else f" — {document['status'].upper()} RUN"
+    return (
+        conditions(
+            settings["duration_s"],
+            settings["warmup_s"],
+            meta["cpu_count"],
+            meta["cpu_model"],
+            meta["commit"],
+        )
+        + partial
     )
 
 

@@ -1,13 +1,15 @@
 """Charts: matplotlib figures drawn from a stored run.json and nothing else.
 
-Every function takes the run document and returns a Figure (tests read the plotted data back),
-so any stored run can be drawn again without rerunning it. One colour per server in every chart,
-from a colour-blind-safe palette, with line styles for servers past its ten colours.
+Every function takes the run's record (bench/record.py) and returns a Figure (tests read the
+plotted data back), so any stored run can be drawn again without rerunning it. One colour per
+server in every chart, from a colour-blind-safe palette, with line styles for servers past its
+ten colours.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import Any
 
 import matplotlib
 
@@ -20,7 +22,16 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from bench.catalog import SERVERS
 from bench.contract import BEHIND
-from bench.stats import Estimate, Summary, summarise
+from bench.record import CellRecord, Percentiles, RunRecord
+from bench.report.select import (
+    closed_summaries,
+    ok_cells,
+    open_cells,
+    servers_in,
+    telemetry_cells,
+    top_levels,
+)
+from bench.stats import Estimate, summarise
 
 # Okabe-Ito, then Paul Tol's "muted": colour-blind-safe, and distinct enough for 17 servers;
 # a marker shape per server too, so no reader has to tell colours apart alone.
@@ -68,35 +79,21 @@ def server_style(server: str) -> dict:
     return {"color": PALETTE[index % len(PALETTE)], "marker": MARKERS[index % len(MARKERS)]}
 
 
-def ok_cells(run: dict) -> list[dict]:
-    """The closed-loop cells that ran to the end (open-loop cells have a chart of their own)."""
-    return [c for c in run["cells"] if c["status"] == "ok" and c["load"] and not c.get("rate")]
+def subtitle(run: RunRecord) -> str:
+    meta = run.metadata
+    return conditions(
+        run.settings.duration_s, run.settings.warmup_s, meta.cpu_count, meta.cpu_model, meta.commit
+    ) + ("" if run.status == "complete" else f" — {run.status.upper()} RUN")
 
 
-def open_cells(run: dict) -> list[dict]:
-    return [c for c in run["cells"] if c["status"] == "ok" and c["load"] and c.get("rate")]
-
-
-def servers_in(run: dict) -> list[str]:
-    """Servers in catalogue order (the legend order everywhere)."""
-    seen = {c["server"] for c in run["cells"]}
-    return [s for s in SERVERS if s in seen] + sorted(seen - set(SERVERS))
-
-
-def subtitle(run: dict) -> str:
-    meta = run["metadata"]
-    settings = meta["settings"]
-    partial = "" if run["status"] == "complete" else f" — {run['status'].upper()} RUN"
+def conditions(
+    duration_s: float, warmup_s: float, cpu_count: int | None, cpu_model: str, commit: str
+) -> str:
+    """What every chart's title says of how its figures were measured."""
     return (
-        f"{settings['duration_s']:g} s per cell after {settings['warmup_s']:g} s warm-up; "
-        f"{meta['cpu_count']} CPUs ({meta['cpu_model']}); commit {meta['commit'][:8]}"
-        f"{partial}"
+        f"{duration_s:g} s per cell after {warmup_s:g} s warm-up; "
+        f"{cpu_count} CPUs ({cpu_model}); commit {commit[:8]}"
     )
-
-
-def closed_summaries(run: dict) -> dict[tuple, Summary]:
-    """Medians and 95 % intervals over repetitions, by (server, workload, users, mode)."""
-    return {(s.server, s.workload, s.users, s.mode): s for s in summarise(run) if not s.rate}
 
 
 def _error_bars(estimates: list, scale: float = 1.0) -> list[list[float]]:
@@ -116,16 +113,7 @@ def _legend_outside(fig: Figure, ax) -> None:
 # throughput --------------------------------------------------------------------------------------
 
 
-def top_levels(run: dict) -> list[tuple[str, int]]:
-    """(workload, users) of each workload's highest concurrency, keep-alive, closed loop."""
-    top: dict[str, int] = {}
-    for cell in ok_cells(run):
-        if cell["mode"] == "keepalive":
-            top[cell["workload"]] = max(top.get(cell["workload"], 0), cell["users"])
-    return list(top.items())
-
-
-def _panel_per_level(run: dict) -> tuple[list[tuple[str, int]], Figure, object]:
+def _panel_per_level(run: RunRecord) -> tuple[list[tuple[str, int]], Figure, Any]:
     """The top levels, and a figure with a panel for each, a row per server."""
     levels = top_levels(run) or [("none", 0)]
     fig, axes = plt.subplots(
@@ -169,7 +157,7 @@ def _dots(ax, rows: list[tuple[str, Estimate, bool]], gid: str, wrk: dict | None
     ax.set_ylim(len(rows) - 0.5, -0.5)
 
 
-def throughput_chart(run: dict) -> Figure:
+def throughput_chart(run: RunRecord) -> Figure:
     """Per workload at its highest concurrency: each server's median throughput over its runs,
     the line its interval (range below 6 runs), hollow where locust's own CPU set the figure
     (generator-bound: the server is at least that fast), a cross where wrk measured it too."""
@@ -202,10 +190,10 @@ def throughput_chart(run: dict) -> Figure:
     return fig
 
 
-def concurrency_chart(run: dict) -> Figure:
+def concurrency_chart(run: RunRecord) -> Figure:
     """One panel per workload; one line per server and mode (the median over repetitions),
     against the users; generator-bound points hollow. Drawn when a run has several levels."""
-    workloads = list(dict.fromkeys(c["workload"] for c in ok_cells(run))) or ["none"]
+    workloads = list(dict.fromkeys(c.workload for c in ok_cells(run))) or ["none"]
     summaries = closed_summaries(run)
     fig, axes = plt.subplots(
         1, len(workloads), figsize=(4.2 * len(workloads), 4.2), squeeze=False, layout="constrained"
@@ -261,10 +249,11 @@ def concurrency_chart(run: dict) -> Figure:
 # latency --------------------------------------------------------------------------------------
 
 
-def spectrum_values(cell: dict) -> list[tuple[float, float]]:
+def spectrum_values(cell: CellRecord) -> list[tuple[float, float]]:
     """(percentile, latency in ms) along SPECTRUM, from the cell's stored histogram: only the
     percentiles its number of answers holds (has_percentile)."""
-    histogram = HdrHistogram.decode(cell["load"]["histogram"].encode("ascii"))
+    assert cell.load is not None
+    histogram = HdrHistogram.decode(cell.load.histogram.encode("ascii"))
     count = histogram.get_total_count()
     return [
         (p, histogram.get_value_at_percentile(p) / 1000)
@@ -273,27 +262,29 @@ def spectrum_values(cell: dict) -> list[tuple[float, float]]:
     ]
 
 
-def latency_spectrum_chart(run: dict, workload: str, users: int, mode: str = "keepalive") -> Figure:
+def latency_spectrum_chart(
+    run: RunRecord, workload: str, users: int, mode: str = "keepalive"
+) -> Figure:
     """HdrHistogram-style percentile spectrum: latency against 1/(1-p) on a log axis."""
     fig, ax = plt.subplots(figsize=(7.5, 4.5), layout="constrained")
     for cell in ok_cells(run):
-        if (cell["workload"], cell["users"], cell["mode"], cell["repetition"]) != (
+        if (cell.workload, cell.users, cell.mode, cell.repetition) != (
             workload,
             users,
             mode,
             1,
-        ) or not cell["load"]["histogram"]:
+        ) or not (cell.load and cell.load.histogram):
             continue
         values = spectrum_values(cell)
         if not values:
             continue
-        style = server_style(cell["server"])
+        style = server_style(cell.server)
         ax.plot(
             [1 / (1 - p / 100) for p, _ in values],
             [v for _, v in values],
             markersize=4,
-            label=cell["server"] + (" (generator-bound)" if cell["generator_bound"] else ""),
-            gid=cell["server"],
+            label=cell.server + (" (generator-bound)" if cell.generator_bound else ""),
+            gid=cell.server,
             **style,
         )
     ax.set_xscale("log")
@@ -314,7 +305,7 @@ def latency_spectrum_chart(run: dict, workload: str, users: int, mode: str = "ke
     return fig
 
 
-def latency_chart(run: dict) -> Figure:
+def latency_chart(run: RunRecord) -> Figure:
     """Per workload at its highest concurrency: each server's p50 (filled) and p99 (hollow),
     medians over its runs with their range, on a log axis; a p99 only where every run had the
     answers to hold one (has_percentile)."""
@@ -369,66 +360,64 @@ def latency_chart(run: dict) -> Figure:
     return fig
 
 
-def _answer_counts(run: dict) -> dict[tuple, list[int]]:
+def _answer_counts(run: RunRecord) -> dict[tuple, list[int]]:
     """Answers per run, by (server, workload, users), closed loop, keep-alive."""
     counts: dict[tuple, list[int]] = defaultdict(list)
     for cell in ok_cells(run):
-        if cell["mode"] == "keepalive":
-            counts[(cell["server"], cell["workload"], cell["users"])].append(
-                cell["load"]["requests"]
-            )
+        if cell.mode == "keepalive" and cell.load:
+            counts[(cell.server, cell.workload, cell.users)].append(cell.load.requests)
     return counts
 
 
 OPEN_PERCENTILE = 90  # the open loop's chart: held from 100 requests due (has_percentile)
 
 
-def open_loop_rows(run: dict) -> list[dict]:
+def open_loop_rows(run: RunRecord) -> list[dict]:
     """Per open-loop cell (first repetition): its percentiles over every request due, counted
     from the due time (None: more than the drain limit, the request never answered in time),
     the same requests' latency from their actual send, the closed loop's at the same users, and
     the generator's own lag from due time to send."""
     closed = {
-        (c["server"], c["workload"], c["users"], c["mode"]): c
-        for c in ok_cells(run)
-        if c["repetition"] == 1
+        (c.server, c.workload, c.users, c.mode): c for c in ok_cells(run) if c.repetition == 1
     }
     rows = []
     for cell in open_cells(run):
-        if cell["repetition"] != 1:
+        load = cell.load
+        if cell.repetition != 1 or load is None:
             continue
-        load = cell["load"]
-        twin = closed.get((cell["server"], cell["workload"], cell["users"], cell["mode"]))
-        due = load.get("due") or load["requests"] + sum(load["failures"].values())
-        service = load.get("service_latency_us") or {}
+        twin = closed.get((cell.server, cell.workload, cell.users, cell.mode))
+        twin_load = twin.load if twin else None
+        due = load.due or load.requests + sum(load.failures.values())
+        service = load.service_latency_us or Percentiles()
+        lag = load.send_lag_us or Percentiles()
         rows.append(
             {
-                "server": cell["server"],
-                "workload": cell["workload"],
-                "users": cell["users"],
-                "rate": cell["rate"],
-                "throughput": load["throughput"],
+                "server": cell.server,
+                "workload": cell.workload,
+                "users": cell.users,
+                "rate": cell.rate,
+                "throughput": load.throughput,
                 "due": due,
-                "answered": load["requests"],
-                "censored": load.get("censored", 0),
-                "limit_us": load.get("censored_above_us", 0.0),
-                "corrected": {p: load["latency_us"].get(f"p{p:g}") for p in (50, 90, 99)},
-                "uncorrected": {p: service.get(f"p{p:g}") for p in (50, 90, 99)},
+                "answered": load.requests,
+                "censored": load.censored or 0,
+                "limit_us": load.censored_above_us or 0.0,
+                "corrected": {p: load.latency_us.at(f"p{p:g}") for p in (50, 90, 99)},
+                "uncorrected": {p: service.at(f"p{p:g}") for p in (50, 90, 99)},
                 "closed": {
-                    p: twin["load"]["latency_us"].get(f"p{p:g}") if twin else None
+                    p: twin_load.latency_us.at(f"p{p:g}") if twin_load else None
                     for p in (50, 90, 99)
                 },
-                "closed_answers": twin["load"]["requests"] if twin else 0,
-                "send_lag_p99": (load.get("send_lag_us") or {}).get("p99"),
-                "send_lag_p50": (load.get("send_lag_us") or {}).get("p50"),
-                "behind": load["failures"].get(BEHIND, 0),
-                "failed": sum(load["failures"].values()),
+                "closed_answers": twin_load.requests if twin_load else 0,
+                "send_lag_p99": lag.p99,
+                "send_lag_p50": lag.p50,
+                "behind": load.failures.get(BEHIND, 0),
+                "failed": sum(load.failures.values()),
             }
         )
     return rows
 
 
-def open_loop_chart(run: dict) -> Figure:
+def open_loop_chart(run: RunRecord) -> Figure:
     """Coordinated omission made visible: per server, the open loop's p90 over every request due,
     counted from its due time (a triangle at the limit: more than that, never answered in time),
     the same requests timed from their actual send, and the closed loop's p90."""
@@ -518,19 +507,7 @@ def open_loop_chart(run: dict) -> Figure:
 # descriptors and zombies over time ------------------------------------------------------------
 
 
-def telemetry_cells(run: dict) -> list[dict]:
-    """One cell per server to show over time: the most concurrent, first workload, first rep."""
-    chosen: dict[str, dict] = {}
-    for cell in run["cells"]:
-        if not cell.get("telemetry") or cell.get("rate"):
-            continue
-        best = chosen.get(cell["server"])
-        if best is None or (cell["workload"] == best["workload"] and cell["users"] > best["users"]):
-            chosen[cell["server"]] = cell
-    return [chosen[s] for s in servers_in(run) if s in chosen]
-
-
-def over_time_chart(run: dict, fields: tuple[str, str], title: str) -> Figure:
+def over_time_chart(run: RunRecord, fields: tuple[str, ...], title: str) -> Figure:
     """For each server, two telemetry series against time, the load window shaded."""
     cells = telemetry_cells(run)
     count = max(len(cells), 1)
@@ -553,28 +530,26 @@ def over_time_chart(run: dict, fields: tuple[str, str], title: str) -> Figure:
     for ax in axes.flat[len(cells) :]:
         ax.axis("off")
     for ax, cell in zip(axes.flat, cells, strict=False):
-        series = cell["telemetry"]["series"]
-        window = cell["window"]
-        ax.axvspan(window["load_start"], window["start"], color="0.95", label="warm-up")
-        ax.axvspan(window["start"], window["end"], color="0.85", label="measured window")
-        color = server_style(cell["server"])["color"]
+        assert cell.telemetry is not None
+        series = cell.telemetry.series
+        if cell.window:
+            ax.axvspan(cell.window.load_start, cell.window.start, color="0.95", label="warm-up")
+            ax.axvspan(cell.window.start, cell.window.end, color="0.85", label="measured window")
+        color = server_style(cell.server)["color"]
         for field_name, style in zip(fields, ("-", "--", ":"), strict=False):
-            values = series[field_name]
+            values = getattr(series, field_name) or []
             if field_name == "rss_bytes":
                 values = [v / 2**20 for v in values]
             ax.plot(
-                series["t"],
+                series.t,
                 values,
                 color=color,
                 linestyle=style,
                 label=labels[field_name],
-                gid=f"{cell['server']}|{field_name}",
+                gid=f"{cell.server}|{field_name}",
             )
-        leak = cell.get("leak") or {}
-        verdict = leak.get("verdict", "unknown")
-        ax.set_title(
-            f"{cell['server']} ({cell['workload']}, {cell['users']}u): {verdict}", fontsize=8
-        )
+        verdict = cell.leak.verdict if cell.leak else "unknown"
+        ax.set_title(f"{cell.server} ({cell.workload}, {cell.users}u): {verdict}", fontsize=8)
         ax.set_xlabel("seconds (pale: warm-up, grey: window; after it: until at rest)", fontsize=7)
         ax.tick_params(labelsize=7)
         ax.grid(True, alpha=0.3)
@@ -585,7 +560,7 @@ def over_time_chart(run: dict, fields: tuple[str, str], title: str) -> Figure:
     return fig
 
 
-def process_tree_chart(run: dict) -> Figure:
+def process_tree_chart(run: RunRecord) -> Figure:
     """Per server, its most loaded cell over time: the parent's descriptors, the zombies and
     the live children (one chart for the three: each panel's axes cost the report's time)."""
     return over_time_chart(
@@ -599,19 +574,19 @@ def process_tree_chart(run: dict) -> Figure:
 # efficiency and errors --------------------------------------------------------------------------
 
 
-def core_demand(run: dict) -> dict[tuple[str, str], float]:
+def core_demand(run: RunRecord) -> dict[tuple[str, str], float]:
     """The median busy time of the server's CPU core per request, by (server, workload), over
     the closed-loop cells at each workload's highest concurrency."""
     found: dict[tuple[str, str], list[float]] = defaultdict(list)
     levels = top_levels(run)
     for cell in ok_cells(run):
-        core = (cell.get("service_demand") or {}).get("core_us_per_request")
-        if core and (cell["workload"], cell["users"]) in levels and cell["mode"] == "keepalive":
-            found[(cell["server"], cell["workload"])].append(core)
+        core = cell.service_demand.core_us_per_request if cell.service_demand else None
+        if core and (cell.workload, cell.users) in levels and cell.mode == "keepalive":
+            found[(cell.server, cell.workload)].append(core)
     return {key: sorted(values)[len(values) // 2] for key, values in found.items()}
 
 
-def efficiency_chart(run: dict) -> Figure:
+def efficiency_chart(run: RunRecord) -> Figure:
     """Per server: its service demand (the server's CPU µs per request over the window, the
     median over its cells at each workload's highest concurrency), and the tree's peak memory
     per connection (user) at its most users, each page counted once (its cgroup, or PSS).
@@ -619,7 +594,7 @@ def efficiency_chart(run: dict) -> Figure:
     levels = top_levels(run)
     summaries = [
         s
-        for s in summarise(run)
+        for s in summarise(run.cells)
         if not s.rate and s.mode == "keepalive" and (s.workload, s.users) in levels and s.demand.n
     ]
     workloads = list(dict.fromkeys(s.workload for s in summaries)) or ["none"]
@@ -654,11 +629,10 @@ def efficiency_chart(run: dict) -> Figure:
         ax.grid(True, axis="x", alpha=0.3)
     memory, methods = {}, set()
     for server in servers:
-        mine = [c for c in ok_cells(run) if c["server"] == server and c.get("memory")]
-        top = max(mine, key=lambda c: c["users"], default=None)
-        if top:
-            memory[server] = top["memory"]["peak_per_user_bytes"] / 1024
-            methods.add("cgroup" if "cgroup" in top["memory"]["method"] else "PSS")
+        mine = [c.memory for c in sorted(ok_cells(run, server), key=lambda c: -c.users) if c.memory]
+        if mine:
+            memory[server] = mine[0].peak_per_user_bytes / 1024
+            methods.add("cgroup" if "cgroup" in mine[0].method else "PSS")
     right = axes[0][-1]
     right.barh(
         servers,
@@ -679,15 +653,15 @@ def efficiency_chart(run: dict) -> Figure:
     return fig
 
 
-def errors_chart(run: dict) -> Figure:
+def errors_chart(run: RunRecord) -> Figure:
     """Failures by kind per server and workload, and cells that failed outright."""
     counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for cell in run["cells"]:
-        row = f"{cell['server']} / {cell['workload']}"
-        if cell["status"] == "failed":
+    for cell in run.cells:
+        row = f"{cell.server} / {cell.workload}"
+        if cell.status == "failed":
             counts[row]["cell failed"] += 1
-        if cell.get("load"):
-            for kind, number in cell["load"]["failures"].items():
+        if cell.load:
+            for kind, number in cell.load.failures.items():
                 counts[row][kind] += number
     rows = [r for r in counts if sum(counts[r].values())]
     kinds = sorted({k for r in rows for k in counts[r]})
@@ -717,11 +691,11 @@ def errors_chart(run: dict) -> Figure:
     return fig
 
 
-def all_charts(run: dict) -> dict[str, Figure]:
+def all_charts(run: RunRecord) -> dict[str, Figure]:
     """Every chart of a run, by file stem."""
     charts = {"throughput": throughput_chart(run)}
     cells = ok_cells(run)
-    if len({c["users"] for c in cells}) > 1:
+    if len({c.users for c in cells}) > 1:
         charts["concurrency"] = concurrency_chart(run)
     if cells:
         charts["latency"] = latency_chart(run)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from hdrh.histogram import HdrHistogram
 
+from bench.record import Percentiles, RunRecord
 from bench.report.answer import answer, interval
 
 CELL_FIELDS = (
@@ -62,47 +63,46 @@ RANKING_FIELDS = (
 )
 
 
-def cell_rows(run: dict) -> list[dict]:
+def cell_rows(run: RunRecord) -> list[dict]:
     rows = []
-    for cell in run["cells"]:
-        load = cell.get("load") or {}
-        latency = load.get("latency_us") or {}
-        demand = cell.get("service_demand") or {}
+    for cell in run.cells:
+        load, demand = cell.load, cell.service_demand
+        latency = load.latency_us if load else Percentiles()
         rows.append(
             {
-                "key": cell["key"],
-                "server": cell["server"],
-                "workload": cell["workload"],
-                "users": cell["users"],
-                "mode": cell["mode"],
-                "rate": cell.get("rate", 0.0),
-                "repetition": cell["repetition"],
-                "status": cell["status"],
-                "throughput": load.get("throughput"),
-                "requests": load.get("requests"),
-                "failed": sum((load.get("failures") or {}).values()) if load else None,
-                "window_s": load.get("window_s"),
-                **{f"{p}_us": latency.get(p) for p in ("p50", "p90", "p99", "p99.9")},
-                "mean_us": latency.get("mean"),
-                "max_us": latency.get("max"),
-                "generator_bound": cell["generator_bound"],
-                "generator_cpu_share": load.get("generator_cpu_share"),
-                "server_cpu_us_per_request": demand.get("us_per_request"),
-                "server_cpu_error_us": demand.get("error_us_per_request"),
-                "user_us_per_request": demand.get("user_us_per_request"),
-                "system_us_per_request": demand.get("system_us_per_request"),
-                "faults_per_request": demand.get("faults_per_request"),
-                "core_busy_us_per_request": demand.get("core_us_per_request"),
-                "memory_peak_bytes": (cell.get("memory") or {}).get("peak_bytes"),
-                "cpu_accounting": (cell.get("accounting") or {}).get("cpu"),
-                "leak": (cell.get("leak") or {}).get("verdict"),
-                "wrk_throughput": (cell.get("wrk") or {}).get("throughput"),
+                "key": cell.key,
+                "server": cell.server,
+                "workload": cell.workload,
+                "users": cell.users,
+                "mode": cell.mode,
+                "rate": cell.rate or 0.0,
+                "repetition": cell.repetition,
+                "status": cell.status,
+                "throughput": load.throughput if load else None,
+                "requests": load.requests if load else None,
+                "failed": sum(load.failures.values()) if load else None,
+                "window_s": load.window_s if load else None,
+                **{f"{name}_us": latency.at(name) for name in ("p50", "p90", "p99", "p99.9")},
+                "mean_us": latency.mean,
+                "max_us": latency.max,
+                "generator_bound": cell.generator_bound,
+                "generator_cpu_share": load.generator_cpu_share if load else None,
+                "server_cpu_us_per_request": demand.us_per_request if demand else None,
+                "server_cpu_error_us": demand.error_us_per_request if demand else None,
+                "user_us_per_request": demand.user_us_per_request if demand else None,
+                "system_us_per_request": demand.system_us_per_request if demand else None,
+                "faults_per_request": demand.faults_per_request if demand else None,
+                "core_busy_us_per_request": demand.core_us_per_request if demand else None,
+                "memory_peak_bytes": cell.memory.peak_bytes if cell.memory else None,
+                "cpu_accounting": cell.accounting.cpu if cell.accounting else None,
+                "leak": cell.leak.verdict if cell.leak else None,
+                "wrk_throughput": cell.wrk.throughput if cell.wrk else None,
             }
         )
     return rows
 
 
-def ranking_rows(run: dict) -> list[dict]:
+def ranking_rows(run: RunRecord) -> list[dict]:
     levels, _ = answer(run)
     rows = []
     for level in levels:
@@ -137,19 +137,18 @@ def csv_text(fields: tuple[str, ...], rows: list[dict]) -> str:
     return buffer.getvalue()
 
 
-def write_exports(run: dict, folder: Path, hgrm: bool = False) -> list[Path]:
+def write_exports(run: RunRecord, folder: Path, hgrm: bool = False) -> list[Path]:
     """cells.csv and ranking.csv into `folder` (and hgrm/<cell>.hgrm with `hgrm`)."""
     written = [folder / "cells.csv", folder / "ranking.csv"]
     written[0].write_text(csv_text(CELL_FIELDS, cell_rows(run)))
     written[1].write_text(csv_text(RANKING_FIELDS, ranking_rows(run)))
     if hgrm:
         (folder / "hgrm").mkdir(exist_ok=True)
-        for cell in run["cells"]:
-            encoded = (cell.get("load") or {}).get("histogram")
-            if not encoded:
+        for cell in run.cells:
+            if not cell.load or not cell.load.histogram:
                 continue
-            histogram = HdrHistogram.decode(encoded.encode("ascii"))
-            path = folder / "hgrm" / (cell["key"].replace("/", "_").replace("@", "-") + ".hgrm")
+            histogram = HdrHistogram.decode(cell.load.histogram.encode("ascii"))
+            path = folder / "hgrm" / (cell.key.replace("/", "_").replace("@", "-") + ".hgrm")
             with path.open("wb") as out:
                 histogram.output_percentile_distribution(out, 1000.0)  # µs recorded, ms shown
             written.append(path)

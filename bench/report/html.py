@@ -20,7 +20,8 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 
 from bench.catalog import SERVERS, TARGET
-from bench.checks import check_run
+from bench.checks import run_checks
+from bench.record import CellRecord, Metadata, RunRecord, to_json
 from bench.report.answer import Level, answer, drift_sentence, interval, times
 from bench.report.charts import (
     BEYOND,
@@ -29,12 +30,12 @@ from bench.report.charts import (
     micro_chart,
     micro_rows,
     open_loop_rows,
-    servers_in,
 )
 from bench.report.exports import write_exports
 from bench.report.lessons import judge
+from bench.report.select import ok_cells, servers_in
 from bench.stats import Summary, cpu_us, summarise
-from bench.store import read_run
+from bench.store import load_run
 
 esc = html.escape
 
@@ -77,7 +78,7 @@ def draw(folder: Path, svg: bool = False, hgrm: bool = False) -> Path:
     """Write every chart (PNG, and SVG when asked), cells.csv and ranking.csv (and a .hgrm per
     cell when asked) and report.html into `folder`; return the report's path. RunFormatError
     when run.json is not a run of this format."""
-    run = read_run(folder)
+    run = load_run(folder)
     write_exports(run, folder, hgrm)
     micro_path = folder / "micro.json"
     micro = json.loads(micro_path.read_text()) if micro_path.is_file() else None
@@ -115,12 +116,11 @@ def ms(value_us: float | None, limit_us: float = 0.0) -> str:
     return f"{value_us / 1000:,.2f}"
 
 
-def held_ms(latency: dict, name: str, answers: int, limit_us: float = 0.0) -> str:
-    """A percentile in ms, or a dash where the answers are too few to hold it."""
-    p = float(name[1:])
-    if not has_percentile(answers, p):
+def held_ms(value_us: float | None, percentile: float, answers: int, limit_us: float = 0.0) -> str:
+    """The percentile's value in ms, or a dash where the answers are too few to hold it."""
+    if not has_percentile(answers, percentile):
         return f"<span title='fewer than {BEYOND} answers past it'>&ndash;</span>"
-    return ms(latency.get(name), limit_us)
+    return ms(value_us, limit_us)
 
 
 HIDDEN = 1.25  # a core this much busier than the server's processes account for: said
@@ -144,47 +144,48 @@ def table(
 # the answer ---------------------------------------------------------------------------------
 
 
-def not_ours(run: dict) -> dict[str, str]:
+def not_ours(run: RunRecord) -> dict[str, str]:
     """What the answer's last column says of a row without a lesson: a reference row (the
     catalog's description), a server the user added (its command), a server elsewhere."""
-    settings = run["metadata"]["settings"]
+    settings = run.settings
     said = {
         name: f"a reference row: {spec.description}"
         for name, spec in SERVERS.items()
         if spec.kind == "peer"
     }
-    for added in settings.get("added_servers") or ():
+    for added in settings.added_servers:
         said[added["name"]] = f"added for this run: {shlex.join(added['command'])}"
-    if settings.get("target"):
-        said[TARGET] = f"a server at {settings['target']}, not watched"
+    if settings.target:
+        said[TARGET] = f"a server at {settings.target}, not watched"
     return said
 
 
-def unaccounted(cell: dict) -> str:
+def unaccounted(cell: CellRecord) -> str:
     """Where the server's CPUs were busier than its accounting charged it, beyond both
     figures' errors: the measured gap, and what that accounting can and cannot see."""
-    demand = cell.get("service_demand") or {}
-    core, own = demand.get("core_us_per_request"), demand.get("us_per_request")
+    demand = cell.service_demand
+    if demand is None:
+        return ""
+    core, own = demand.core_us_per_request, demand.us_per_request
     if not core or not own or core <= HIDDEN * own:
         return ""
-    error = (demand.get("core_error_us_per_request") or 0) + demand.get("error_us_per_request", 0)
-    if core - own <= error:
+    core_error = demand.core_error_us_per_request
+    if core - own <= (core_error or 0) + (demand.error_us_per_request or 0):
         return ""
-    method = cell.get("accounting") or {}
     seen = (
         "its cgroup, which holds every process it started"
-        if method.get("group")
+        if cell.accounting and cell.accounting.group
         else "the processes /proc showed in its tree"
     )
-    interrupts = demand.get("core_interrupt_us_per_request") or 0.0
+    interrupts = demand.core_interrupt_us_per_request or 0.0
     return (
-        f"its CPU was busy {cpu_us(core, demand.get('core_error_us_per_request'))} µs a request, "
-        f"{cpu_us(own, demand.get('error_us_per_request'))} of them charged to {seen}: "
+        f"its CPU was busy {cpu_us(core, core_error)} µs a request, "
+        f"{cpu_us(own, demand.error_us_per_request)} of them charged to {seen}: "
         f"{core - own:,.0f} µs a request of other work on its CPU"
         + (
             f", {interrupts:,.0f} of it in interrupts (the kernel's network processing, "
             "charged to no process)"
-            if interrupts >= demand.get("core_error_us_per_request", 0.0)
+            if interrupts >= (core_error or 0.0)
             else ""
         )
     )
@@ -265,7 +266,7 @@ def answer_section(levels: list[Level], drift_text: str, others: dict[str, str])
     return "".join(parts)
 
 
-def lessons_section(run: dict) -> str:
+def lessons_section(run: RunRecord) -> str:
     rows = [
         [
             esc(lesson.program),
@@ -279,28 +280,25 @@ def lessons_section(run: dict) -> str:
     return table(["seed program", "model", "lesson", "this run's evidence", "verdict"], rows)
 
 
-def once_section(run: dict) -> str:
+def once_section(run: RunRecord) -> str:
     """The closed-loop levels measured once: measurements, not rankings."""
-    single = [s for s in summarise(run) if not s.rate and s.n == 1]
+    single = [s for s in summarise(run.cells) if not s.rate and s.n == 1]
     if not single:
         return "<p>Every closed-loop cell of this run was repeated.</p>"
-    answers = {
-        (c["server"], c["workload"], c["users"], c["mode"]): c
-        for c in run["cells"]
-        if c["status"] == "ok" and c.get("load") and not c.get("rate")
-    }
+    answers = {(c.server, c.workload, c.users, c.mode): c for c in ok_cells(run)}
     rows = []
     for s in sorted(single, key=lambda s: (s.workload, s.users, -s.throughput.median)):
         cell = answers[(s.server, s.workload, s.users, s.mode)]
-        load = cell["load"]
+        assert cell.load is not None  # an ok cell
+        latency, requests = cell.load.latency_us, cell.load.requests
         notes = []
-        if cell["generator_bound"]:
-            notes.append(f"generator-bound: {cell['generator_bound_reason']}")
-        if (cell.get("leak") or {}).get("verdict") == "leaks":
-            leak = cell["leak"]
-            notes.append(f"leaks: +{leak['fds_left']} fds, +{leak['zombies_left']} zombies")
-        demand = cell.get("service_demand") or {}
-        core = demand.get("core_us_per_request")
+        if cell.generator_bound:
+            notes.append(f"generator-bound: {cell.generator_bound_reason}")
+        leak = cell.leak
+        if leak and leak.verdict == "leaks":
+            notes.append(f"leaks: +{leak.fds_left} fds, +{leak.zombies_left} zombies")
+        demand = cell.service_demand
+        core = demand.core_us_per_request if demand else None
         gap = unaccounted(cell)
         if gap:
             notes.append(gap)
@@ -309,11 +307,11 @@ def once_section(run: dict) -> str:
                 esc(f"{s.workload}, {s.users} users, {s.mode}"),
                 esc(s.server),
                 number(s.throughput.median),
-                held_ms(load["latency_us"], "p50", load["requests"]),
-                held_ms(load["latency_us"], "p90", load["requests"]),
-                held_ms(load["latency_us"], "p99", load["requests"]),
+                held_ms(latency.p50, 50, requests),
+                held_ms(latency.p90, 90, requests),
+                held_ms(latency.p99, 99, requests),
                 cpu_us(s.demand.median, s.demand_error) if s.demand.n else "",
-                cpu_us(core, demand.get("core_error_us_per_request")) if core else "",
+                cpu_us(core, demand.core_error_us_per_request) if core and demand else "",
                 esc("; ".join(notes)),
             ]
         )
@@ -321,16 +319,13 @@ def once_section(run: dict) -> str:
     return table([*header, "its core busy µs/req", "notes"], rows)
 
 
-def open_loop_section(run: dict) -> str:
+def open_loop_section(run: RunRecord) -> str:
     rows = open_loop_rows(run)
     if not rows:
         return "<p>No open-loop cell in this run (--open-rate).</p>"
     body = []
     for r in rows:
-        corrected = [
-            held_ms({f"p{p}": r["corrected"][p]}, f"p{p}", r["due"], r["limit_us"])
-            for p in (50, 90, 99)
-        ]
+        corrected = [held_ms(r["corrected"][p], p, r["due"], r["limit_us"]) for p in (50, 90, 99)]
         body.append(
             [
                 esc(r["server"]),
@@ -339,8 +334,8 @@ def open_loop_section(run: dict) -> str:
                 number(r["throughput"]),
                 f"{r['due']:,} / {r['answered']:,} / {r['censored']:,}",
                 *corrected,
-                held_ms({"p90": r["uncorrected"][90]}, "p90", r["answered"]),
-                held_ms({"p90": r["closed"][90]}, "p90", r["closed_answers"]),
+                held_ms(r["uncorrected"][90], 90, r["answered"]),
+                held_ms(r["closed"][90], 90, r["closed_answers"]),
                 f"{ms(r['send_lag_p50'])} / {ms(r['send_lag_p99'])}",
                 str(r["failed"] - r["behind"]),
                 esc(lag_note(r)),
@@ -378,21 +373,21 @@ def lag_note(row: dict) -> str:
     )
 
 
-def wrk_section(run: dict) -> str:
+def wrk_section(run: RunRecord) -> str:
     rows = []
-    for cell in run["cells"]:
-        wrk, load = cell.get("wrk"), cell.get("load")
-        if not wrk or not load or wrk.get("error") or not wrk.get("throughput"):
+    for cell in run.cells:
+        wrk, load = cell.wrk, cell.load
+        if not wrk or not load or wrk.error or not wrk.throughput:
             continue
         rows.append(
             [
-                esc(cell["key"]),
-                number(load["throughput"]),
-                number(wrk["throughput"]),
-                f"{wrk['throughput'] / load['throughput']:.2f}" if load["throughput"] else "",
-                "yes" if cell["generator_bound"] else "no",
-                ms(load["latency_us"].get("p50")),
-                ms((wrk.get("latency_us") or {}).get("p50")),
+                esc(cell.key),
+                number(load.throughput),
+                number(wrk.throughput),
+                f"{wrk.throughput / load.throughput:.2f}" if load.throughput else "",
+                "yes" if cell.generator_bound else "no",
+                ms(load.latency_us.p50),
+                ms(wrk.latency_us.p50),
             ]
         )
     if not rows:
@@ -414,8 +409,8 @@ def wrk_section(run: dict) -> str:
     )
 
 
-def checks_section(run: dict) -> str:
-    checks = check_run(run)
+def checks_section(run: RunRecord) -> str:
+    checks = run_checks(run)
     if not checks:
         return "<p>No cell to check.</p>"
     failed = [c for c in checks if not c.passed]
@@ -452,42 +447,41 @@ def micro_section(micro: dict | None) -> str:
     return table(["benchmark", "model / implementation", "median µs", "IQR µs"], rows)
 
 
-def cells_section(run: dict) -> str:
+def cells_section(run: RunRecord) -> str:
     rows, classes = [], []
-    for cell in run["cells"]:
-        load = cell.get("load") or {}
-        latency = load.get("latency_us") or {}
-        answers = load.get("requests", 0)
-        limit = load.get("censored_above_us", 0.0)
+    for cell in run.cells:
+        load = cell.load
+        latency = ["", ""]
+        if load and load.timed:
+            limit = load.censored_above_us or 0.0
+            latency = [
+                held_ms(load.latency_us.at(name), p, load.requests, limit)
+                for name, p in (("p50", 50), ("p99", 99))
+            ]
         notes = []
-        if cell["generator_bound"]:
+        if cell.generator_bound:
             notes.append("generator-bound")
-        if cell["status"] != "ok":
-            notes.append(f"FAILED: {cell['reason'][:120]}")
-        demand = cell.get("service_demand") or {}
+        if cell.status != "ok":
+            notes.append(f"FAILED: {cell.reason[:120]}")
+        demand = cell.service_demand
         classes.append(
-            "failed" if cell["status"] != "ok" else ("bound" if cell["generator_bound"] else "")
+            "failed" if cell.status != "ok" else ("bound" if cell.generator_bound else "")
         )
         rows.append(
             [
-                esc(cell["server"]),
-                esc(cell["workload"]),
-                str(cell["users"]),
-                esc(cell["mode"]),
-                f"open {cell['rate']:g}/s" if cell.get("rate") else "closed",
-                str(cell["repetition"]),
-                number(load.get("throughput")),
-                held_ms(latency, "p50", answers, limit) if latency else "",
-                held_ms(latency, "p99", answers, limit) if latency else "",
-                cpu_us(demand["us_per_request"], demand.get("error_us_per_request"))
-                if demand
-                else "",
-                number((cell.get("memory") or {}).get("peak_bytes", 0) / 2**20, 1)
-                if cell.get("memory")
-                else "",
-                number(load["generator_cpu_share"] * 100) if load else "",
-                str(sum(load["failures"].values())) if load else "",
-                esc((cell.get("leak") or {}).get("verdict", "")),
+                esc(cell.server),
+                esc(cell.workload),
+                str(cell.users),
+                esc(cell.mode),
+                f"open {cell.rate:g}/s" if cell.rate else "closed",
+                str(cell.repetition),
+                number(load.throughput) if load else "",
+                *latency,
+                cpu_us(demand.us_per_request, demand.error_us_per_request) if demand else "",
+                number(cell.memory.peak_bytes / 2**20, 1) if cell.memory else "",
+                number(load.generator_cpu_share * 100) if load else "",
+                str(sum(load.failures.values())) if load else "",
+                esc(cell.leak.verdict if cell.leak else ""),
                 esc("; ".join(notes)),
             ]
         )
@@ -496,53 +490,51 @@ def cells_section(run: dict) -> str:
     return table(header, rows, row_css=classes)
 
 
-def methodology(run: dict) -> str:
-    meta = run["metadata"]
-    settings = meta["settings"]
-    affinity = meta["affinity"]
+def methodology(run: RunRecord) -> str:
+    settings = run.settings
+    affinity = run.metadata.affinity
     where = (
-        f"elsewhere, at {esc(settings['target'])}, not started here"
-        if settings.get("target")
+        f"elsewhere, at {esc(settings.target)}, not started here"
+        if settings.target
         else f"started afresh for it, in its own process group on a loopback port, pinned to "
-        f"CPU {affinity['server_cpus']}"
+        f"CPU {affinity.server_cpus}"
     )
     ceilings = "; ".join(
-        f"{mode}: {c['throughput']:,.0f} req/s (locust at {c['generator_cpu_share']:.0%} of its "
-        f"CPU)"
-        for mode, c in (run.get("generator_ceiling") or {}).items()
+        f"{mode}: {c.throughput:,.0f} req/s (locust at {c.generator_cpu_share:.0%} of its CPU)"
+        for mode, c in run.generator_ceiling.items()
     )
     return (
         f"<p>Every cell ran on a server {where}, the load generator on "
-        f"{affinity['generator_cpus'] or 'any CPU'} ({affinity['generator_processes']} "
+        f"{affinity.generator_cpus or 'any CPU'} ({affinity.generator_processes} "
         f"process). Before "
         f"timing, the workload's answer was checked. The load generator is one locust process "
-        f"for the whole run with the <b>{esc(settings.get('client', 'raw'))}</b> client, closed "
+        f"for the whole run with the <b>{esc(settings.client)}</b> client, closed "
         f"loop (each user sends its next request when the last is answered) unless marked open; "
-        f"{settings['warmup_s']:g} s of warm-up not recorded, then {settings['duration_s']:g} s "
+        f"{settings.warmup_s:g} s of warm-up not recorded, then {settings.duration_s:g} s "
         f"recorded, its window on the telemetry's clock. Repeated cells ran in "
-        f"{settings['repeat']} rounds after the cells measured once, each round in a shuffled "
-        f"order (seed {settings.get('seed', 1)}). A cell is generator-bound when locust used 85 "
+        f"{settings.repeat} rounds after the cells measured once, each round in a shuffled "
+        f"order (seed {settings.seed}). A cell is generator-bound when locust used 85 "
         f"% or more of its CPU during the window, or its CPUs were 90 % busy with other work; "
         f"it is never ranked, and wrk measures it where installed. The generator's ceiling "
         f"against the fastest server ({esc(ceilings or 'not measured')}) is context only. "
         f"Server CPU per request is the tree's CPU over the window (live processes, zombies, "
         f"reaped children) per answer: a cost at that load, not a capacity. "
         f"{accounting_sentence(run)} Telemetry sampled every 0.1 s and at the window's ends; "
-        f"after the load, at least {settings['settle_s']:g} s and until the server was at rest "
+        f"after the load, at least {settings.settle_s:g} s and until the server was at rest "
         f"(no connection open or queued, no child serving; at most 5 s more): a leak is judged "
         f"only then, and a server still serving reads 'still busy'. The leaking servers were "
-        f"capped at {settings['request_cap']} requests per cell. A percentile is shown only "
+        f"capped at {settings.request_cap} requests per cell. A percentile is shown only "
         f"with {BEYOND} answers past it.</p>" + reach(run)
     )
 
 
-def accounting_sentence(run: dict) -> str:
+def accounting_sentence(run: RunRecord) -> str:
     """How this run's cells counted their server's CPU and memory, from their records."""
     methods: dict[tuple[str, float, str], int] = {}
-    for cell in run["cells"]:
-        method = cell.get("accounting")
+    for cell in run.cells:
+        method = cell.accounting
         if method:
-            key = (method["cpu"], method["cpu_resolution_us"], method["memory"])
+            key = (method.cpu, method.cpu_resolution_us, method.memory)
             methods[key] = methods.get(key, 0) + 1
     if not methods:
         return "No cell counted a server's CPU here."
@@ -556,27 +548,26 @@ def accounting_sentence(run: dict) -> str:
     return "Accounting: " + "; ".join(said) + "."
 
 
-def reach(run: dict) -> str:
+def reach(run: RunRecord) -> str:
     """What this run did beyond the usual: a server elsewhere, servers the user added, a locust
     master with workers, servers given more than one CPU (each from run.json)."""
-    settings = run["metadata"]["settings"]
-    affinity = run["metadata"]["affinity"]
+    settings = run.settings
     said = []
-    if settings.get("target"):
+    if settings.target:
         said.append(
-            f"The server under test ran elsewhere, at {esc(settings['target'])}: the harness "
+            f"The server under test ran elsewhere, at {esc(settings.target)}: the harness "
             f"neither started, pinned nor watched it, so its cells have <b>no telemetry</b>: no "
             f"server CPU per request, no process tree, no leak verdict. Its figures are the load "
             f"generator's alone."
         )
-    for added in settings.get("added_servers") or ():
+    for added in settings.added_servers:
         said.append(
             f"<b>{esc(added['name'])}</b> is a server added for this run: "
             f"<code>{esc(shlex.join(added['command']))}</code> ({added['interface'].upper()}, "
             f"{added['workers']} worker(s)), measured like every other row."
         )
-    if settings.get("app"):
-        app = settings["app"]
+    app = settings.app
+    if app:
         said.append(
             f"The app workload is the user's application {esc(app['app'] or '(at the target)')}"
             f" ({app['interface'].upper()}): GET {esc(app['path'])}, a right answer being "
@@ -584,15 +575,15 @@ def reach(run: dict) -> str:
             + (f" with the body {esc(repr(app['body'])[:80])}" if app.get("body") else "")
             + "."
         )
-    workers = affinity.get("generator_workers") or {}
-    if workers.get("local") or workers.get("remote"):
+    workers = run.metadata.affinity.generator_workers
+    if workers and (workers.local or workers.remote):
         said.append(
-            f"The load came from a locust master and its workers ({workers.get('local', 0)} "
-            f"started here, {workers.get('remote', 0)} on other machines), each worker's share "
+            f"The load came from a locust master and its workers ({workers.local or 0} "
+            f"started here, {workers.remote or 0} on other machines), each worker's share "
             f"started at the master's moment and its window put on the master's clock (the "
             f"error is one message's delay: well under a millisecond on loopback)."
         )
-    given = {c["server"]: len(c.get("server_cpus") or ()) for c in run["cells"]}
+    given = {c.server: len(c.server_cpus or ()) for c in run.cells}
     if len(set(given.values()) - {0}) > 1:  # not every server had as many CPUs
         wide = ", ".join(f"{name} on {n}" for name, n in sorted(given.items()) if n > 1)
         said.append(
@@ -600,6 +591,12 @@ def reach(run: dict) -> str:
             f"compare their throughput per CPU, or their CPU per request."
         )
     return f"<p>{' '.join(said)}</p>" if said else ""
+
+
+# the order bench.store.metadata writes run.json's metadata in (the record's differs)
+def metadata_json(meta: Metadata) -> str:
+    """The run's metadata as the store wrote it."""
+    return json.dumps({**to_json(meta), "cpu_governor": meta.cpu_governor}, indent=2)
 
 
 STYLE = """
@@ -614,14 +611,14 @@ p.answer { font-size: 15px; max-width: 1100px; } .shown { color: #070; } .missin
 """
 
 
-def page(run: dict, images: dict[str, str], micro: dict | None = None) -> str:
-    meta = run["metadata"]
-    settings = meta["settings"]
+def page(run: RunRecord, images: dict[str, str], micro: dict | None = None) -> str:
+    meta = run.metadata
+    settings = run.settings
     levels, found = answer(run)
     status_note = (
         ""
-        if run["status"] == "complete"
-        else f"<p class='warning'>This run is <b>{esc(run['status'])}</b>: only the cells "
+        if run.status == "complete"
+        else f"<p class='warning'>This run is <b>{esc(run.status)}</b>: only the cells "
         "completed are shown.</p>"
     )
     figures = "\n".join(
@@ -632,14 +629,14 @@ def page(run: dict, images: dict[str, str], micro: dict | None = None) -> str:
     )
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
-<title>Web server concurrency models: run {esc(meta["started"])}</title>
+<title>Web server concurrency models: run {esc(meta.started)}</title>
 <style>{STYLE}</style></head><body>
 <h1>Which concurrency model wins, by how much, and why</h1>
 {status_note}
-<p>{len(run["cells"])} cells, profile <b>{esc(settings.get("profile", "custom"))}</b>,
-{settings["duration_s"]:g} s windows; servers: {esc(", ".join(servers_in(run)))};
-{esc(meta["cpu_model"])}, {meta["cpu_count"]} CPUs, Python {esc(meta["python"])}, commit
-{esc(meta["commit"][:10])}.</p>
+<p>{len(run.cells)} cells, profile <b>{esc(settings.profile)}</b>,
+{settings.duration_s:g} s windows; servers: {esc(", ".join(servers_in(run)))};
+{esc(meta.cpu_model)}, {meta.cpu_count} CPUs, Python {esc(meta.python)}, commit
+{esc(meta.commit[:10])}.</p>
 <h2>The answer</h2>
 {answer_section(levels, drift_sentence(found), not_ours(run))}
 <h2>Lessons from this run</h2>
@@ -670,6 +667,6 @@ rows failed.</p>
 {cells_section(run)}
 <h2>Methodology</h2>
 {methodology(run)}
-<h2>Metadata</h2><pre>{esc(json.dumps(meta, indent=2))}</pre>
+<h2>Metadata</h2><pre>{esc(metadata_json(meta))}</pre>
 </body></html>
 """

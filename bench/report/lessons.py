@@ -8,10 +8,12 @@ claimed without its figure: a run in which every lesson fails reads "not shown" 
 
 from __future__ import annotations
 
-import itertools
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from bench.record import CellRecord, RunRecord
+from bench.report.select import failed, ok_cells, top_cells
 
 SLACK = 1.05  # a bound may be exceeded by this much: the window's edges
 IO_S = 0.010  # the io workload's wait (helloworld: /sleep/?ms=10)
@@ -33,59 +35,16 @@ class Lesson:
         return "shown" if self.shown else f"not shown: {self.evidence}"
 
 
-def ok_cells(run: dict, server: str, workload: str | None = None) -> list[dict]:
-    """The server's closed-loop cells that ran to the end (on one workload if given)."""
-    return [
-        c
-        for c in run["cells"]
-        if c["server"] == server
-        and c["status"] == "ok"
-        and c.get("load")
-        and not c.get("rate")
-        and (workload is None or c["workload"] == workload)
-    ]
-
-
-def top_cells(run: dict, server: str, workload: str) -> list[dict]:
-    """The server's cells of one load only: its most users, keep-alive where it ran it (a
-    lesson's bound depends on the users, so its figures must not mix levels)."""
-    cells = ok_cells(run, server, workload)
-    if not cells:
-        return []
-    mode = "keepalive" if any(c["mode"] == "keepalive" for c in cells) else cells[0]["mode"]
-    users = max(c["users"] for c in cells if c["mode"] == mode)
-    return [c for c in cells if c["mode"] == mode and c["users"] == users]
-
-
-def option(cell: dict, flag: str, default: float = 0.0) -> float:
-    """A numeric option the cell's server ran with (--sleep 0.02, --workers 2), from its command."""
-    for name, value in itertools.pairwise(cell.get("command") or []):
-        if name == flag:
-            return float(value)
-    return default
-
-
 def median(values: list[float]) -> float:
     return statistics.median(values) if values else 0.0
 
 
-def throughput(cells: list[dict]) -> float:
-    return median([c["load"]["throughput"] for c in cells])
+def throughput(cells: list[CellRecord]) -> float:
+    return median([c.load.throughput for c in cells if c.load])
 
 
-def p50_ms(cells: list[dict]) -> float:
-    return median([(c["load"]["latency_us"].get("p50") or 0) / 1000 for c in cells])
-
-
-def failed(run: dict, server: str, workload: str | None = None) -> int:
-    """How many of the server's cells failed (on one workload if given): each counts against
-    its lesson, which a run whose cells all failed would otherwise not judge at all."""
-    return sum(
-        c["server"] == server
-        and c["status"] != "ok"
-        and (workload is None or c["workload"] == workload)
-        for c in run["cells"]
-    )
+def p50_ms(cells: list[CellRecord]) -> float:
+    return median([(c.load.latency_us.p50 or 0) / 1000 for c in cells if c.load])
 
 
 def lost(count: int) -> str:
@@ -106,13 +65,13 @@ def none_measured(
 # the lessons, one function each -------------------------------------------------------------
 
 
-def basic(run: dict) -> Lesson:
+def basic(run: RunRecord) -> Lesson:
     what = "accept, read, answer, close: a socket loop serves HTTP"
     cells, down = ok_cells(run, "basic"), failed(run, "basic")
     if not cells and not down:
         return Lesson("webserver1", "basic", what, "no cell of basic", None)
-    answered = sum(c["load"]["requests"] for c in cells)
-    wrong = sum(sum(c["load"]["failures"].values()) for c in cells)
+    answered = sum(c.load.requests for c in cells if c.load)
+    wrong = sum(sum(c.load.failures.values()) for c in cells if c.load)
     return Lesson(
         "webserver1",
         "basic",
@@ -122,22 +81,19 @@ def basic(run: dict) -> Lesson:
     )
 
 
-def wsgi(run: dict) -> Lesson:
+def wsgi(run: RunRecord) -> Lesson:
     what = "any framework runs on a server that speaks PEP 3333 (Django here)"
-    cells = [c for c in run["cells"] if c["workload"] == "django" and not c.get("rate")]
+    cells = [c for c in run.cells if c.workload == "django" and not c.rate]
     if not cells:
         return Lesson("wsgiserver", "every model", what, "no django cell", None)
-    servers = {c["server"] for c in cells}
+    servers = {c.server for c in cells}
     served = sorted(  # every cell of the server answered right, not just one: a failed one not
         server
         for server in servers
         if all(
-            c["status"] == "ok"
-            and c.get("load")
-            and c["load"]["requests"]
-            and not c["load"]["failures"]
+            c.ok and c.load and c.load.requests and not c.load.failures
             for c in cells
-            if c["server"] == server
+            if c.server == server
         )
     )
     return Lesson(
@@ -150,12 +106,12 @@ def wsgi(run: dict) -> Lesson:
     )
 
 
-def one_at_a_time(run: dict) -> Lesson:
+def one_at_a_time(run: RunRecord) -> Lesson:
     what = "one connection at a time: at most 1 / service time, each client waits for the others"
     cells, down = top_cells(run, "iterative", "io"), failed(run, "iterative", "io")
     if not cells:
         return none_measured("iterativeserver", "iterative", what, "io", down)
-    rate, wait, users = throughput(cells), p50_ms(cells), cells[0]["users"]
+    rate, wait, users = throughput(cells), p50_ms(cells), cells[0].users
     bound, queue = 1 / IO_S, 0.8 * users * IO_S * 1000
     most, counted = in_progress(cells)
     return Lesson(
@@ -170,23 +126,24 @@ def one_at_a_time(run: dict) -> Lesson:
     )
 
 
-def in_progress(cells: list[dict]) -> tuple[int | None, str]:
+def in_progress(cells: list[CellRecord]) -> tuple[int | None, str]:
     """The most requests the server itself had in progress at once over these cells (its own
     count), and the words for it: one at a time is its own count, not latency alone (a
     concurrent server that is slow would wait as long)."""
-    counts = [(c.get("server_reports") or {}).get("most_in_progress") for c in cells]
-    if None in counts or not counts:
+    counts = [c.server_reports.most_in_progress for c in cells]
+    known = [count for count in counts if count is not None]
+    if len(known) < len(counts) or not known:
         return None, "the server did not count its requests in progress"
-    most = max(counts)  # type: ignore[type-var]
+    most = max(known)
     return most, f"at most {most} request(s) in progress at once (the server's own count)"
 
 
-def head_of_line(run: dict) -> Lesson:
+def head_of_line(run: RunRecord) -> Lesson:
     what = "a blocking sleep after each answer holds every client behind it"
     cells, down = top_cells(run, "sleep", "hello"), failed(run, "sleep", "hello")
     if not cells:
         return none_measured("sleepserver", "sleep", what, "hello", down)
-    pause, users = option(cells[0], "--sleep"), cells[0]["users"]
+    pause, users = cells[0].option("--sleep"), cells[0].users
     rate, wait = throughput(cells), p50_ms(cells)
     if not pause:
         return Lesson("sleepserver", "sleep", what, "the server ran without --sleep", False)
@@ -203,41 +160,43 @@ def head_of_line(run: dict) -> Lesson:
     )
 
 
-def forked(run: dict, server: str) -> tuple[dict, int, int] | None:
+def forked(run: RunRecord, server: str) -> tuple[CellRecord, int, int] | None:
     """A fork model's first cell, its zombies at the end, and the children it forked: one per
     request the generator sent (each a connection) and one for the harness's verification."""
-    cells = [c for c in ok_cells(run, server) if c.get("leak")]
+    cells = [c for c in ok_cells(run, server) if c.leak and c.load]
     if not cells:
         return None
-    return cells[0], cells[0]["leak"]["zombies_after"], cells[0]["load"].get("sent", 0) + 1
+    first = cells[0]
+    assert first.leak and first.load
+    return first, first.leak.zombies_after or 0, first.load.sent + 1
 
 
-def zombies(run: dict) -> Lesson:
+def zombies(run: RunRecord) -> Lesson:
     what = "fork() per connection, nothing reaps: one zombie per connection served"
     found = forked(run, "fork")
     if found is None:
         return none_measured("concurrentserver", "fork", what, "", failed(run, "fork"))
     cell, left, served = found
-    users = cell["users"]
+    users = cell.users
     return Lesson(
         "concurrentserver",
         "fork",
         what,
-        f"{left:,} zombies after {served:,} connections ({cell['workload']}, {users} users; "
+        f"{left:,} zombies after {served:,} connections ({cell.workload}, {users} users; "
         f"the last {users} may not have been accepted when the load stopped)"
         + lost(down := failed(run, "fork")),
         served - users <= left <= served and not down,
     )
 
 
-def emfile(run: dict) -> Lesson:
+def emfile(run: RunRecord) -> Lesson:
     what = "the parent keeps every client socket: descriptors grow until accept() fails (EMFILE)"
-    cells = [c for c in run["cells"] if c["server"] == "fork_leak" and c.get("load")]
+    cells = [c for c in run.cells if c.server == "fork_leak" and c.load]
     if not cells:
         return none_measured("concurrentserver2", "fork_leak", what, "", failed(run, "fork_leak"))
     cell = cells[0]
-    failures = (cell.get("server_reports") or {}).get("accept_failures_by_errno", {})
-    peak = (cell.get("leak") or {}).get("peak_parent_fds")
+    failures = cell.server_reports.accept_failures_by_errno or {}
+    peak = cell.leak.peak_parent_fds if cell.leak else None
     return Lesson(
         "concurrentserver2",
         "fork_leak",
@@ -248,7 +207,7 @@ def emfile(run: dict) -> Lesson:
     )
 
 
-def coalesced(run: dict) -> Lesson:
+def coalesced(run: RunRecord) -> Lesson:
     what = "one wait() per SIGCHLD: signals that coalesce in a burst leave zombies"
     found = forked(run, "fork_wait")
     if found is None:
@@ -256,30 +215,28 @@ def coalesced(run: dict) -> Lesson:
     cell, left, served = found
     # some reaped: fewer than a server that reaps nothing leaves on the same load (fork's
     # lesson: all but the last `users` connections, which may not have been accepted)
-    fewest_unreaped = served - cell["users"]
+    fewest_unreaped = served - cell.users
     return Lesson(
         "concurrentserver3",
         "fork_wait",
         what,
-        f"{left:,} zombies left of {served:,} children ({cell['users']} users at once; "
+        f"{left:,} zombies left of {served:,} children ({cell.users} users at once; "
         f"reaping none would leave at least {fewest_unreaped:,})"
         + lost(down := failed(run, "fork_wait")),
         0 < left < fewest_unreaped and not down,
     )
 
 
-def reaped(run: dict) -> Lesson:
+def reaped(run: RunRecord) -> Lesson:
     what = "a waitpid(WNOHANG) loop per SIGCHLD: no zombie, however bursty the load"
-    cells = [c for c in ok_cells(run, "fork_reap") if c.get("leak")]
+    cells = [c for c in ok_cells(run, "fork_reap") if c.leak]
     if not cells:
         return none_measured(
             "concurrentserver_final", "fork_reap", what, "", failed(run, "fork_reap")
         )
-    left = [c["leak"]["zombies_after"] for c in cells]
+    left = [c.leak.zombies_after or 0 for c in cells if c.leak]
     # no zombie means something only where children were forked: seen alive in its samples
-    seen = sum(
-        max((c.get("telemetry") or {}).get("series", {}).get("children") or [0]) > 0 for c in cells
-    )
+    seen = sum(max(c.telemetry.series.children or [0]) > 0 for c in cells if c.telemetry)
     down = failed(run, "fork_reap")
     return Lesson(
         "concurrentserver_final",
@@ -291,7 +248,7 @@ def reaped(run: dict) -> Lesson:
     )
 
 
-def event_loop(run: dict) -> Lesson:
+def event_loop(run: RunRecord) -> Lesson:
     what = "one event loop: a blocking view stalls every client; the same view awaiting does not"
     blocking, awaiting = top_cells(run, "asyncio", "io"), top_cells(run, "asyncio-asgi", "io")
     down = failed(run, "asyncio", "io") + failed(run, "asyncio-asgi", "io")
@@ -302,19 +259,19 @@ def event_loop(run: dict) -> Lesson:
         "the design card",
         "asyncio",
         what,
-        f"io at {blocking[0]['users']} users: {inline:,.1f} req/s served inline (at most "
+        f"io at {blocking[0].users} users: {inline:,.1f} req/s served inline (at most "
         f"{1 / IO_S:,.0f}), {asgi:,.1f} awaiting: {asgi / inline if inline else 0:,.1f}x"
         + lost(down),
         inline <= SLACK / IO_S and asgi >= 5 * inline and not down,
     )
 
 
-def threads(run: dict) -> Lesson:
+def threads(run: RunRecord) -> Lesson:
     what = "a thread per connection: blocking views overlap"
     cells, down = top_cells(run, "threaded", "io"), failed(run, "threaded", "io")
     if not cells:
         return none_measured("beyond the seed", "threaded", what, "io", down)
-    rate, users = throughput(cells), cells[0]["users"]
+    rate, users = throughput(cells), cells[0].users
     return Lesson(
         "beyond the seed",
         "threaded",
@@ -325,24 +282,24 @@ def threads(run: dict) -> Lesson:
     )
 
 
-def workers(run: dict) -> Lesson:
+def workers(run: RunRecord) -> Lesson:
     what = "N pre-forked event loops share the socket: N blocking views at once, not more"
     cells, down = top_cells(run, "prefork", "io"), failed(run, "prefork", "io")
     if not cells:
         return none_measured("beyond the seed", "prefork", what, "io", down)
-    count = option(cells[0], "--workers", WORKERS_DEFAULT)
+    count = cells[0].option("--workers", WORKERS_DEFAULT)
     rate = throughput(cells)
     return Lesson(
         "beyond the seed",
         "prefork",
         what,
-        f"io at {cells[0]['users']} users, {count:g} workers: {rate:,.1f} req/s (at most "
+        f"io at {cells[0].users} users, {count:g} workers: {rate:,.1f} req/s (at most "
         f"{count / IO_S:,.0f}), {rate * IO_S:,.2f} views at once" + lost(down),
         1.5 <= rate * IO_S <= count * SLACK and not down,
     )
 
 
-LESSONS: tuple[Callable[[dict], Lesson], ...] = (
+LESSONS: tuple[Callable[[RunRecord], Lesson], ...] = (
     basic,
     wsgi,
     one_at_a_time,
@@ -357,7 +314,7 @@ LESSONS: tuple[Callable[[dict], Lesson], ...] = (
 )
 
 
-def judge(run: dict) -> list[Lesson]:
+def judge(run: RunRecord) -> list[Lesson]:
     """Every lesson, judged from the run."""
     return [lesson(run) for lesson in LESSONS]
 

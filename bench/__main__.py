@@ -20,17 +20,15 @@ from pathlib import Path
 from bench import options
 from bench.catalog import (
     APP_WORKLOAD,
-    MODES,
     SERVERS,
     TARGET,
-    WORKLOADS,
     CatalogError,
+    ServerSpec,
     definition,
     parse_add_server,
     read_servers_file,
     target_url,
 )
-from bench.contract import CLIENTS
 from bench.plan import PROFILES, PlanError, Settings, build_plan
 from bench.store import StoreError, results_dir, results_root
 
@@ -65,6 +63,29 @@ SCENARIOS = {
 }
 
 
+# The subcommands this module parses (the others parse their own, from the same table of options).
+OWN = {
+    "run": options.Command(
+        "run", description="Run a plan: a profile, changed by the options given."
+    ),
+    "micro": options.Command("micro"),
+    "compare": options.Command("compare"),
+    "worker": options.Command(
+        "worker",
+        description="A locust worker: connects to a run's master and sends the load it is told "
+        "to, to the address the run names.",
+    ),
+}
+SUMMARIES = {  # each subcommand in `python -m bench --help`, in this order
+    "run": "run the benchmark (python -m bench run --help)",
+    "micro": "the pytest-benchmark micro-benchmarks into a folder (micro.json)",
+    "report": "redraw the charts and report of a results folder (python -m bench report --help)",
+    "compare": "did it get faster? two runs, server by server (exit 1 on a contradiction)",
+    "worker": "a load generator for a run on another machine (its --remote-workers)",
+    **{name: summary for name, (_, summary) in SCENARIOS.items()},
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
@@ -73,247 +94,13 @@ def build_parser() -> argparse.ArgumentParser:
         "and why.",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    run = commands.add_parser(
-        "run",
-        help="run the benchmark (python -m bench run --help)",
-        description="Run a plan: a profile, changed by the options given.",
-    )
-    run.add_argument(
-        "--profile",
-        choices=PROFILES,
-        default="default",
-        help="quick: a smoke run of under a minute; default: the answer in about seven minutes; "
-        "full: every workload, level and mode, the peers too, six runs of each, the scenarios",
-    )
-    options.add_servers(run, SERVERS, checked=False)
-    run.add_argument(
-        "--workloads",
-        type=options.names([*WORKLOADS, APP_WORKLOAD]),
-        help=f"comma-separated workloads, from: {', '.join(WORKLOADS)}, and app (--app)",
-    )
-    run.add_argument("--users", type=options.users, help="concurrency levels, e.g. 1,16,64")
-    run.add_argument(
-        "--modes",
-        type=options.names(MODES),
-        help="keepalive and/or close (a new connection per request)",
-    )
-    options.add_duration(run, None, "measured time per cell, e.g. 10s")
-    options.add_warmup(run, None)
-    run.add_argument(
-        "--settle",
-        type=options.duration,
-        help="telemetry kept after the load, to see whether leaks go away",
-    )
-    run.add_argument(
-        "--repeat",
-        type=int,
-        help="runs of each repeated cell, in rounds shuffled anew each round (5 or more can "
-        "tell two servers apart; from 6, the report gives 95 %% intervals)",
-    )
-    run.add_argument(
-        "--repeat-only",
-        type=lambda text: tuple(part.strip() for part in text.split(",") if part.strip()),
-        metavar="WORKLOAD@USERS,...",
-        help="repeat only these levels, e.g. hello@16,io@16; the others run once, first",
-    )
-    run.add_argument(
-        "--seed",
-        type=int,
-        help="the seed of the rounds' shuffle (default 1): same seed, same order",
-    )
-    run.add_argument(
-        "--open-rate",
-        type=float,
-        metavar="REQ_PER_S",
-        help="also an open-loop cell per server at this offered rate (requests on a fixed "
-        "schedule, latency from the due time); 0: none",
-    )
-    run.add_argument(
-        "--open-workloads",
-        type=options.names(WORKLOADS),
-        help="the workloads that get the open-loop cell (default: the profile's, or all)",
-    )
-    run.add_argument(
-        "--timeout",
-        "--request-timeout",
-        dest="timeout",
-        type=options.duration,
-        help="a request unanswered this long fails; after a cell, a server that does not answer "
-        "within it has hung (default 5s)",
-    )
-    run.add_argument(
-        "--start-timeout",
-        type=options.duration,
-        help="a server not listening this long after its start fails its cell (default 30s)",
-    )
-    run.add_argument(
-        "--generator-grace",
-        type=options.duration,
-        help="a load generator still busy this long after its cell should have ended is killed "
-        "(default 10s)",
-    )
-    run.add_argument(
-        "--request-cap",
-        type=int,
-        metavar="N",
-        help="requests per cell for the leaking servers (fork, fork_leak, fork_wait)",
-    )
-    run.add_argument(
-        "--client",
-        choices=CLIENTS,
-        help="the load generator's client: raw (ours: raw sockets and httptools, the default) "
-        "or fasthttp (locust's FastHttpUser, several times more CPU per request)",
-    )
-    run.add_argument(
-        "--no-cpu-split",
-        action="store_true",
-        help="do not pin the server and the load generator to different CPUs",
-    )
-    run.add_argument(
-        "--no-ceiling",
-        action="store_true",
-        help="skip measuring the load generator's ceiling (context only)",
-    )
-    run.add_argument(
-        "--wrk-bound-cells",
-        action=argparse.BooleanOptionalAction,
-        help="measure the generator-bound cells of non-leaking servers with wrk too, where wrk "
-        "is installed (default: on)",
-    )
-    run.add_argument(
-        "--crosscheck",
-        action=argparse.BooleanOptionalAction,
-        help="measure every closed-loop cell with wrk too (the full profile does)",
-    )
-    run.add_argument(
-        "--scenarios",
-        action=argparse.BooleanOptionalAction,
-        help="after the cells: the capacity sweep, C10K and slow clients (the full profile "
-        "does), for the servers of the run",
-    )
-    yours = run.add_argument_group(
-        "your own servers and application",
-        "Added servers join every workload they can serve (and the profile's servers, unless "
-        "--servers names them), with the same verification, telemetry and ranking as ours.",
-    )
-    yours.add_argument(
-        "--add-server",
-        action="append",
-        default=[],
-        metavar="NAME=COMMAND",
-        help="a server of yours; COMMAND uses {port} (required), {host}, {app} (the workload's "
-        "WSGI application), {workers} and {python}, e.g. 'mine=gunicorn -b {host}:{port} {app}' "
-        "(repeatable)",
-    )
-    yours.add_argument(
-        "--servers-file",
-        type=Path,
-        metavar="TOML",
-        help="servers of yours, one [servers.NAME] table each: command, and optionally "
-        "interface (wsgi/asgi), workers, workloads, description",
-    )
-    yours.add_argument(
-        "--app",
-        metavar="MODULE:CALLABLE",
-        help="your application, importable from here: the 'app' workload (instead of the "
-        "profile's, unless --workloads names them too)",
-    )
-    yours.add_argument(
-        "--interface",
-        choices=("auto", "wsgi", "asgi"),
-        default="auto",
-        help="how to call --app; auto takes ASGI for a coroutine function (default auto)",
-    )
-    yours.add_argument("--path", default="/", help="the path of --app to load (default /)")
-    yours.add_argument(
-        "--expect-status",
-        type=int,
-        default=200,
-        metavar="CODE",
-        help="the status a right answer from --app carries (default 200)",
-    )
-    yours.add_argument(
-        "--expect-body",
-        metavar="TEXT",
-        help="the exact body a right answer from --app carries (default: not checked)",
-    )
-    reach = run.add_argument_group(
-        "CPUs, load generators, other machines",
-        "By default the server gets one CPU (a server of N workers N, up to half the machine) "
-        "and one locust process per remaining CPU loads it. See docs/distributed.md.",
-    )
-    reach.add_argument(
-        "--server-cpus", type=options.cpus, metavar="CPUS", help="the servers' CPUs, e.g. 0-1"
-    )
-    reach.add_argument(
-        "--generator-cpus", type=options.cpus, metavar="CPUS", help="the generator's CPUs, e.g. 2-7"
-    )
-    reach.add_argument(
-        "--generator-processes",
-        type=options.count,
-        metavar="N",
-        help="locust processes on a pipe of their own (default: one per generator CPU)",
-    )
-    reach.add_argument(
-        "--generator-workers",
-        type=options.count,
-        metavar="N",
-        help="drive locust as a master with N workers started here (on the generator's CPUs)",
-    )
-    reach.add_argument(
-        "--remote-workers",
-        type=options.count,
-        metavar="N",
-        help="also wait for N workers started elsewhere (python -m bench worker --master "
-        "HOST:PORT), which load the server named by --target; name --master-bind so that they "
-        "can reach the master",
-    )
-    reach.add_argument(
-        "--master-bind",
-        type=options.address,
-        metavar="HOST:PORT",
-        help="where the locust master listens for its workers (default 127.0.0.1 and a free "
-        "port: this machine only)",
-    )
-    reach.add_argument(
-        "--target",
-        metavar="URL",
-        help="measure a server running elsewhere (http://HOST:PORT), which the harness neither "
-        "starts nor watches: no telemetry, no service demand; the load goes to the address named",
-    )
-    options.add_out(run, "run")
-    options.add_quiet(run)
-    run.add_argument(
-        "--no-micro",
-        action="store_true",
-        help="skip the micro-benchmarks that the default and full profiles run",
-    )
-    micro = commands.add_parser(
-        "micro", help="the pytest-benchmark micro-benchmarks into a folder (micro.json)"
-    )
-    options.add_out(micro, "micro")
-    commands.add_parser(
-        "report",
-        help="redraw the charts and report of a results folder (python -m bench report --help)",
-        add_help=False,
-    )
-    compare = commands.add_parser(
-        "compare",
-        help="did it get faster? two runs, server by server (exit 1 on a contradiction)",
-    )
-    compare.add_argument("first", type=Path, help="a run's folder (the earlier)")
-    compare.add_argument("second", type=Path, help="another run's folder (the later)")
-    worker = commands.add_parser(
-        "worker",
-        help="a load generator for a run on another machine (its --remote-workers)",
-        description="A locust worker: connects to a run's master and sends the load it is told "
-        "to, to the address the run names.",
-    )
-    worker.add_argument(
-        "--master", type=options.address, required=True, help="the run's master, HOST:PORT"
-    )
-    for name, (_, summary) in SCENARIOS.items():
-        commands.add_parser(name, help=summary, add_help=False)
+    for name, summary in SUMMARIES.items():
+        if name in OWN:
+            OWN[name].add_to(
+                commands.add_parser(name, help=summary, description=OWN[name].description)
+            )
+        else:  # it parses its own options: report, the scenarios
+            commands.add_parser(name, help=summary, add_help=False)
     return parser
 
 
@@ -343,42 +130,15 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if args.command is None and argv == [] else 2
     settings = PROFILES[args.profile]  # named in the metadata as settings.profile
     try:
-        settings = yours(settings, args)
-    except CatalogError as exc:
+        added = [parse_add_server(text) for text in args.add_server]
+        if args.servers_file is not None:
+            added += read_servers_file(args.servers_file)
+        options.check_option_combinations(args, [spec.name for spec in added])
+        settings = with_yours(settings, args, added)
+    except (CatalogError, options.OptionError) as exc:
         parser.exit(2, f"python -m bench: error: {exc}\n")
-    overrides = {
-        "servers": args.servers,
-        "workloads": args.workloads,
-        "users": args.users,
-        "modes": args.modes,
-        "duration_s": args.duration,
-        "warmup_s": args.warmup,
-        "settle_s": args.settle,
-        "repeat": args.repeat,
-        "seed": args.seed,
-        "repeat_only": args.repeat_only,
-        "open_rate": args.open_rate,
-        "open_workloads": args.open_workloads,
-        "request_cap": args.request_cap,
-        "request_timeout_s": args.timeout,
-        "start_timeout_s": args.start_timeout,
-        "generator_grace_s": args.generator_grace,
-        "server_cpus": args.server_cpus,
-        "generator_cpus": args.generator_cpus,
-        "generator_processes": args.generator_processes,
-        "generator_workers": args.generator_workers,
-        "remote_workers": args.remote_workers,
-        "master_bind": args.master_bind,
-    }
-    settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
-    settings = fit_profile(settings, explicit={k for k, v in overrides.items() if v is not None})
-    for flag in ("crosscheck", "scenarios", "wrk_bound_cells", "client"):
-        if getattr(args, flag) is not None:
-            settings = replace(settings, **{flag: getattr(args, flag)})
-    if args.no_cpu_split:
-        settings = replace(settings, cpu_split=False)
-    if args.no_ceiling:
-        settings = replace(settings, ceiling=False)
+    chosen = options.given(args)  # then the options given, over the profile
+    settings = fit_profile(replace(settings, **chosen), explicit=set(chosen))
     try:
         plan = build_plan(settings)
         folder = results_dir("run", args.out)
@@ -417,41 +177,21 @@ def main(argv: list[str] | None = None) -> int:
     return code
 
 
-def yours(settings: Settings, args: argparse.Namespace) -> Settings:
+def with_yours(settings: Settings, args: argparse.Namespace, added: list[ServerSpec]) -> Settings:
     """The profile with the user's servers and application added: the added servers join the
     profile's servers (unless --servers names the run's), the application its workloads (unless
-    --workloads does)."""
-    added = [parse_add_server(text) for text in args.add_server]
-    if args.servers_file is not None:
-        added += read_servers_file(args.servers_file)
-    names = [spec.name for spec in added]
-    if len(set(names)) < len(names):
-        raise CatalogError(f"a server is added twice: {', '.join(names)}")
+    --workloads does). The options have passed check_option_combinations."""
     if added:
         settings = replace(
             settings,
             added_servers=tuple(definition(spec) for spec in added),
-            servers=(*settings.servers, *names),
+            servers=(*settings.servers, *(spec.name for spec in added)),
         )
-    if args.remote_workers and not args.target:
-        raise CatalogError(
-            "--remote-workers load from other machines, which cannot reach this one's loopback "
-            "servers: name the server with --target http://HOST:PORT"
-        )
-    if args.generator_processes is not None and (args.generator_workers or args.remote_workers):
-        raise CatalogError("--generator-processes or a master with workers, not both")
-    if args.interface != "auto" and not (args.app or args.target):
-        raise CatalogError("--interface says how to call --app; name it too")
     if args.target:
         settings = replace(settings, target=target_url(args.target), servers=(TARGET,))
-        if args.servers is not None or args.add_server or args.servers_file:
-            raise CatalogError(
-                "--target measures the server at its address only: no --servers, no added ones"
-            )
         if args.remote_workers:  # the ceiling's server is on this machine's loopback
             settings = replace(settings, ceiling=False)
-    custom_path = args.expect_body is not None or args.path != "/" or args.expect_status != 200
-    if args.app or (args.target and custom_path):
+    if args.app or (args.target and options.changed(args, "path", "expect_status", "expect_body")):
         interface = args.interface
         if interface == "auto":
             interface = detect_interface(args.app) if args.app else "wsgi"
@@ -467,8 +207,6 @@ def yours(settings: Settings, args: argparse.Namespace) -> Settings:
             },
             workloads=(APP_WORKLOAD,),
         )
-    elif custom_path:
-        raise CatalogError("--path and --expect-* describe --app (or --target); name it too")
     return settings
 
 

@@ -1,15 +1,21 @@
-"""The command line: listing, clear errors, the start line, clean exits on signals."""
+"""The command lines: `python -m servers` (listing, clear errors, the start line, clean exits on
+signals) and `python -m bench`'s one table of options (its parsers, Settings, the rules between
+run's options)."""
 
 from __future__ import annotations
 
 import http.client
+import re
 import signal
 import subprocess
 import sys
+from dataclasses import fields
 
 import pytest
 
 from bench.launch import ServerProcess
+from bench.options import OPTIONS, OptionError, check_option_combinations, given
+from bench.plan import Settings
 from servers.models import MODELS
 from tests.conftest import DJANGO, Launch
 from tests.http_helpers import request
@@ -129,3 +135,48 @@ def test_options_anywhere_and_gunicorn_style_bind_and_workers() -> None:
         status, _, body = request(server.port, "GET", "/hello/")
     assert status == 200 and body == b"Hello, world!"
     assert "expected HOST:PORT" in run_cli("fork", DJANGO, "-b", "8000").stderr
+
+
+# python -m bench: one table of options (bench/options.py) -----------------------------------
+
+
+def test_every_option_fills_a_real_setting_in_subcommands_that_exist() -> None:
+    from bench.__main__ import OWN, SCENARIOS
+
+    settings = {field.name for field in fields(Settings)}
+    commands = {*OWN, *SCENARIOS, "report", "holder"}
+    for option in OPTIONS:
+        assert option.setting is None or option.setting in settings, option.flags
+        assert set(option.commands) <= commands, option.flags
+
+
+def test_run_fills_settings_with_the_options_given_only() -> None:
+    from bench.__main__ import build_parser
+
+    args = build_parser().parse_args(["run", "--start-timeout", "1m", "--no-ceiling"])
+    assert given(args) == {"start_timeout_s": 60.0, "ceiling": False}
+    args = build_parser().parse_args(["run", "--request-timeout", "2s", "--no-crosscheck"])
+    assert given(args) == {"request_timeout_s": 2.0, "crosscheck": False}
+
+
+@pytest.mark.parametrize(
+    ("args", "added", "message"),
+    [
+        ([], ["a", "a"], "a server is added twice: a, a"),
+        (["--remote-workers", "1"], [], "name the server with --target"),
+        (["--generator-processes", "2", "--generator-workers", "1"], [], "not both"),
+        (["--interface", "wsgi"], [], "--interface says how to call --app"),
+        (["--target", "http://h:1", "--servers", "asyncio"], [], "no --servers, no added ones"),
+        (["--expect-status", "201"], [], "--path and --expect-* describe --app"),
+    ],
+)
+def test_options_that_do_not_go_together_are_refused_with_why(
+    args: list[str], added: list[str], message: str
+) -> None:
+    from bench.__main__ import build_parser
+
+    with pytest.raises(OptionError, match=re.escape(message)):
+        check_option_combinations(build_parser().parse_args(["run", *args]), added)
+    check_option_combinations(
+        build_parser().parse_args(["run", "--app", "x:y", "--path", "/a"]), []
+    )

@@ -6,17 +6,17 @@ scenarios (scale.json, slowclients.json, crosscheck.json), micro-benchmarks alon
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 
+from bench import options
 from bench.report.html import draw
 from bench.store import RunFormatError, results_root
 
-__all__ = ["draw", "main", "redraw"]
+__all__ = ["COMMAND", "draw", "main", "redraw"]
 
 
 def redraw(folder: Path, svg: bool = False, hgrm: bool = False) -> list[Path]:
@@ -44,21 +44,16 @@ def redraw(folder: Path, svg: bool = False, hgrm: bool = False) -> list[Path]:
     return written
 
 
+COMMAND = options.Command(
+    "report",
+    prog="python -m bench report",
+    description="Redraw the charts (and report.html) of a results folder, without measuring "
+    "anything again.",
+)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench report",
-        description="Redraw the charts (and report.html) of a results folder, without measuring "
-        "anything again.",
-    )
-    parser.add_argument(
-        "folder", nargs="?", type=Path, help="a results folder (default results/latest)"
-    )
-    parser.add_argument("--svg", action="store_true", help="SVG files beside the PNGs")
-    parser.add_argument(
-        "--hgrm",
-        action="store_true",
-        help="a run's latency histograms as HdrHistogram percentile distributions (hgrm/)",
-    )
+    parser = COMMAND.parser()
     args = parser.parse_args(argv)
     folder = args.folder or results_root() / "latest"
     try:

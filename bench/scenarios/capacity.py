@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import math
 import signal
 import sys
 import threading
@@ -41,7 +40,6 @@ from bench import options
 from bench.catalog import SERVERS, WORKLOADS
 from bench.launch import LaunchError, ServerProcess, VerifyError, cpu_plan, launched
 from bench.load import CellLoad, Generator, LoadResult, generator_verdict
-from bench.options import duration
 from bench.report.capacity_chart import describe, latency_ms
 from bench.run import Registry
 from bench.store import StoreError, metadata, results_dir, write_json
@@ -512,33 +510,6 @@ def run_capacity(
 # the command line ---------------------------------------------------------------------------
 
 
-def rates(text: str) -> tuple[float, ...]:
-    try:
-        values = tuple(float(part) for part in text.split(",") if part.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected rates like 10,20,40, got {text!r}") from None
-    if not values or any(not math.isfinite(v) or v <= 0 for v in values):
-        raise argparse.ArgumentTypeError("each rate must be a number above 0")
-    return values
-
-
-def milliseconds(text: str) -> float:
-    """'100' or '100ms' or '0.1s': milliseconds."""
-    text = text.strip()
-    try:
-        return float(text)
-    except ValueError:
-        return duration(text) * 1000
-
-
-def percent(text: str) -> float:
-    """'0.1' or '0.1%': a fraction (0.001)."""
-    try:
-        return float(text.strip().removesuffix("%")) / 100
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a percentage like 0.1, got {text!r}") from None
-
-
 class OneLineErrors(argparse.ArgumentParser):
     """A bad option is one line on stderr, not the usage text and then the line."""
 
@@ -546,63 +517,24 @@ class OneLineErrors(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
+COMMAND = options.Command(
+    "capacity",
+    prog="python -m bench capacity",
+    description="Offer each server a rising rate of requests (open loop: latency from the "
+    "intended send time) until p99 or errors break their limits; its capacity is the highest "
+    "rate that passed. Writes capacity.json, capacity.png and capacity.svg.",
+    choices={"servers": SERVERS},
+    defaults={
+        "servers": DEFAULT_SERVERS,
+        "start": DEFAULT_START,
+        "factor": DEFAULT_FACTOR,
+        "max_rate": DEFAULT_MAX_RATE,
+    },
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineErrors(
-        prog="python -m bench capacity",
-        description="Offer each server a rising rate of requests (open loop: latency from the "
-        "intended send time) until p99 or errors break their limits; its capacity is the highest "
-        "rate that passed. Writes capacity.json, capacity.png and capacity.svg.",
-    )
-    options.add_servers(
-        parser, SERVERS, DEFAULT_SERVERS, "servers (the leaking fork models are refused)"
-    )
-    parser.add_argument(
-        "--workloads",
-        "--workload",
-        dest="workload",
-        choices=WORKLOADS,
-        default="hello",
-        help="the workload swept (one; default hello)",
-    )
-    parser.add_argument(
-        "--users", type=int, default=16, help="connections sharing the schedule (default 16)"
-    )
-    parser.add_argument("--start", type=float, default=20.0, help="the first rate (default 20)")
-    parser.add_argument(
-        "--factor", type=float, default=1.5, help="each rate is the last times this (default 1.5)"
-    )
-    parser.add_argument("--rates", type=rates, help="explicit rising rates instead, e.g. 10,20,40")
-    parser.add_argument(
-        "--max-rate",
-        type=float,
-        default=DEFAULT_MAX_RATE,
-        help=f"no rate above this (default {DEFAULT_MAX_RATE:,.0f}, a little above what locust "
-        "sends from one core here); a generator-bound step stops a sweep before it",
-    )
-    parser.add_argument(
-        "--p99-limit",
-        type=milliseconds,
-        default=100.0,
-        metavar="MS",
-        help="a step passes with p99 (from the intended send) at most this many ms (default 100)",
-    )
-    parser.add_argument(
-        "--error-limit",
-        type=percent,
-        default=0.001,
-        metavar="PERCENT",
-        help="and with at most this percentage of requests failed or never sent (default 0.1)",
-    )
-    options.add_duration(parser, 2.0, "measured time per step")
-    options.add_warmup(parser, 0.5)
-    parser.add_argument(
-        "--no-cpu-split",
-        action="store_true",
-        help="do not pin the server and the load generator to different CPUs",
-    )
-    options.add_out(parser, "capacity")
-    options.add_quiet(parser)
-    return parser
+    return COMMAND.parser(OneLineErrors)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -619,7 +551,7 @@ def main(argv: list[str] | None = None) -> int:
             duration_s=args.duration,
             warmup_s=args.warmup,
             max_rate=args.max_rate,
-            cpu_split=not args.no_cpu_split,
+            cpu_split=args.cpu_split,
         )
         check_sweep(sweep)
         folder = results_dir("capacity", args.out)

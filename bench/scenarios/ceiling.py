@@ -300,23 +300,16 @@ def contender_names() -> list[str]:
     return list(dict.fromkeys(c.server for p in pairings() for c in (p.ours, *p.peers)))
 
 
+COMMAND = options.Command(
+    "ceiling",
+    prog="python -m bench ceiling",
+    description="Compare our fastest models with uvicorn, gunicorn and waitress under wrk.",
+    choices={"servers": contender_names()},
+)
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench ceiling",
-        description="Compare our fastest models with uvicorn, gunicorn and waitress under wrk.",
-    )
-    options.add_servers(parser, contender_names(), what="servers (a pairing runs when it has one)")
-    options.add_duration(parser, 5.0, "measured per run (whole seconds: wrk counts them)")
-    options.add_warmup(parser, 1.0)
-    parser.add_argument("--rounds", type=int, default=3, help="A B A B rounds (default 3)")
-    parser.add_argument("--connections", type=int, default=50, help="wrk connections")
-    options.add_out(parser, "ceiling")
-    parser.add_argument(
-        "--redraw",
-        type=Path,
-        metavar="DIR",
-        help="rebuild DIR/ceiling.md from DIR/ceiling.json without measuring",
-    )
+    parser = COMMAND.parser()
     args = parser.parse_args(argv)
     if (
         args.duration <= 0

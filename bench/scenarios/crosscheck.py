@@ -120,29 +120,17 @@ def render(cells: list[dict]) -> Table:
     return table
 
 
+COMMAND = options.Command(
+    "crosscheck",
+    prog="python -m bench crosscheck",
+    description="Run locust and then wrk on the same cells and store both figures.",
+    epilog=f"Not for {', '.join(UNBOUNDED)}: wrk cannot cap its requests.",
+    choices={"servers": [name for name in SERVERS if name not in UNBOUNDED]},
+)
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    allowed = [name for name in SERVERS if name not in UNBOUNDED]
-    parser = argparse.ArgumentParser(
-        prog="python -m bench crosscheck",
-        description="Run locust and then wrk on the same cells and store both figures.",
-        epilog=f"Not for {', '.join(UNBOUNDED)}: wrk cannot cap its requests.",
-    )
-    options.add_servers(parser, allowed, ("asyncio", "threaded", "prefork"))
-    parser.add_argument(
-        "--workload", choices=WORKLOADS, default="hello", help="the workload (default hello)"
-    )
-    parser.add_argument(
-        "--users", type=int, default=8, help="locust users = wrk connections (default 8)"
-    )
-    options.add_duration(parser, 3.0, "measured by each (wrk: whole seconds)")
-    options.add_warmup(parser, 0.5)
-    parser.add_argument(
-        "--mode",
-        choices=("keepalive", "close"),
-        default="keepalive",
-        help="keep-alive, or a new connection per request (default keepalive)",
-    )
-    options.add_out(parser, "crosscheck")
+    parser = COMMAND.parser()
     args = parser.parse_args(argv)
     if not 1 <= args.users <= 1000 or not 1 <= args.duration <= 60 or not 0 <= args.warmup <= 10:
         parser.error("--users must be 1 to 1000, --duration 1 to 60 s, --warmup 0 to 10 s")

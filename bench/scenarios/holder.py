@@ -15,7 +15,6 @@ Reports are one JSON line each on stdout.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import json
@@ -25,6 +24,7 @@ import socket
 import sys
 import time
 
+from bench import options
 from bench.scenarios.rawclient import (
     Client,
     connect,
@@ -100,15 +100,11 @@ def say(report: dict) -> None:
     print(json.dumps(report), flush=True)
 
 
+COMMAND = options.Command("holder", prog="python -m bench.scenarios.holder", description=__doc__)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.scenarios.holder", description=__doc__)
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--count", type=int, required=True)
-    parser.add_argument("--sample", type=int, default=16)
-    parser.add_argument("--fresh", type=int, default=8)
-    parser.add_argument("--timeout", type=float, default=2.0)
-    parser.add_argument("--settle", type=float, default=1.0)
-    args = parser.parse_args(argv)
+    args = COMMAND.parser().parse_args(argv)
     deadline = time.monotonic() + HOLD_LIMIT_S
     nofile = raise_descriptor_limit()
     started = time.monotonic()

@@ -65,11 +65,17 @@ def markdown(results: dict[str, list[Answer]]) -> str:
     return "\n".join(lines)
 
 
+COMMAND = options.Command(
+    "hostile",
+    prog="python -m bench hostile",
+    description=__doc__,
+    choices={"servers": OURS + PEERS},
+    defaults={"servers": OURS + PEERS},
+)
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench hostile", description=__doc__)
-    options.add_servers(parser, OURS + PEERS, OURS + PEERS)
-    options.add_timeout(parser, 4.0, "how long a case may take")
-    return parser.parse_args(argv)
+    return COMMAND.parser().parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -12,7 +12,6 @@ generator waited for answers or not). Medians over the rounds, and their ratio.
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import sys
@@ -70,12 +69,11 @@ def measure(rounds: int, duration_s: float, users: int, folder: Path) -> dict:
     return {"requests_per_cpu_s": efficiency, "throughput": rates}
 
 
+COMMAND = options.Command("overhead", prog="python -m bench overhead", description=__doc__)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench overhead", description=__doc__)
-    parser.add_argument("--rounds", type=int, default=3, help="alternated rounds (default 3)")
-    options.add_duration(parser, 3.0, "window per run")
-    parser.add_argument("--users", type=int, default=16, help="users of each client (default 16)")
-    options.add_out(parser, "overhead")
+    parser = COMMAND.parser()
     args = parser.parse_args(argv)
     if not (1 <= args.rounds <= 20 and 0.5 <= args.duration <= 120 and 1 <= args.users <= 1000):
         parser.error(

@@ -21,7 +21,6 @@ machine has room for, and every cap is said.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import json
@@ -467,42 +466,20 @@ def render(steps: list[dict]) -> Table:
 # command line -----------------------------------------------------------------------------------
 
 
+COMMAND = options.Command(
+    "scale",
+    prog="python -m bench scale",
+    description="C10K: how many idle connections each model holds, the server tree's RSS "
+    "and descriptors per connection, and whether it still answers while holding them.",
+    epilog="The fork models are capped (--fork-cap); counts above what the descriptor limit "
+    "(or, for threaded, the free process ids) allows are capped, and the run says so.",
+    choices={"servers": MODELS},
+    defaults={"servers": MODELS},
+)
+
+
 def parse_args(argv: list[str] | None) -> tuple[Settings, Path | None]:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench scale",
-        description="C10K: how many idle connections each model holds, the server tree's RSS "
-        "and descriptors per connection, and whether it still answers while holding them.",
-        epilog="The fork models are capped (--fork-cap); counts above what the descriptor limit "
-        "(or, for threaded, the free process ids) allows are capped, and the run says so.",
-    )
-    options.add_servers(parser, MODELS, MODELS, "models")
-    parser.add_argument(
-        "--counts",
-        default="100,1000,10000",
-        help="idle connections to hold, comma-separated (default 100,1000,10000)",
-    )
-    parser.add_argument(
-        "--duration",
-        "--settle",
-        dest="duration",
-        type=options.duration,
-        default=1.0,
-        help="how long each step holds its connections before it is measured (default 1s)",
-    )
-    parser.add_argument(
-        "--sample", type=int, default=16, help="held connections given one GET (default 16)"
-    )
-    parser.add_argument(
-        "--fresh", type=int, default=8, help="new connections given one GET (default 8)"
-    )
-    options.add_timeout(parser, 2.0, "for each connect and each GET")
-    parser.add_argument(
-        "--fork-cap",
-        type=int,
-        default=256,
-        help="at most this many connections for the fork models (default 256, at most 1024)",
-    )
-    options.add_out(parser, "scale")
+    parser = COMMAND.parser()
     args = parser.parse_args(argv)
     models = args.servers
     try:

@@ -22,7 +22,6 @@ stopped and its process group reaped after each phase.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import math
@@ -387,42 +386,18 @@ def render(rows: list[dict]) -> Table:
     return table
 
 
-def _interval(text: str) -> tuple[float, float]:
-    try:
-        low, high = (float(part) for part in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected LOW,HIGH in seconds, got {text!r}") from None
-    if not 0.001 <= low <= high <= 1.0:
-        raise argparse.ArgumentTypeError("want 0.001 <= LOW <= HIGH <= 1 second")
-    return low, high
+COMMAND = options.Command(
+    "slowclients",
+    prog="python -m bench slowclients",
+    description="Slow clients: normal users' throughput and latency without and with K "
+    "clients that send their headers one byte at a time, per model.",
+    choices={"servers": MODELS},
+    defaults={"servers": MODELS},
+)
 
 
 def parse_args(argv: list[str] | None) -> tuple[Settings, Path | None]:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench slowclients",
-        description="Slow clients: normal users' throughput and latency without and with K "
-        "clients that send their headers one byte at a time, per model.",
-    )
-    options.add_servers(parser, MODELS, MODELS, "models")
-    parser.add_argument("--slow", type=int, default=8, help="slow clients (default 8)")
-    parser.add_argument("--users", type=int, default=8, help="normal users (default 8)")
-    options.add_duration(parser, 3.0, "measured per phase")
-    options.add_warmup(parser, 0.5)
-    parser.add_argument(
-        "--interval",
-        type=_interval,
-        default=(0.05, 0.1),
-        metavar="LOW,HIGH",
-        help="seconds between a slow client's bytes, spread over the clients (default 0.05,0.1)",
-    )
-    options.add_timeout(parser, 2.0, "a normal request unanswered this long fails")
-    parser.add_argument(
-        "--request-cap",
-        type=int,
-        default=300,
-        help="requests per phase for fork, fork_leak, fork_wait (default 300)",
-    )
-    options.add_out(parser, "slowclients")
+    parser = COMMAND.parser()
     args = parser.parse_args(argv)
     models = args.servers
     if not 1 <= args.slow <= 256 or not 1 <= args.users <= 256:

@@ -5,6 +5,7 @@ its tools, one vocabulary of flags (bench/options.py) for all of them.
     report       redraw what a results folder holds, without measuring again
     compare      did it get faster? two runs, server by server, with the tests' verdicts
     micro        the pytest-benchmark micro-benchmarks
+    options      every subcommand's options (docs/options.md is its output)
     capacity, scale, slowclients, crosscheck, ceiling, hostile, overhead: the side scenarios
 """
 
@@ -75,6 +76,7 @@ OWN = {
         description="A locust worker: connects to a run's master and sends the load it is told "
         "to, to the address the run names.",
     ),
+    "options": options.Command("options"),
 }
 SUMMARIES = {  # each subcommand in `python -m bench --help`, in this order
     "run": "run the benchmark (python -m bench run --help)",
@@ -82,6 +84,7 @@ SUMMARIES = {  # each subcommand in `python -m bench --help`, in this order
     "report": "redraw the charts and report of a results folder (python -m bench report --help)",
     "compare": "did it get faster? two runs, server by server (exit 1 on a contradiction)",
     "worker": "a load generator for a run on another machine (its --remote-workers)",
+    "options": "every subcommand's options, their defaults and meanings: docs/options.md",
     **{name: summary for name, (_, summary) in SCENARIOS.items()},
 }
 
@@ -102,6 +105,19 @@ def build_parser() -> argparse.ArgumentParser:
         else:  # it parses its own options: report, the scenarios
             commands.add_parser(name, help=summary, add_help=False)
     return parser
+
+
+def options_markdown() -> str:
+    """docs/options.md: every subcommand's options, from the one table (bench/options.py)."""
+    from bench.report import COMMAND as report
+    from bench.scenarios.holder import COMMAND as holder
+
+    found = OWN | {"report": report, "holder": holder}
+    found |= {
+        name: importlib.import_module(module).COMMAND for name, (module, _) in SCENARIOS.items()
+    }
+    summaries = SUMMARIES | {"holder": "the client side of scale, in a process of its own"}
+    return options.markdown((found[name], summary) for name, summary in summaries.items())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -125,6 +141,9 @@ def main(argv: list[str] | None = None) -> int:
         from bench.compare import main as compare_main
 
         return compare_main([str(args.first), str(args.second)])
+    if args.command == "options":
+        print(options_markdown(), end="")
+        return 0
     if args.command != "run":
         parser.print_help()
         return 0 if args.command is None and argv == [] else 2

@@ -8,7 +8,8 @@ adds the ones that mean something for it, with its own defaults.
 Every option is defined once, in OPTIONS, as gunicorn defines its settings: its flags, its type,
 what it means, the field of the run's Settings (bench/plan.py) it fills, and, for each subcommand
 that has it, what differs there (a default, the words of its help). Each subcommand's parser is
-made from it (Command), and `python -m bench run` fills its Settings from it (given).
+made from it (Command), `python -m bench run` fills its Settings from it (given), and
+docs/options.md is written from it (markdown: `python -m bench options > docs/options.md`).
 """
 
 from __future__ import annotations
@@ -777,7 +778,7 @@ def defaults(option: Option) -> dict[str, Any]:
 
 
 def shown(option: Option, value: Any) -> str:
-    """A default as help says it."""
+    """A default as help and docs/options.md say it."""
     if option.show is not None:
         return option.show(value)
     if isinstance(value, bool):
@@ -847,6 +848,73 @@ class Command:
     ) -> argparse.ArgumentParser:
         made = kind(prog=self.prog, description=self.description, epilog=self.epilog)
         return self.add_to(made)
+
+
+def markdown(commands: Iterable[tuple[Command, str]]) -> str:
+    """docs/options.md: each subcommand's options, their defaults and what they mean."""
+    intro = " ".join(__doc__.split("\n\n")[:2]).replace("\n", " ")
+    lines = [
+        "# Options",
+        "",
+        "<!-- Made from bench/options.py by `python -m bench options > docs/options.md`; "
+        "tests/test_cli.py fails when they differ. -->",
+        "",
+        intro,
+        "",
+        "In run, an option that the profile (`--profile`) sets has each profile's default.",
+    ]
+    for command, summary in commands:
+        prog = command.prog or f"python -m bench {command.name}"
+        lines += ["", f"## {command.name}", "", f"`{prog}`: {summary}"]
+        options = command.options()
+        for group in (None, *GROUPS):
+            chosen = [option for option in options if option.group == group]
+            if group and chosen:
+                title, text = GROUPS[group]
+                lines += ["", f"### {title}", "", text]
+            if chosen:
+                lines += ["", "| option | default | meaning |", "| --- | --- | --- |"]
+                lines += [_row(option) for option in chosen]
+        if not options:
+            lines += ["", "No options."]
+    return "\n".join(lines) + "\n"
+
+
+def _row(option: Option) -> str:
+    cells = (_spelling(option), _default(option), option.help.replace("%%", "%"))
+    return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
+
+
+def _spelling(option: Option) -> str:
+    if not option.flags[0].startswith("-"):  # a positional argument
+        return f"`[{option.flags[0]}]`" if option.nargs == "?" else f"`{option.flags[0]}`"
+    first, *others = option.flags
+    if option.action is _BOTH_WAYS:
+        others.append(f"--no-{first[2:]}")
+    elif option.action not in ("store_true", "store_false"):
+        first += " " + _metavar(option)
+    return f"`{first}`" + "".join(f", `{other}`" for other in others)
+
+
+def _metavar(option: Option) -> str:
+    """The option's value as argparse's usage names it."""
+    if option.metavar:
+        return option.metavar
+    if option.choices and option.type is None:
+        return "{" + ",".join(option.choices) + "}"
+    return option.key.upper()
+
+
+def _default(option: Option) -> str:
+    values = defaults(option)
+    if option.action in ("store_true", "store_false"):  # on: the flag's effect
+        values = {name: value == (option.action == "store_true") for name, value in values.items()}
+    said = {name: "—" if value is None else shown(option, value) for name, value in values.items()}
+    if option.required:
+        return "required"
+    if len(set(said.values())) == 1:
+        return said.popitem()[1]
+    return "; ".join(f"{name}: {value}" for name, value in said.items())
 
 
 # run: its Settings and the rules between its options -----------------------------------------

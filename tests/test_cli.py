@@ -1,6 +1,6 @@
 """The command lines: `python -m servers` (listing, clear errors, the start line, clean exits on
-signals) and `python -m bench`'s one table of options (its parsers, Settings, the rules between
-run's options)."""
+signals) and `python -m bench`'s one table of options (its parsers, docs/options.md, the rules
+between run's options)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from dataclasses import fields
 
 import pytest
 
-from bench.launch import ServerProcess
+from bench.launch import REPO_ROOT, ServerProcess
 from bench.options import OPTIONS, OptionError, check_option_combinations, given
 from bench.plan import Settings
 from servers.models import MODELS
@@ -138,6 +138,13 @@ def test_options_anywhere_and_gunicorn_style_bind_and_workers() -> None:
 
 
 # python -m bench: one table of options (bench/options.py) -----------------------------------
+
+
+def test_docs_options_md_is_what_the_table_of_options_makes() -> None:
+    from bench.__main__ import options_markdown
+
+    written = (REPO_ROOT / "docs" / "options.md").read_text()
+    assert written == options_markdown(), "remake it: python -m bench options > docs/options.md"
 
 
 def test_every_option_fills_a_real_setting_in_subcommands_that_exist() -> None:

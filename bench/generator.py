@@ -90,7 +90,7 @@ def sleep_until(moment: float) -> None:
 def numeric_host(host: str, port: int) -> str:
     """The address to connect to, resolved once per cell (not once per connection)."""
     *_, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
-    return address[0]
+    return str(address[0])
 
 
 def run_cell(command: dict, emit: Callable[..., None] = emit) -> None:
@@ -374,7 +374,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.ERROR, stream=sys.stderr)
     if args.master:
-        return Master(*args.master, args.expect_workers, args.wait).serve()
+        host, port = args.master
+        return Master(host, port, args.expect_workers, args.wait).serve()
     if args.worker:
         return serve_worker(*args.worker)
     return serve_pipe()

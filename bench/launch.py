@@ -25,7 +25,7 @@ import time
 import urllib.parse
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import IO, Protocol
 
 import psutil
 
@@ -169,7 +169,7 @@ class ServerProcess:
         self.host = ""
         self.port = 0
         self.said = ""  # what it printed, kept by launched() once its log is removed
-        self._log = None
+        self._log: IO[bytes] | None = None
 
     # starting -----------------------------------------------------------------------------
 
@@ -184,6 +184,7 @@ class ServerProcess:
         )
         made = Group.create()
         self.group = made if isinstance(made, Group) else None
+        why_not = made if isinstance(made, str) else ""
         try:
             self.popen = spawn_group(  # its own process group: one signal reaches the whole tree
                 self.command,
@@ -199,10 +200,10 @@ class ServerProcess:
                 self.group.remove()
             raise
         if self.group is not None and not self.group.kept_for(self.popen.pid):
-            made = f"the server could not join its cgroup {self.group.name}"
+            why_not = f"the server could not join its cgroup {self.group.name}"
             self.group.remove()  # it joined none that counts CPU: nothing of it is there
             self.group = None
-        self.accounting = self.group.method() if self.group is not None else proc_method(made)
+        self.accounting = self.group.method() if self.group is not None else proc_method(why_not)
         try:
             self._wait_until_listening(self.popen, timeout)
         except BaseException:

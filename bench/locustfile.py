@@ -367,7 +367,7 @@ def _check(response: object) -> str | None:
         if CELL.body is not None and response.content != CELL.body:  # type: ignore[attr-defined]
             response.failure(WRONG_BODY)  # type: ignore[attr-defined]
             return WRONG_BODY
-        response.success()  # type: ignore[attr-defined]  (an expected 404 is a right answer)
+        response.success()  # type: ignore[attr-defined]  # an expected 404 is a right answer
         return None
     error = getattr(response, "error", None)
     failure = type(error).__name__ if not status and error is not None else f"HTTP {status}"
@@ -375,4 +375,4 @@ def _check(response: object) -> str | None:
     return failure
 
 
-USERS = {"raw": RawUser, "fasthttp": FastUser}
+USERS: dict[str, type[User]] = {"raw": RawUser, "fasthttp": FastUser}

@@ -243,7 +243,8 @@ def build_plan(settings: Settings) -> Plan:
             return False
         return not settings.repeat_only or f"{workload}@{users}" in settings.repeat_only
 
-    once, in_rounds = [], []
+    once: list[Cell] = []
+    in_rounds: list[Cell] = []
     open_workloads = settings.open_workloads or settings.workloads
     for server, workload, mode in units:
         for users in settings.users:

@@ -37,7 +37,7 @@ class LoopState:
     """What every connection of one event loop shares."""
 
     def __init__(self, server: Server, loop: asyncio.AbstractEventLoop) -> None:
-        self.app = server.app
+        self.app: Any = server.app  # a WSGI or an ASGI callable
         self.info: ServerInfo = server.info
         self.options: Options = server.options
         self.loop = loop
@@ -199,7 +199,7 @@ class HTTPProtocol(asyncio.Protocol):
 
     def run_asgi(self, request: Request) -> None:
         cycle = self.cycle = ASGICycle(self, request)
-        coroutine = self.state.app(cycle.scope, cycle.receive, cycle.send)  # type: ignore[misc]
+        coroutine = self.state.app(cycle.scope, cycle.receive, cycle.send)
         try:
             awaited = coroutine.send(None)  # run it now: most answers need no waiting
         except StopIteration:

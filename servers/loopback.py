@@ -60,7 +60,7 @@ def resolve_loopback(host: str, port: int) -> list[tuple[int, SockAddr]]:
     for family, _type, _proto, _canon, sockaddr in infos:
         if family not in (socket.AF_INET, socket.AF_INET6):
             continue
-        if not is_loopback(sockaddr[0]):
+        if not is_loopback(str(sockaddr[0])):
             raise LoopbackError(
                 f"refusing host {host!r}: it resolves to {sockaddr[0]}, which is not loopback "
                 "(only 127.0.0.0/8 and ::1 are allowed)"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import sys
 import traceback
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
@@ -168,7 +168,7 @@ class WSGIExchange:
 
     # the server's side --------------------------------------------------------------------
 
-    def chunks(self) -> Iterator[bytes]:
+    def chunks(self) -> Generator[bytes, None, None]:
         """Call the application and yield the response bytes, head first."""
         try:
             result = self.app(self.environ, self.start_response)

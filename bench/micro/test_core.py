@@ -12,7 +12,7 @@ import pytest
 from helloworld.plain import app as plain_app
 from helloworld.wsgi import application as django_app
 from servers.options import ServerInfo
-from servers.parser import RequestParser
+from servers.parser import Request, RequestParser
 from servers.wsgi import WSGIExchange
 
 REQUEST = (
@@ -25,6 +25,7 @@ PEER = ("127.0.0.1", 50000)
 def ours(app) -> bytes:
     parser = RequestParser()
     [request] = parser.feed(REQUEST)
+    assert isinstance(request, Request)
     return b"".join(WSGIExchange(app, request, INFO, PEER).chunks())
 
 
@@ -54,7 +55,7 @@ class _Handler(WSGIRequestHandler):
 
     def __init__(self, raw: bytes, server: _Server) -> None:  # no socket, no setup()
         self.rfile = io.BytesIO(raw)
-        self.wfile = io.BytesIO()
+        self.wfile: io.BytesIO = io.BytesIO()
         self.client_address = PEER
         self.server = server  # type: ignore[assignment]
         self.request = None

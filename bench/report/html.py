@@ -285,7 +285,9 @@ def once_section(run: RunRecord) -> str:
     single = [s for s in summarise(run.cells) if not s.rate and s.n == 1]
     if not single:
         return "<p>Every closed-loop cell of this run was repeated.</p>"
-    answers = {(c.server, c.workload, c.users, c.mode): c for c in ok_cells(run)}
+    answers: dict[tuple, CellRecord] = {
+        (c.server, c.workload, c.users, c.mode): c for c in ok_cells(run)
+    }
     rows = []
     for s in sorted(single, key=lambda s: (s.workload, s.users, -s.throughput.median)):
         cell = answers[(s.server, s.workload, s.users, s.mode)]

@@ -72,7 +72,8 @@ class Method:
 
 def mounts() -> tuple[Path | None, dict[str, Path]]:
     """(the cgroup v2 mount, {v1 controller: its mount}) as /proc/self/mountinfo lists them."""
-    unified, legacy = None, {}
+    unified: Path | None = None
+    legacy: dict[str, Path] = {}
     with contextlib.suppress(OSError):
         for line in Path("/proc/self/mountinfo").read_text().splitlines():
             left, _, right = line.partition(" - ")

@@ -39,7 +39,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from servers.clients.raw import build_request
 from servers.loopback import format_address, resolve_loopback
@@ -149,7 +149,7 @@ def _connect_and_send(
     """
     sel = selectors.DefaultSelector()
     sent: list[_Conn] = []
-    live: dict[socket.socket, _Conn] = {}
+    live: dict[Any, _Conn] = {}  # by socket: the selector gives back what it was given
     connecting: set[socket.socket] = set()
 
     def start_sending(conn: _Conn) -> None:
@@ -243,7 +243,7 @@ def _hold(hold: float, ppid: int) -> None:
 def _read_status(conns: list[_Conn], timeout: float, ppid: int, tally: dict[str, Any]) -> None:
     """Wait, all at once and for at most ``timeout`` seconds, for a status line on each."""
     sel = selectors.DefaultSelector()
-    live: dict[socket.socket, _Conn] = {}
+    live: dict[Any, _Conn] = {}  # by socket: the selector gives back what it was given
     try:
         for conn in conns:
             sel.register(conn.sock, selectors.EVENT_READ)
@@ -440,7 +440,7 @@ def flood(
     }
     ctx = multiprocessing.get_context("fork")
     procs: list[multiprocessing.process.BaseProcess] = []
-    readers: dict[multiprocessing.connection.Connection, int] = {}
+    readers: dict[Any, int] = {}  # by connection: wait() gives back what it was given
     nofile: list[dict[str, Any]] = []
     finished = False
     start = time.monotonic()
@@ -477,7 +477,8 @@ def flood(
                 for index in readers.values():
                     report["workers"]["errors"].append(f"worker {index}: no report in time")
                 break
-            for reader in multiprocessing.connection.wait(list(readers), timeout=left):
+            for ready in multiprocessing.connection.wait(list(readers), timeout=left):
+                reader = cast(multiprocessing.connection.Connection, ready)  # as it was given
                 index = readers.pop(reader)
                 try:
                     result = reader.recv()

@@ -58,11 +58,11 @@ def serve(server: Server) -> None:
                 log(f"stopping: SIGTERM to workers {sorted(workers)}")
                 _signal_all(workers, signal.SIGTERM)
             for pid, status in _reap():
-                number = workers.pop(pid, None)
-                if number is not None and not stopping_since:
+                lost = workers.pop(pid) if pid in workers else None
+                if lost is not None and not stopping_since:
                     log(f"worker {pid} died ({_describe(status)}); starting a new one")
                     time.sleep(0.1)  # a worker that dies at once must not make us spin
-                    spawn(number)
+                    spawn(lost)
             if stopping_since and time.monotonic() - stopping_since > server.options.grace + 2:
                 log(f"workers {sorted(workers)} outlived the grace period: SIGKILL")
                 _signal_all(workers, signal.SIGKILL)
@@ -101,7 +101,7 @@ def _wait_for_signals(fd: int, timeout: float | None) -> set[int]:
 
 def _reap() -> list[tuple[int, int]]:
     """Every child that has ended, as (pid, status): the loop that leaves no zombie."""
-    ended = []
+    ended: list[tuple[int, int]] = []
     while True:
         try:
             pid, status = os.waitpid(-1, os.WNOHANG)

@@ -78,10 +78,13 @@ def keep_hypothesis_cache_in_venv(session: nox.Session) -> None:
 @nox.session
 def tests(session: nox.Session) -> None:
     """Run the test suite: `nox -s tests -- [pytest args]` (the peers too: their rows are
-    tested)."""
+    tested), in parallel: two pytest-xdist workers a CPU, as most tests wait on servers and a
+    load generator (`-- -n 0` runs it in one process). A module-scoped fixture that runs the
+    harness runs once, its module's tests kept on one worker (xdist_group, --dist loadgroup);
+    tests marked `alone` run while no other does (tests/conftest.py)."""
     install_once(session, "-c", "bench/constraints.txt", "-e", ".[test,peers]")
     keep_hypothesis_cache_in_venv(session)
-    session.run("pytest", *session.posargs)
+    session.run("pytest", "-n", "auto", "--dist", "loadgroup", *session.posargs)
 
 
 @nox.session
@@ -98,10 +101,11 @@ def fuzz(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff check and ruff format --check."""
-    install_once(session, "ruff>=0.8")
+    """ruff check, ruff format --check, and mypy over bench/ and servers/ (pyproject.toml)."""
+    install_once(session, "-c", "bench/constraints.txt", "-e", ".[lint,peers,test]")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+    session.run("mypy")
 
 
 def ensure_wrk(session: nox.Session) -> None:

@@ -24,13 +24,15 @@ import os
 import socket
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 import gevent
 import gevent.socket
 import locust  # noqa: F401  first: gevent patches the world before anything opens a socket
 from hdrh.histogram import HdrHistogram
 from locust.env import Environment
+from locust.rpc.protocol import Message
 from locust.runners import STATE_MISSING
 
 from bench import locustfile
@@ -52,10 +54,10 @@ def emit(event: str, **fields: object) -> None:
     sys.stdout.flush()
 
 
-def histogram_of(values: object) -> str:
+def histogram_of(values: Iterable[float]) -> str:
     """The values (µs) as an encoded HdrHistogram ("" when there are none)."""
     histogram = HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_DIGITS)
-    for value in values:  # type: ignore[attr-defined]
+    for value in values:
         histogram.record_value(max(LOWEST_US, min(value, HIGHEST_US)))
     return histogram.encode().decode("ascii") if histogram.get_total_count() else ""
 
@@ -223,8 +225,8 @@ class Master:
             if report.get("cell_id") == self.cell_id:
                 self.reports[client_id] = report
 
-    def on_event(self, environment: object, msg: object) -> None:
-        event = msg.data  # type: ignore[attr-defined]
+    def on_event(self, environment: object, msg: Message) -> None:
+        event = msg.data
         if event.get("cell_id") != self.cell_id:
             return
         moments = self.passed.setdefault(event["event"], [])
@@ -339,14 +341,14 @@ def serve_worker(host: str, port: int) -> int:
         shift = float(command["start_at"]) - local_start  # the master's clock minus ours
         cell_id = command["cell_id"]
 
-        def relay(event: str, **fields: object) -> None:
+        def relay(event: str, **fields: Any) -> None:  # the locustfile's events, as emit() has them
             if event in ("started", "window_start", "window_end"):
-                t = float(fields["t"]) + shift  # type: ignore[arg-type]
+                t = float(fields["t"]) + shift
                 runner.send_message("bench_event", {"cell_id": cell_id, "event": event, "t": t})
                 return
             if event == "result":
-                fields["started"] = float(fields["started"]) + shift  # type: ignore[arg-type]
-                fields["window"] = [t + shift for t in fields["window"]]  # type: ignore[attr-defined]
+                fields["started"] = float(fields["started"]) + shift
+                fields["window"] = [t + shift for t in fields["window"]]
             pending.append({"cell_id": cell_id, **fields})
             runner._send_stats()  # at once, not at locust's next report (every 3 s)
 

@@ -408,6 +408,7 @@ def spawn_group(command: Sequence[str], **popen_options: object) -> subprocess.P
     popen = None
     try:
         with signals_deferred():
+            # typeshed's Popen overloads cannot be matched by a **dict of options
             popen = subprocess.Popen(command, start_new_session=True, **popen_options)  # type: ignore[call-overload]
     except BaseException:
         if popen is not None:

@@ -176,11 +176,17 @@ class _Process:
         tail = self.log_path.read_text(errors="replace").strip().splitlines()[-3:]
         return " | ".join(tail)
 
+    def fileno(self) -> int:
+        """Its events' pipe, to wait on."""
+        assert self.popen.stdout is not None  # started with a pipe
+        return self.popen.stdout.fileno()
+
     def stop(self) -> None:
         if self.piped:
             with contextlib.suppress(OSError, ValueError):
                 self.send({"op": "quit"})
-                self.popen.stdin.close()  # type: ignore[union-attr]
+                if self.popen.stdin is not None:
+                    self.popen.stdin.close()
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.popen.wait(2)
         kill_group(self.popen)
@@ -369,7 +375,7 @@ class Generator:
     ) -> list[dict]:
         """Read events until every process has sent one of `wanted` (returned, in order); what
         a process said after it waits for the next call."""
-        waiting = {p.popen.stdout.fileno(): p for p in processes or self.processes}  # type: ignore[union-attr]
+        waiting = {p.fileno(): p for p in processes or self.processes}
         got: dict[int, dict] = {}
         seen: dict[str, int] = {}
 
@@ -401,8 +407,8 @@ class Generator:
                 if left <= 0:
                     raise GeneratorError("the load generator did not finish in time: killed")
                 for key, _ in selector.select(timeout=left):
-                    process = waiting[key.fd]  # type: ignore[index]
-                    data = os.read(key.fd, 65536)  # type: ignore[arg-type]
+                    process = waiting[key.fd]
+                    data = os.read(key.fd, 65536)
                     if not data:
                         with contextlib.suppress(subprocess.TimeoutExpired):
                             process.popen.wait(5)
@@ -410,7 +416,7 @@ class Generator:
                             f"the load generator exited with {process.popen.returncode}: "
                             f"{process.said()}"
                         )
-                    if take(key.fd, process, process.lines(data)):  # type: ignore[arg-type]
+                    if take(key.fd, process, process.lines(data)):
                         selector.unregister(key.fd)
         return [got[fd] for fd in waiting]
 

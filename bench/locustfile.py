@@ -33,6 +33,7 @@ from array import array
 from dataclasses import dataclass, field
 
 from locust import FastHttpUser, User, constant, task
+from locust.contrib.fasthttp import ResponseContextManager
 from locust.exception import CatchResponseError, StopUser
 
 from bench.contract import CLOSED_EARLY, MALFORMED, WRONG_BODY
@@ -181,6 +182,10 @@ class Scheduled:
     the open loop's schedule: `due()` gives a user's next due time, or stops the user once its
     schedule has nothing more due in the window."""
 
+    def exchange(self) -> tuple[float, float, str | None, int]:
+        """One request and its answer, by the user's client: (sent, done, failure, size)."""
+        raise NotImplementedError
+
     def start_schedule(self) -> None:
         interval = 1 / CELL.user_rate
         number = next(FIGURES.users) * CELL.processes + CELL.process_index
@@ -200,13 +205,13 @@ class Scheduled:
         if FIGURES.capped():
             raise StopUser  # the cap of a leaking server's cell
         if not CELL.user_rate:
-            result = self.exchange()  # type: ignore[attr-defined]
+            result = self.exchange()
             FIGURES.record(*result[:3])
             return result
         due, ready = self.due()
         FIGURES.in_flight += 1
         try:
-            result = self.exchange()  # type: ignore[attr-defined]
+            result = self.exchange()
         finally:
             FIGURES.in_flight -= 1
         FIGURES.record_open(due, ready, *result[:3])
@@ -360,18 +365,18 @@ class FastUser(Scheduled, FastHttpUser):
         return sent, time.monotonic(), failure, len(response.content or b"")
 
 
-def _check(response: object) -> str | None:
+def _check(response: ResponseContextManager) -> str | None:
     """Mark a wrong answer failed: "HTTP 503" for a status, the error's class for no answer."""
     status = getattr(response, "status_code", 0)
     if status == CELL.status:
-        if CELL.body is not None and response.content != CELL.body:  # type: ignore[attr-defined]
-            response.failure(WRONG_BODY)  # type: ignore[attr-defined]
+        if CELL.body is not None and response.content != CELL.body:
+            response.failure(WRONG_BODY)
             return WRONG_BODY
-        response.success()  # type: ignore[attr-defined]  # an expected 404 is a right answer
+        response.success()  # an expected 404 is a right answer
         return None
     error = getattr(response, "error", None)
     failure = type(error).__name__ if not status and error is not None else f"HTTP {status}"
-    response.failure(failure)  # type: ignore[attr-defined]
+    response.failure(failure)
     return failure
 
 

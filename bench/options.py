@@ -15,6 +15,7 @@ docs/options.md is written from it (markdown: `python -m bench options > docs/op
 from __future__ import annotations
 
 import argparse
+import builtins
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -182,7 +183,7 @@ class Option:
     help: str
     commands: Mapping[str, Use]
     type: Callable[[str], Any] | None = None  # `names`: a comma-separated list of the choices
-    action: str | type[argparse.Action] | None = None
+    action: str | builtins.type[argparse.Action] | None = None
     default: Any = None
     choices: tuple[str, ...] | None = None
     metavar: str | None = None
@@ -206,8 +207,10 @@ class Option:
     def argument(self) -> tuple[tuple[str, ...], dict[str, Any]]:
         """add_argument's arguments. Choices that a type checks (`names`), or that only the help
         names (run's --servers: the plan checks them), are not argparse's."""
-        checked = names(self.choices or ()) if self.type is names else self.type
-        arguments = {"type": checked, "choices": self.choices if self.type is None else None}
+        listed_choices: Callable[[Iterable[str]], Callable[[str], Any]] = names
+        checked = listed_choices(self.choices or ()) if self.type is names else self.type
+        arguments: dict[str, Any] = {"type": checked}
+        arguments["choices"] = self.choices if self.type is None else None
         arguments |= {"action": self.action, "metavar": self.metavar, "dest": self.dest}
         arguments |= {"nargs": self.nargs, "required": self.required or None}
         arguments = {name: value for name, value in arguments.items() if value is not None}
@@ -840,7 +843,7 @@ class Command:
             if option.group and option.group not in sections:
                 sections[option.group] = parser.add_argument_group(*GROUPS[option.group])
             flags, arguments = option.argument()
-            sections.get(option.group, parser).add_argument(*flags, **arguments)
+            sections.get(option.group or "", parser).add_argument(*flags, **arguments)
         return parser
 
     def parser(
@@ -924,10 +927,9 @@ def given(args: argparse.Namespace) -> dict[str, Any]:
     """The fields of the run's Settings that the options given set, and their values."""
     chosen = {}
     for row in OPTIONS:
-        if row.setting and RUN in row.commands:
-            option = row.within(RUN)
-            if (value := getattr(args, option.key)) is not None:
-                chosen[option.setting] = value
+        value = getattr(args, row.within(RUN).key) if RUN in row.commands else None
+        if row.setting and value is not None:
+            chosen[row.setting] = value
     return chosen
 
 

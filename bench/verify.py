@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 from collections.abc import Callable
+from typing import Protocol
 
 from bench.catalog import Workload
 
@@ -48,6 +49,13 @@ def verify(
     return None
 
 
-def answers(workload: Workload, close: bool = False) -> Callable[[object], str | None]:
+class Addressed(Protocol):
+    """A server reached at an address: started here or elsewhere."""
+
+    host: str
+    port: int
+
+
+def answers(workload: Workload, close: bool = False) -> Callable[[Addressed], str | None]:
     """launched()'s check: the server answers `workload` right (None), or why not."""
-    return lambda server: verify(server.host, server.port, workload, close)  # type: ignore[attr-defined]
+    return lambda server: verify(server.host, server.port, workload, close)

@@ -19,7 +19,7 @@ import sys
 import traceback
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, cast
 
 from servers.asgi import ASGIResponse, build_scope
 from servers.blocking import RESOURCE_ERRORS, Server, log
@@ -75,7 +75,7 @@ class HTTPProtocol(asyncio.Protocol):
     # asyncio callbacks --------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = cast(asyncio.Transport, transport)  # a stream's: it can write
         peer = transport.get_extra_info("peername")
         self.peer = (peer[0], peer[1]) if peer else ("", 0)
         state = self.state
@@ -101,8 +101,8 @@ class HTTPProtocol(asyncio.Protocol):
         was_idle = not self.parser.in_request
         for event in self.parser.feed(data):
             if isinstance(event, ExpectContinue):
-                if not self.busy and not self.pending:
-                    self.transport.write(event.data)  # type: ignore[union-attr]
+                if not self.busy and not self.pending and self.transport is not None:
+                    self.transport.write(event.data)
             else:
                 self.pending.append(event)
         if was_idle and self.parser.in_request:
@@ -173,8 +173,9 @@ class HTTPProtocol(asyncio.Protocol):
 
     def run_wsgi_inline(self, request: Request) -> bool:
         state = self.state
-        exchange = WSGIExchange(state.app, request, state.info, self.peer, self.environ)  # type: ignore[arg-type]
-        write = self.transport.write  # type: ignore[union-attr]
+        exchange = WSGIExchange(state.app, request, state.info, self.peer, self.environ)
+        assert self.transport is not None  # a request came on it
+        write = self.transport.write
         for data in exchange.chunks():
             write(data)
         return exchange.keep_alive
@@ -183,7 +184,7 @@ class HTTPProtocol(asyncio.Protocol):
         self.busy = True
         self.deadline = 0.0
         state = self.state
-        exchange = WSGIExchange(state.app, request, state.info, self.peer, self.environ)  # type: ignore[arg-type]
+        exchange = WSGIExchange(state.app, request, state.info, self.peer, self.environ)
         future = self.loop.run_in_executor(self.state.executor, _collect, exchange)
         future.add_done_callback(lambda done: self._wsgi_thread_done(exchange, done))
 

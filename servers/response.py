@@ -141,8 +141,8 @@ class ResponseFramer:
 
     def body(self, data: bytes) -> bytes:
         """Body bytes as they go on the wire (nothing for HEAD and bodiless statuses)."""
-        if self._mode == "length":
-            room = self._length - self._sent  # type: ignore[operator]
+        if self._mode == "length" and self._length is not None:
+            room = self._length - self._sent
             if len(data) > room:
                 data = data[:room]  # more than declared: send what was promised, then close
                 self.keep_alive = False
@@ -159,7 +159,7 @@ class ResponseFramer:
         """What ends the body: the last chunk, or nothing."""
         if self._mode == "chunked":
             return b"" if self._head_only else LAST_CHUNK
-        if self._mode == "length" and self._sent < self._length and not self._head_only:  # type: ignore[operator]
+        if self._mode == "length" and self._sent < (self._length or 0) and not self._head_only:
             self.keep_alive = False  # fewer bytes than declared: only a close can say so
         return b""
 

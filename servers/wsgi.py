@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import sys
 import traceback
-from collections.abc import Callable, Generator, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator, Sized
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
@@ -232,8 +232,9 @@ class WSGIExchange:
         if framer.started:
             return framer.body(data)
         declared = self._length
+        assert self._status is not None  # start_response came before the first bytes
         head = framer.head(
-            self._status,  # type: ignore[arg-type]
+            self._status,
             self.status_code,
             self._headers,
             declared if declared is not None else length,
@@ -263,10 +264,7 @@ class WSGIExchange:
 
 
 def _length_of(result: Iterable[bytes]) -> int | None:
-    try:
-        return len(result)  # type: ignore[arg-type]
-    except TypeError:
-        return None
+    return len(result) if isinstance(result, Sized) else None
 
 
 _PLAIN, _LENGTH, _SERVER, _CONNECTION, _HOP = "plain", "length", "server", "connection", "hop"

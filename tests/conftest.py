@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import psutil
 import pytest
@@ -26,6 +30,68 @@ Launch = Callable[..., ServerProcess]
 settings.register_profile("suite", max_examples=300, deadline=None, database=None)
 settings.register_profile("deep", max_examples=20_000, deadline=None, database=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "suite"))
+
+
+# In parallel (pytest-xdist: nox -s tests runs `-n auto --dist loadgroup`) ----------------------
+# Most tests wait on servers and a load generator: two workers a CPU keep the CPUs busy. A test
+# marked `alone` measures the machine's CPUs (is locust saturated? is the server's the only
+# load?): it runs with no other test of the session running. Modules whose module-scoped fixture
+# runs a harness are marked xdist_group, so the fixture runs once, on one worker.
+LOCKS = "WEBMODELS_TEST_LOCKS"  # the folder of the session's locks, made by the controller
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """`-n auto`: two workers a CPU (this process's CPUs), at most 8; PYTEST_XDIST_AUTO_NUM_WORKERS
+    overrides it, as in pytest-xdist."""
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return int(os.environ["PYTEST_XDIST_AUTO_NUM_WORKERS"])
+    return min(8, 2 * len(os.sched_getaffinity(0)))
+
+
+class Alone:
+    """In a worker: a test marked `alone` waits until no other worker is in a test (setup,
+    call or teardown), and holds the others off until it is done; other tests share. Two
+    flock(2)s per worker: `gate`, taken exclusively by a test that wants to be alone so that no
+    test starts meanwhile (the others pass it shared, and let go at once), then `room`,
+    exclusive for it, shared by every other test while it runs."""
+
+    def __init__(self, folder: Path) -> None:
+        self.gate = open(folder / "gate", "a")  # noqa: SIM115 - held for the worker's life
+        self.room = open(folder / "room", "a")  # noqa: SIM115
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None):
+        alone = item.get_closest_marker("alone") is not None
+        fcntl.flock(self.gate, fcntl.LOCK_EX if alone else fcntl.LOCK_SH)
+        try:
+            fcntl.flock(self.room, fcntl.LOCK_EX if alone else fcntl.LOCK_SH)
+        finally:
+            if not alone:
+                fcntl.flock(self.gate, fcntl.LOCK_UN)
+        try:
+            return (yield)
+        finally:
+            fcntl.flock(self.room, fcntl.LOCK_UN)
+            if alone:
+                fcntl.flock(self.gate, fcntl.LOCK_UN)
+
+
+MADE_LOCKS = pytest.StashKey[str]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if hasattr(config, "workerinput"):  # a pytest-xdist worker: the controller made the locks
+        if os.environ.get(LOCKS):
+            config.pluginmanager.register(Alone(Path(os.environ[LOCKS])), "webmodels-alone")
+    elif config.getoption("dist", "no") != "no":  # the controller, before it starts workers
+        config.stash[MADE_LOCKS] = os.environ[LOCKS] = tempfile.mkdtemp(prefix="webmodels-tests-")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if MADE_LOCKS in config.stash:
+        shutil.rmtree(config.stash[MADE_LOCKS], ignore_errors=True)
+        os.environ.pop(LOCKS, None)
 
 
 def reap_zombie_children() -> None:

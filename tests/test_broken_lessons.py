@@ -22,7 +22,8 @@ from tests.conftest import live_descendants
 from tests.synthetic import lessons_run, record
 from tests.test_harness import valid_run
 
-pytestmark = pytest.mark.slow
+# one worker runs the module: its harness run (`measured`) is made once
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("broken_lessons")]
 
 SLOW = "tests.apps:slow"  # the plain app after a blocking 0.36 s
 # The broken rows, each with the one workload it is measured on.

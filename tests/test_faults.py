@@ -332,9 +332,13 @@ def test_a_ctrl_c_while_a_server_starts_stops_it(tmp_path: Path) -> None:
 def test_a_signal_during_the_micro_benchmarks_lets_pytest_stop_its_servers(tmp_path: Path) -> None:
     """The micro step (after the cells of the default profile) runs pytest, which starts servers
     of its own: the harness passes the Ctrl-C on and waits for them to be stopped."""
+    # as a user runs it: not as a pytest-xdist worker's, whose variables would tell
+    # pytest-benchmark to measure nothing, and the micro-benchmarks to end at once
+    alone = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST_")}
     harness = subprocess.Popen(
         [sys.executable, "-m", "bench", "micro", "--out", str(tmp_path / "micro")],
         cwd=REPO_ROOT,
+        env=alone,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,

@@ -11,6 +11,8 @@ import pytest
 
 from bench.scenarios import scale
 
+# one worker runs the module: the scenario (`steps`) is run once
+pytestmark = pytest.mark.xdist_group("scale_scenario")
 HELD = 50
 FORK_CAP = 20
 TINY = scale.Settings(

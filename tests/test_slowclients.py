@@ -11,6 +11,8 @@ import pytest
 
 from bench.scenarios import slowclients
 
+# one worker runs the module: the scenario (`measured`) is run once
+pytestmark = pytest.mark.xdist_group("slowclients")
 TINY = slowclients.Settings(
     models=("iterative", "asyncio"), slow=2, users=3, duration_s=1.0, warmup_s=0.2, timeout_s=0.5
 )

@@ -57,7 +57,7 @@ class _Handler(WSGIRequestHandler):
         self.rfile = io.BytesIO(raw)
         self.wfile: io.BytesIO = io.BytesIO()
         self.client_address = PEER
-        self.server = server  # type: ignore[assignment]
+        self.server = server  # type: ignore[assignment]  # wsgiref declares a socketserver
         self.request = None
 
     def log_request(self, *args) -> None:

@@ -10,6 +10,7 @@ judged it (bench/report/lessons.py).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from bench.record import RunRecord
 from bench.report.lessons import Lesson, by_model, judge
@@ -25,6 +26,9 @@ from bench.stats import (
     ranking,
     summarise,
 )
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 @dataclass
@@ -48,6 +52,12 @@ class Entry:
     @property
     def label(self) -> str:
         return self.summary.server + self.cpus
+
+    @property
+    def tier(self) -> Ranked:
+        """Its tier by server CPU per request: for the generator-bound entries that have one."""
+        assert self.cost is not None, f"{self.server} has no tier by CPU per request"
+        return self.cost
 
 
 @dataclass
@@ -96,7 +106,7 @@ class Level:
             ]
         groups: dict[int, list[Entry]] = {}
         for e in tiered:
-            groups.setdefault(e.cost.place, []).append(e)  # type: ignore[union-attr]
+            groups.setdefault(e.tier.place, []).append(e)
 
         def figure(e: Entry) -> str:
             return f"{e.server} {cpu_us(e.summary.demand.median, e.summary.demand_error)} µs"
@@ -114,7 +124,7 @@ class Level:
         said = [
             "Ranked among themselves by the server's CPU per request, which the generator "
             f"cannot distort (least first; the exact test, Holm over "
-            f"{tiered[0].cost.comparisons}): "  # type: ignore[union-attr]
+            f"{tiered[0].tier.comparisons}): "
             + tiers_said
             + ". 1 / CPU per request is a capacity only while one request's cost does not grow "
             "with the load"
@@ -125,13 +135,12 @@ class Level:
                 else "."
             )
         ]
-        opened = [e for e in tiered if e.open_demand is not None and e.open_demand.n]
+        opened = [(e, e.open_demand) for e in tiered if e.open_demand and e.open_demand.n]
         if opened:
             said.append(
                 f"At {self.open_rate:g} requests/s offered to all, far from saturation: "
                 + ", ".join(
-                    f"{e.server} {cpu_us(e.open_demand.median, e.open_error)} µs"  # type: ignore[union-attr]
-                    for e in opened
+                    f"{e.server} {cpu_us(demand.median, e.open_error)} µs" for e, demand in opened
                 )
                 + "."
             )
@@ -258,8 +267,7 @@ def disagreement(entries: list[Entry]) -> str:
         (a.server, b.server)
         for a in tiered
         for b in tiered
-        if a.cost.place < b.cost.place  # type: ignore[union-attr]
-        and a.summary.wrk.median < b.summary.wrk.median
+        if a.tier.place < b.tier.place and a.summary.wrk.median < b.summary.wrk.median
     ]
     if not crossed:
         return "; its order agrees with the CPU per request's" if len(tiered) > 1 else ""
@@ -417,13 +425,13 @@ def drift_sentence(found: Drift | None) -> str:
     )
 
 
-def print_answer(run: RunRecord, console: object) -> None:
+def print_answer(run: RunRecord, console: Console) -> None:
     """The answer as tables on the terminal (rich), one per level, and the drift."""
     from rich import box
     from rich.table import Table
 
     levels, found = answer(run)
-    say = console.print  # type: ignore[attr-defined]
+    say = console.print
     if not levels:
         say("This run repeated no cell: it ranks nothing (its figures are in the report).")
         return

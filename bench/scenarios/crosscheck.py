@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -140,7 +141,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def run_crosscheck(out: Path, args: argparse.Namespace) -> dict:
     """locust then wrk on each server, into out/crosscheck.json (written after each)."""
     out.mkdir(parents=True, exist_ok=True)
-    document = {"scenario": "crosscheck", "settings": vars(args) | {"out": str(out)}, "cells": []}
+    document: dict[str, Any] = {
+        "scenario": "crosscheck",
+        "settings": vars(args) | {"out": str(out)},
+        "cells": [],
+    }
     for server in args.servers:
         console.print(f"{server}: locust, then wrk, {args.users} users, {args.mode} ...")
         document["cells"].append(measure(server, args, out))

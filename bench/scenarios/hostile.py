@@ -40,7 +40,9 @@ def answers_of(name: str, bound: float) -> list[Answer]:
     with launched(argv, port=port) as server:
         answers = [probe(server.port, case, bound) for case in CASES]
         if server.popen is not None and server.popen.poll() is not None:
-            raise LaunchError(f"{name} died during the cases:\n{server.output()}")
+            raise LaunchError(
+                f"{name} died during the cases:\n{server.output()}", "it died during the cases"
+            )
     return answers
 
 

@@ -317,8 +317,9 @@ def _hold_and_measure(
         if server.popen and server.popen.poll() is not None:
             step.failure = f"the server exited with {server.popen.returncode}"
             return
-        holder.stdin.write("go\n")  # type: ignore[union-attr]
-        holder.stdin.flush()  # type: ignore[union-attr]
+        assert holder.stdin is not None  # started with a pipe
+        holder.stdin.write("go\n")
+        holder.stdin.flush()
         timed = _read_report(holder)
         if timed is not None:
             step.sample, step.fresh = timed["sample"], timed["fresh"]
@@ -326,7 +327,8 @@ def _hold_and_measure(
         step.failure = f"the holder failed: {exc}"
     finally:
         with contextlib.suppress(OSError):
-            holder.stdin.close()  # type: ignore[union-attr]
+            if holder.stdin is not None:
+                holder.stdin.close()
         try:
             holder.wait(timeout=30)
         except subprocess.TimeoutExpired:
@@ -335,7 +337,8 @@ def _hold_and_measure(
 
 
 def _read_report(holder: subprocess.Popen) -> dict | None:
-    line = holder.stdout.readline()  # type: ignore[union-attr]
+    assert holder.stdout is not None  # started with a pipe
+    line = holder.stdout.readline()
     return json.loads(line) if line else None
 
 
@@ -386,8 +389,8 @@ def run_scale(out: Path, settings: Settings) -> dict:
     steps: list[Step] = []
     for model in settings.models:
         steps += measure_model(model, settings, notes)
-        document["steps"] = [asdict(s) | {"verdict": s.verdict()} for s in steps]
-        document["summary"] = summarise(document["steps"])
+        rows = [asdict(s) | {"verdict": s.verdict()} for s in steps]
+        document["steps"], document["summary"] = rows, summarise(rows)
         write_json(out / "scale.json", document)
     return document
 

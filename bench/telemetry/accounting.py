@@ -38,7 +38,7 @@ def kernel_tick_us() -> float:
     for path in (Path("/proc/config.gz"), Path(f"/boot/config-{os.uname().release}")):
         with contextlib.suppress(OSError, EOFError, ValueError):
             opener = gzip.open if path.suffix == ".gz" else open
-            with opener(path, "rt") as config:  # type: ignore[operator]
+            with opener(path, "rt") as config:
                 for line in config:
                     if line.startswith("CONFIG_HZ="):
                         return 1e6 / int(line.split("=")[1])

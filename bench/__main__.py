@@ -21,8 +21,8 @@ from pathlib import Path
 from bench import options
 from bench.catalog import (
     APP_WORKLOAD,
-    SERVERS,
     TARGET,
+    Catalog,
     CatalogError,
     ServerSpec,
     definition,
@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         if code == 0 and settings.profile in ("default", "full") and not args.no_micro:
             run_micro(folder)
         if code == 0 and settings.scenarios:
-            run_scenario_steps(folder, settings)
+            run_scenario_steps(folder, settings, plan.catalog)
         from bench.report import draw
 
         try:
@@ -281,7 +281,7 @@ def fit_profile(settings: Settings, explicit: set[str]) -> Settings:
     return settings
 
 
-def run_scenario_steps(folder: Path, settings: Settings) -> None:
+def run_scenario_steps(folder: Path, settings: Settings, catalog: Catalog) -> None:
     """The capacity sweep, C10K and slow clients for the run's servers (and its first workload,
     for the sweep), each into a folder of the run's; a failure of one is said and the next still
     runs (run.json is complete already)."""
@@ -292,8 +292,9 @@ def run_scenario_steps(folder: Path, settings: Settings) -> None:
     from bench.scenarios.steps import QUICK_SCALE, QUICK_SLOW, run_scenarios
 
     quick = settings.profile == "quick"
-    swept = [s for s in settings.servers if not SERVERS[s].leaking and SERVERS[s].kind != "remote"]
-    models = tuple(dict.fromkeys(SERVERS[s].model for s in settings.servers if SERVERS[s].model))
+    rows = [catalog.servers[name] for name in settings.servers]
+    swept = [spec.name for spec in rows if not spec.leaking and spec.kind != "remote"]
+    models = tuple(dict.fromkeys(spec.model for spec in rows if spec.model))
     scale_settings = changed(QUICK_SCALE if quick else scale.Settings(), models=models)
     slow_settings = changed(QUICK_SLOW if quick else slowclients.Settings(), models=models)
     steps = (

@@ -16,6 +16,7 @@ import shlex
 import sys
 import tomllib
 import urllib.parse
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -482,31 +483,50 @@ def target_url(url: str) -> str:
     return f"http://{parsed.netloc}"
 
 
-def define(servers: tuple[dict, ...] = (), app: dict | None = None, target: str = "") -> None:
-    """Add the user's servers and application (as a run's settings record them) to the catalog
-    of this process: the plan, the run and the scenarios then treat them like the others."""
-    if target:
-        SERVERS[TARGET] = ServerSpec(
-            TARGET, f"a server at {target_url(target)}, not started here", "remote", app="-"
-        )
-    for fields in servers:
-        spec = added_server(**fields)
-        SERVERS[spec.name] = spec
-    if app:
-        body = app.get("body")
-        workload = app_workload(
-            app["app"],
-            app["interface"],
-            app.get("path", "/"),
-            app.get("status", 200),
-            body.encode() if isinstance(body, str) else body,
-            app.get("cwd", ""),
-        )
-        WORKLOADS[workload.name] = workload
+@dataclass(frozen=True)
+class Catalog:
+    """The servers and workloads of one run: the standard rows (SERVERS, WORKLOADS, never
+    changed by a run) and the user's own, made from the run's settings. The plan makes it; the
+    run and the scenarios read it."""
+
+    servers: Mapping[str, ServerSpec]
+    workloads: Mapping[str, Workload]
+
+    @classmethod
+    def standard(cls) -> Catalog:
+        return cls(dict(SERVERS), dict(WORKLOADS))
+
+    @classmethod
+    def of(
+        cls, servers: tuple[dict, ...] = (), app: dict | None = None, target: str = ""
+    ) -> Catalog:
+        """The standard rows with the user's servers, application and target (as a run's
+        settings record them): the plan, the run and the scenarios treat them like the others.
+        CatalogError when one cannot be made."""
+        rows, workloads = dict(SERVERS), dict(WORKLOADS)
+        if target:
+            rows[TARGET] = ServerSpec(
+                TARGET, f"a server at {target_url(target)}, not started here", "remote", app="-"
+            )
+        for fields in servers:
+            spec = added_server(**fields)
+            rows[spec.name] = spec
+        if app:
+            body = app.get("body")
+            workload = app_workload(
+                app["app"],
+                app["interface"],
+                app.get("path", "/"),
+                app.get("status", 200),
+                body.encode() if isinstance(body, str) else body,
+                app.get("cwd", ""),
+            )
+            workloads[workload.name] = workload
+        return cls(rows, workloads)
 
 
 def definition(spec: ServerSpec) -> dict:
-    """An added server as the settings (and run.json) keep it: define() makes it again."""
+    """An added server as the settings (and run.json) keep it: Catalog.of() makes it again."""
     return {
         "name": spec.name,
         "command": list(spec.peer_command),

@@ -24,7 +24,7 @@ import resource
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from bench.catalog import MODES, OUR_SERVERS, PEERS, SERVERS, WORKLOADS, CatalogError, define
+from bench.catalog import MODES, OUR_SERVERS, PEERS, WORKLOADS, Catalog, CatalogError
 
 DEFAULT_PEERS = ("uvicorn", "gunicorn-sync")  # the reference rows of the default profile
 
@@ -147,6 +147,7 @@ class Plan:
     cells: list[Cell]
     skipped: list[dict] = field(default_factory=list)  # cells a server cannot serve
     notes: list[str] = field(default_factory=list)  # caps applied, and why
+    catalog: Catalog = field(default_factory=Catalog.standard)  # its servers and workloads
 
     def as_dict(self) -> dict:
         return {
@@ -168,19 +169,54 @@ def build_plan(settings: Settings) -> Plan:
     """The cells, in run order: a server's cells together (it starts once for them); with
     repetitions, in shuffled rounds (see the module's docstring)."""
     try:
-        define(settings.added_servers, settings.app, settings.target)
+        catalog = Catalog.of(settings.added_servers, settings.app, settings.target)
     except CatalogError as exc:
         raise PlanError(str(exc)) from None
+    check_settings(settings, catalog)
+    settings, notes = capped(settings, catalog)
+    units, skipped = servable(settings, catalog)
+    rounds = settings.repeat > 1
+
+    def repeated(server: str, workload: str, users: int) -> bool:
+        """Run in rounds: never a leaking server (its cells are lessons, not rankings)."""
+        if not rounds or catalog.servers[server].leaking:
+            return False
+        return not settings.repeat_only or f"{workload}@{users}" in settings.repeat_only
+
+    once: list[Cell] = []
+    in_rounds: list[Cell] = []
+    open_workloads = settings.open_workloads or settings.workloads
+    for server, workload, mode in units:
+        for users in settings.users:
+            target = in_rounds if repeated(server, workload, users) else once
+            target.append(Cell(server, workload, users, mode, 1))
+        opened = settings.open_rate and workload in open_workloads
+        if opened and not catalog.servers[server].leaking:
+            rate, users = settings.open_rate, max(settings.users)
+            target = in_rounds if rounds and not settings.repeat_only else once
+            target.append(Cell(server, workload, users, mode, 1, rate))
+    shuffle = random.Random(settings.seed)
+    cells = list(once)
+    for repetition in range(1, settings.repeat + 1 if rounds else 1):
+        order = [replace(cell, repetition=repetition) for cell in in_rounds]
+        shuffle.shuffle(order)
+        cells += order
+    return Plan(settings, cells, skipped, notes, catalog)
+
+
+def check_settings(settings: Settings, catalog: Catalog) -> None:
+    """PlanError, in one line, for settings no plan can be made of."""
     if "app" in settings.workloads and not settings.app:
         raise PlanError("the app workload is your application: name it with --app module:callable")
     if settings.target and set(settings.servers) != {"target"}:
         raise PlanError("--target measures the server at its address only: no --servers with it")
     for name in settings.servers:
-        if name not in SERVERS:
-            raise PlanError(f"unknown server {name!r}; choose from {', '.join(SERVERS)}")
+        if name not in catalog.servers:
+            raise PlanError(f"unknown server {name!r}; choose from {', '.join(catalog.servers)}")
     for name in settings.workloads:
-        if name not in WORKLOADS:
-            raise PlanError(f"unknown workload {name!r}; choose from {', '.join(WORKLOADS)}")
+        if name not in catalog.workloads:
+            known = ", ".join(catalog.workloads)
+            raise PlanError(f"unknown workload {name!r}; choose from {known}")
     for mode in settings.modes:
         if mode not in MODES:
             raise PlanError(f"unknown connection mode {mode!r}; choose from {', '.join(MODES)}")
@@ -202,25 +238,35 @@ def build_plan(settings: Settings) -> Plan:
                 f"--repeat-only {name!r} is not a planned workload@users; choose from "
                 f"{', '.join(sorted(planned))}"
             )
+
+
+def capped(settings: Settings, catalog: Catalog) -> tuple[Settings, list[str]]:
+    """The settings with the leaking servers' request cap as this machine bounds it, and the
+    notes that say so."""
+    if not any(catalog.servers[s].leaking for s in settings.servers):
+        return settings, []
     notes = []
-    if any(SERVERS[s].leaking for s in settings.servers):
-        cap = min(settings.request_cap, MAX_LEAKED_PER_CELL, _process_room())
-        if cap < settings.request_cap:
-            notes.append(
-                f"request cap for leaking servers lowered from {settings.request_cap} "
-                f"to {cap}: the machine's process ids and descriptors bound it"
-            )
-        settings = replace(settings, request_cap=cap)
+    cap = min(settings.request_cap, MAX_LEAKED_PER_CELL, _process_room())
+    if cap < settings.request_cap:
         notes.append(
-            f"fork, fork_leak, fork_wait: at most {cap} requests per cell, and the "
-            f"server exits after {cap + 50} connections"
+            f"request cap for leaking servers lowered from {settings.request_cap} "
+            f"to {cap}: the machine's process ids and descriptors bound it"
         )
+    notes.append(
+        f"fork, fork_leak, fork_wait: at most {cap} requests per cell, and the "
+        f"server exits after {cap + 50} connections"
+    )
+    return replace(settings, request_cap=cap), notes
+
+
+def servable(settings: Settings, catalog: Catalog) -> tuple[list[tuple[str, str, str]], list[dict]]:
+    """(server, workload, mode) of every cell to plan, and the ones left out with why."""
     units, skipped = [], []
     for server, workload, mode in itertools.product(
         settings.servers, settings.workloads, settings.modes
     ):
-        spec = SERVERS[server]
-        if reason := spec.cannot_serve(WORKLOADS[workload]):
+        spec = catalog.servers[server]
+        if reason := spec.cannot_serve(catalog.workloads[workload]):
             skipped.append({"server": server, "workload": workload, "reason": reason})
         elif (
             spec.leaking and settings.lesson_workloads and workload not in settings.lesson_workloads
@@ -235,34 +281,8 @@ def build_plan(settings: Settings) -> Plan:
             )
         else:
             units.append((server, workload, mode))
-    rounds = settings.repeat > 1
-
-    def repeated(server: str, workload: str, users: int) -> bool:
-        """Run in rounds: never a leaking server (its cells are lessons, not rankings)."""
-        if not rounds or SERVERS[server].leaking:
-            return False
-        return not settings.repeat_only or f"{workload}@{users}" in settings.repeat_only
-
-    once: list[Cell] = []
-    in_rounds: list[Cell] = []
-    open_workloads = settings.open_workloads or settings.workloads
-    for server, workload, mode in units:
-        for users in settings.users:
-            target = in_rounds if repeated(server, workload, users) else once
-            target.append(Cell(server, workload, users, mode, 1))
-        if settings.open_rate and workload in open_workloads and not SERVERS[server].leaking:
-            rate, users = settings.open_rate, max(settings.users)
-            repeat_open = rounds and not settings.repeat_only
-            target = in_rounds if repeat_open else once
-            target.append(Cell(server, workload, users, mode, 1, rate))
-    shuffle = random.Random(settings.seed)
-    cells = list(once)
-    for repetition in range(1, settings.repeat + 1 if rounds else 1):
-        order = [replace(cell, repetition=repetition) for cell in in_rounds]
-        shuffle.shuffle(order)
-        cells += order
-    skipped = [dict(t) for t in {tuple(s.items()) for s in skipped}]
-    return Plan(settings, cells, sorted(skipped, key=lambda s: (s["server"], s["workload"])), notes)
+    unique = [dict(t) for t in {tuple(s.items()) for s in skipped}]
+    return units, sorted(unique, key=lambda s: (s["server"], s["workload"]))
 
 
 def _process_room() -> int:

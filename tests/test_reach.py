@@ -31,7 +31,7 @@ QUICK = ["--profile", "quick", "--duration", "1s", "--warmup", "300ms", "--settl
 
 @pytest.fixture
 def restored_catalog():
-    """define() adds rows to this process's catalog: put it back as it was."""
+    """A test that adds rows to the standard catalog itself: put it back as it was."""
     servers, workloads = dict(SERVERS), dict(WORKLOADS)
     yield
     SERVERS.clear()
@@ -124,7 +124,9 @@ def test_an_added_server_joins_every_workload_it_can_serve(restored_catalog) -> 
     }
     reasons = {(s["server"], s["workload"]): s["reason"] for s in plan.skipped}
     assert "ASGI" in reasons[("mine", "app")] and "only" in reasons[("basic", "app")]
-    assert WORKLOADS["app"].status == 201 and WORKLOADS["app"].body is None
+    app = plan.catalog.workloads["app"]
+    assert app.status == 201 and app.body is None
+    assert "mine" not in SERVERS and "app" not in WORKLOADS  # the plan's catalog, not the module's
     assert plan.as_dict()["settings"]["added_servers"][0]["command"] == ["x", "{port}", "{app}"]
 
 

@@ -10,7 +10,6 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import psutil
 import pytest
-from rich.console import Console
 
 from bench.report.capacity_chart import capacity_chart, describe, draw
 from bench.scenarios import capacity
@@ -174,7 +173,7 @@ def test_sleep_20ms_sustains_40_requests_per_second_not_80(tmp_path: Path) -> No
     """sleep serves one request, then sleeps 20 ms: at most 1 / 20.x ms, about 48 req/s. Periodic
     arrivals at 40 req/s find it free (no queue); at 80 the queue grows through the window."""
     sweep = Sweep(servers=("sleep",), rates=(10, 20, 40, 80), duration_s=1.0, warmup_s=0.3)
-    document = sweep_and_draw(sweep, tmp_path, Console(stderr=True, quiet=True), quiet=True)
+    document = sweep_and_draw(sweep, tmp_path, quiet=True)
     (entry,) = document["servers"]
     assert [s["offered_rate"] for s in entry["steps"]] == [10, 20, 40, 80]
     assert [s["passed"] for s in entry["steps"]] == [True, True, True, False]
@@ -188,6 +187,7 @@ def test_sleep_20ms_sustains_40_requests_per_second_not_80(tmp_path: Path) -> No
     assert (tmp_path / "capacity.png").stat().st_size and (tmp_path / "capacity.svg").is_file()
 
 
+@pytest.mark.slow
 def test_an_interrupt_keeps_the_steps_measured_and_stops_the_server(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -202,7 +202,7 @@ def test_an_interrupt_keeps_the_steps_measured_and_stops_the_server(
     monkeypatch.setattr(Sweeper, "measure", measure)
     sweep = Sweep(servers=("asyncio", "threaded"), rates=(10, 20, 40))
     with pytest.raises(KeyboardInterrupt):
-        Sweeper(sweep, tmp_path, Console(stderr=True, quiet=True), quiet=True).run()
+        Sweeper.made(sweep, tmp_path, quiet=True).run()
     stored = json.loads((tmp_path / "capacity.json").read_text())
     assert stored["status"] == "interrupted"
     (entry,) = stored["servers"]  # threaded never started
@@ -212,6 +212,7 @@ def test_an_interrupt_keeps_the_steps_measured_and_stops_the_server(
     assert not (tmp_path / ".processes.json").exists()
 
 
+@pytest.mark.slow
 def test_a_step_failed_while_the_generator_was_starved_is_measured_once_more(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -227,7 +228,7 @@ def test_a_step_failed_while_the_generator_was_starved_is_measured_once_more(
 
     monkeypatch.setattr(Sweeper, "measure", measure)
     sweep = Sweep(servers=("asyncio",), rates=(10, 20, 40))
-    document = Sweeper(sweep, tmp_path, Console(stderr=True, quiet=True)).run()
+    document = Sweeper.made(sweep, tmp_path).run()
     (entry,) = document["servers"]
     assert attempts == [10, 10, 20]  # 10 twice; 20 failed on a quiet CPU: once, and the end
     first, second = entry["steps"]
@@ -236,9 +237,10 @@ def test_a_step_failed_while_the_generator_was_starved_is_measured_once_more(
     assert (entry["capacity"], entry["stopped_at"]) == (10, 20)
 
 
+@pytest.mark.slow
 def test_a_server_that_cannot_serve_the_workload_is_skipped(tmp_path: Path) -> None:
     sweep = Sweep(servers=("basic",), workload="io", rates=(10,))
-    document = Sweeper(sweep, tmp_path, Console(stderr=True, quiet=True)).run()
+    document = Sweeper.made(sweep, tmp_path).run()
     (entry,) = document["servers"]
     assert entry["status"] == "skipped" and entry["capacity"] is None and not entry["steps"]
 

@@ -24,11 +24,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import signal
 import sys
-import threading
 import time
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import NoReturn
@@ -37,11 +34,11 @@ from rich.console import Console
 from rich.table import Table
 
 from bench import options
-from bench.catalog import SERVERS, WORKLOADS
-from bench.launch import LaunchError, ServerProcess, VerifyError, cpu_plan, launched
-from bench.load import CellLoad, Generator, LoadResult, generator_verdict
+from bench.catalog import SERVERS, WORKLOADS, Catalog
+from bench.launch import LaunchError, ServerProcess, VerifyError, launched
+from bench.load import CellLoad, LoadResult, generator_verdict
 from bench.report.capacity_chart import describe, latency_ms
-from bench.run import Registry
+from bench.run import Session
 from bench.store import StoreError, metadata, results_dir, write_json
 from bench.verify import answers
 
@@ -252,26 +249,18 @@ def step_record(load: LoadResult, server_cpu_share: float) -> dict:
 class Sweeper:
     """One capacity measurement: the servers one after another, capacity.json after every step."""
 
-    def __init__(self, sweep: Sweep, folder: Path, console: Console, quiet: bool = False) -> None:
+    def __init__(self, sweep: Sweep, session: Session) -> None:
         check_sweep(sweep)
-        self.sweep = sweep
-        self.folder = folder
-        self.console = console
-        self.quiet = quiet
-        self.server_cpus, self.generator_cpus = cpu_plan(sweep.cpu_split)
-        self.processes = len(self.generator_cpus) if self.generator_cpus else 1
-        self.registry = Registry(folder)  # a crashed sweep's servers are found by the next run
-        self.generator = Generator(
-            self.processes, self.generator_cpus, folder / "generator", self.registry
-        )
+        self.sweep, self.session, self.folder = sweep, session, session.folder
+        self.console, self.quiet = session.reporter.console, session.reporter.quiet
         self.document: dict = {
             "format": FORMAT,
             "metadata": metadata(
                 {**asdict(sweep), "request_timeout_s": sweep.request_timeout_s},
                 {
-                    "server_cpus": sorted(self.server_cpus or []),
-                    "generator_cpus": sorted(self.generator_cpus or []),
-                    "generator_processes": self.processes,
+                    "server_cpus": sorted(session.server_cpus or []),
+                    "generator_cpus": sorted(session.generator_cpus or []),
+                    "generator_processes": session.processes,
                 },
             ),
             "status": "running",
@@ -281,11 +270,18 @@ class Sweeper:
             "servers": [],
         }
 
+    @classmethod
+    def made(cls, sweep: Sweep, folder: Path, quiet: bool = False) -> Sweeper:
+        """A sweeper on a session of its own (the standard servers, its CPU split)."""
+        return cls(
+            sweep, Session(folder, Catalog.standard(), cpu_split=sweep.cpu_split, quiet=quiet)
+        )
+
     def run(self) -> dict:
         """Sweep every server; on Ctrl-C or SIGTERM keep what was measured and re-raise."""
         self.save()
         try:
-            with _sigterm_raises():
+            with self.session.running():
                 for name in self.sweep.servers:
                     self.sweep_server(name)
             self.document["status"] = "complete"
@@ -296,24 +292,23 @@ class Sweeper:
             self.document["status"] = "crashed"
             raise
         finally:
-            self.generator.close()
             for entry in self.document["servers"]:
                 if entry["status"] == "running":
                     entry["status"] = "interrupted"
                     entry.update(capacity_of(entry["steps"], self.sweep.limits, "interrupted"))
             self.save()
-            self.registry.path.unlink(missing_ok=True)
         return self.document
 
     def save(self) -> None:
         write_json(self.folder / "capacity.json", self.document)
 
     def say(self, message: str) -> None:
-        self.console.print(message, highlight=False, soft_wrap=True)
+        self.session.say(message)
 
     def sweep_server(self, name: str) -> None:
         """Start the server once, check its answer, step the rate up; stop and reap it."""
-        spec, workload = SERVERS[name], WORKLOADS[self.sweep.workload]
+        catalog = self.session.catalog
+        spec, workload = catalog.servers[name], catalog.workloads[self.sweep.workload]
         entry: dict = {"server": name, "description": spec.description, "status": "running"}
         entry.update(problem="", command=[], steps=[])
         entry.update(capacity_of([], self.sweep.limits, "not started"))
@@ -326,9 +321,9 @@ class Sweeper:
         try:
             with launched(
                 **launch,
-                cpus=self.server_cpus,
+                cpus=self.session.server_cpus,
                 log_dir=self.folder,
-                registry=self.registry,
+                registry=self.session.registry,
                 what=f"capacity server {name}",
                 check=answers(workload),
             ) as server:
@@ -393,10 +388,10 @@ class Sweeper:
                     server_cpu[name] = server.read().cpu_s
 
         started = time.monotonic()
-        load = self.generator.run(
+        load = self.session.generator.run(
             CellLoad(
                 server.url,
-                WORKLOADS[self.sweep.workload].path,
+                self.session.catalog.workloads[self.sweep.workload].path,
                 self.sweep.users,
                 self.sweep.warmup_s,
                 self.sweep.duration_s,
@@ -434,25 +429,6 @@ class Sweeper:
         return contextlib.nullcontext() if self.quiet else self.console.status(message)
 
 
-@contextlib.contextmanager
-def _sigterm_raises() -> Iterator[None]:
-    """SIGTERM as KeyboardInterrupt, so that every `finally` stops and reaps what it started;
-    only where no one else handles SIGTERM (the harness has its own handler)."""
-    main = threading.current_thread() is threading.main_thread()
-    if not main or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
-        yield
-        return
-
-    def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt(signal.Signals(signum).name)
-
-    signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-
-
 def summary(document: dict) -> Table:
     limits = document["limits"]
     table = Table(
@@ -468,18 +444,18 @@ def summary(document: dict) -> Table:
     return table
 
 
-def sweep_and_draw(sweep: Sweep, folder: Path, console: Console, quiet: bool = False) -> dict:
+def sweep_and_draw(sweep: Sweep, folder: Path, quiet: bool = False) -> dict:
     """Measure, then draw the chart; the measurements are in capacity.json whatever happens."""
     from bench.report.capacity_chart import draw
 
-    sweeper = Sweeper(sweep, folder, console, quiet)
+    sweeper = Sweeper.made(sweep, folder, quiet)
     try:
         return sweeper.run()
     finally:
         try:
             draw(folder)
         except Exception as exc:  # the figures are safe in capacity.json
-            console.print(
+            sweeper.say(
                 f"[red]the chart could not be drawn ({type(exc).__name__}: {exc}); redraw it: "
                 f"python -m bench report {folder}[/]"
             )
@@ -504,7 +480,7 @@ def run_capacity(
     else:
         sweep = Sweep(servers=tuple(servers or DEFAULT_SERVERS), workload=workload)
     folder.mkdir(parents=True, exist_ok=True)
-    return sweep_and_draw(sweep, folder, Console(stderr=True))
+    return sweep_and_draw(sweep, folder)
 
 
 # the command line ---------------------------------------------------------------------------
@@ -565,7 +541,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     code = 0
     try:
-        document = sweep_and_draw(sweep, folder, console, args.quiet)
+        document = sweep_and_draw(sweep, folder, args.quiet)
     except KeyboardInterrupt:
         console.print("[yellow]interrupted: the steps measured so far are kept[/]")
         document, code = _read(folder), 130

@@ -7,6 +7,7 @@ import fcntl
 import os
 import shutil
 import tempfile
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -75,6 +76,19 @@ class Alone:
             fcntl.flock(self.room, fcntl.LOCK_UN)
             if alone:
                 fcntl.flock(self.gate, fcntl.LOCK_UN)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]):
+    """pytest-xdist groups by a suffix it adds to the test's id; a warning where it could not
+    (pytest 9.2, pytest-xdist#1386), as the module fixture is then made on several workers."""
+    yield
+    if getattr(config.option, "loadgroup", False):
+        lost = [
+            i.nodeid for i in items if i.get_closest_marker("xdist_group") and "@" not in i.nodeid
+        ]
+        if lost:
+            warnings.warn(pytest.PytestWarning(f"xdist_group ignored: {lost[0]} ..."), stacklevel=1)
 
 
 MADE_LOCKS = pytest.StashKey[str]()

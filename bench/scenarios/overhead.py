@@ -18,9 +18,11 @@ import sys
 from pathlib import Path
 
 from bench import options
+from bench.catalog import Catalog
 from bench.contract import CLIENTS
-from bench.launch import cpu_plan, launched, servers_command
-from bench.load import CellLoad, Generator
+from bench.launch import launched, servers_command
+from bench.load import CellLoad
+from bench.run import Session
 from bench.store import StoreError, results_dir
 
 MODES = {"keepalive": False, "close": True}
@@ -32,13 +34,14 @@ def per_cpu_second(requests: int, cpu_s: float) -> float:
 
 def measure(rounds: int, duration_s: float, users: int, folder: Path) -> dict:
     """{mode: {client: [requests per generator CPU-second, one per round]}} and the raw rates."""
-    server_cpus, generator_cpus = cpu_plan(True)
+    session = Session(folder, Catalog.standard(), generator_processes=1)
     command = servers_command("asyncio", "helloworld.plain:app", "--loop", "uvloop")
     efficiency: dict[str, dict[str, list[float]]] = {m: {c: [] for c in CLIENTS} for m in MODES}
     rates: dict[str, dict[str, list[float]]] = {m: {c: [] for c in CLIENTS} for m in MODES}
+    generator = session.generator
     with (
-        launched(command, cpus=server_cpus) as server,
-        Generator(1, generator_cpus, folder / "generator") as generator,
+        session.running(),
+        launched(command, cpus=session.server_cpus, registry=session.registry) as server,
     ):
         for round_number in range(1, rounds + 1):
             for mode, close in MODES.items():

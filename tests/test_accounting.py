@@ -24,6 +24,7 @@ from bench.telemetry import leak_verdict, port_activity, sample_tree, wait_idle
 from bench.telemetry.accounting import FORCE, TICK_US, Group
 from tests.conftest import PLAIN
 
+pytestmark = pytest.mark.slow  # every test starts servers
 BURNER = str(Path(__file__).with_name("forking_burner.py"))
 
 # A parent that fills 100 MiB (every page written), then forks 20 children that only sleep:
@@ -189,7 +190,6 @@ def test_fork_leak_still_leaks_once_at_rest() -> None:
         assert verdict["verdict"] == "leaks" and verdict["fds_left"] == 5
 
 
-@pytest.mark.slow
 def test_an_added_server_is_charged_the_cpu_its_reaped_children_burn(tmp_path: Path) -> None:
     """Through the whole harness: a server of the user's (--add-server) whose children each
     burn 5 ms of CPU and are reaped at once is charged at least 5 ms a request, its figure

@@ -7,11 +7,14 @@ import resource
 import subprocess
 import sys
 
+import pytest
+
 from servers.clients.flood import flood
 from servers.clients.raw import build_request, fetch
 from tests.conftest import Launch
 
 
+@pytest.mark.slow
 def test_raw_client_shows_the_response_and_its_eof(launch: Launch) -> None:
     server = launch("iterative")
     result = fetch(
@@ -24,6 +27,7 @@ def test_raw_client_shows_the_response_and_its_eof(launch: Launch) -> None:
     assert result.data.endswith(b"\r\n\r\nHello, world!")
 
 
+@pytest.mark.slow
 def test_raw_client_reports_a_missing_eof_instead_of_hanging(launch: Launch) -> None:
     server = launch("fork_leak")
     command = [
@@ -46,6 +50,7 @@ def test_raw_client_refuses_other_hosts() -> None:
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_flood_against_a_reaping_server_gets_every_response(launch: Launch) -> None:
     server = launch("fork_reap", "helloworld.plain:app", "--backlog", "256")
     report = flood(
@@ -55,6 +60,7 @@ def test_flood_against_a_reaping_server_gets_every_response(launch: Launch) -> N
     assert report["status_counts"] == {"200": 40}
 
 
+@pytest.mark.slow
 def test_flood_exhausts_a_leaking_server_with_a_low_descriptor_limit(launch: Launch) -> None:
     limit = 48
     server = launch(

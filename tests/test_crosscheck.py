@@ -48,6 +48,7 @@ def test_versus_divides_wrk_by_locust() -> None:
     }
 
 
+@pytest.mark.slow
 @needs_wrk
 def test_crosscheck_measures_a_running_server(launch) -> None:
     server = launch("asyncio")
@@ -60,6 +61,7 @@ def test_crosscheck_measures_a_running_server(launch) -> None:
     assert 0 < latency["p50"] <= latency["p99"] <= latency["p99.9"] <= latency["max"]
 
 
+@pytest.mark.slow
 @needs_wrk
 def test_close_mode_opens_a_new_connection_per_request(launch) -> None:
     server = launch("asyncio", "helloworld.plain:app", "--max-requests", "30")

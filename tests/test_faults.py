@@ -35,7 +35,6 @@ from tests.conftest import live_descendants, reap_zombie_children
 from tests.faulty_servers import FAULTY
 from tests.test_harness import valid_run
 
-pytestmark = pytest.mark.slow
 # One short cell: 2 s of locust (no warm-up: the fixture apps count from the first request),
 # a request unanswered for 1 s fails, a server gets 2 s to listen and locust 2 s to stop.
 FAST = dict(
@@ -79,6 +78,7 @@ def run_in_process(
 # the server ---------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_server_that_never_starts_fails_its_cells_within_the_start_timeout(
     tmp_path: Path, faulty: None
 ) -> None:
@@ -94,6 +94,7 @@ def test_a_server_that_never_starts_fails_its_cells_within_the_start_timeout(
     assert time.monotonic() - started < 2 + 2 + MARGIN_S  # not the app's minute of importing
 
 
+@pytest.mark.slow
 def test_a_server_that_hangs_mid_cell_is_failed_stopped_and_the_run_goes_on(
     tmp_path: Path, faulty: None
 ) -> None:
@@ -117,6 +118,7 @@ def test_a_server_that_hangs_mid_cell_is_failed_stopped_and_the_run_goes_on(
     assert [cell["status"] for cell in cells["asyncio"]] == ["ok"]  # the run went on
 
 
+@pytest.mark.slow
 def test_a_stopped_server_is_continued_so_that_it_ends_on_its_sigterm(tmp_path: Path) -> None:
     command = servers_command("asyncio", "helloworld.plain:app")
     with ServerProcess(command, log_dir=tmp_path) as server:
@@ -125,6 +127,7 @@ def test_a_stopped_server_is_continued_so_that_it_ends_on_its_sigterm(tmp_path: 
         assert "stopping on SIGTERM" in server.output()
 
 
+@pytest.mark.slow
 def test_wrong_answers_part_way_are_counted_by_kind_and_fail_the_cell_past_one_percent(
     tmp_path: Path, faulty: None
 ) -> None:
@@ -145,6 +148,7 @@ def test_wrong_answers_part_way_are_counted_by_kind_and_fail_the_cell_past_one_p
 # the load generator -------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_load_generator_that_crashes_or_hangs_is_bounded_and_recorded(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -256,6 +260,7 @@ POINTS: dict[str, tuple[list[str], signal.Signals, Reached, bool]] = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("point", POINTS)
 def test_a_signal_at_any_point_keeps_the_cells_done_and_leaves_nothing(
     tmp_path: Path, point: str
@@ -313,6 +318,7 @@ def test_a_signal_at_any_point_keeps_the_cells_done_and_leaves_nothing(
         assert "interrupted" in (folder / "report.html").read_text()
 
 
+@pytest.mark.slow
 def test_a_ctrl_c_while_a_server_starts_stops_it(tmp_path: Path) -> None:
     """A `with ServerProcess(...)` (or a fixture) whose start is interrupted has nothing to
     stop: start() stops it before the KeyboardInterrupt goes on."""
@@ -329,6 +335,7 @@ def test_a_ctrl_c_while_a_server_starts_stops_it(tmp_path: Path) -> None:
     assert not live_descendants()
 
 
+@pytest.mark.slow
 def test_a_signal_during_the_micro_benchmarks_lets_pytest_stop_its_servers(tmp_path: Path) -> None:
     """The micro step (after the cells of the default profile) runs pytest, which starts servers
     of its own: the harness passes the Ctrl-C on and waits for them to be stopped."""
@@ -423,6 +430,7 @@ def test_a_read_only_results_folder_is_refused_before_the_run(
 # the session's own check, and secrets ---------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_the_session_check_sees_a_leftover_child_and_an_orphan() -> None:
     sleeper = subprocess.Popen(["sleep", "30"])
     spawned = subprocess.run(
@@ -454,6 +462,7 @@ def test_redaction_covers_the_json_escaped_form_of_a_secret() -> None:
     }
 
 
+@pytest.mark.slow
 def test_no_secret_from_the_environment_reaches_the_results(tmp_path: Path) -> None:
     secrets = {
         "DJANGO_SECRET_KEY": "sekrit-123-django",

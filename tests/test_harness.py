@@ -19,7 +19,6 @@ from bench.run import Runner
 from bench.store import SCHEMA_PATH
 from tests.conftest import live_descendants
 
-pytestmark = pytest.mark.slow
 SCHEMA = json.loads(SCHEMA_PATH.read_text())
 TINY = dict(
     workloads=("hello",), users=(2,), duration_s=1.0, warmup_s=0.3, settle_s=0.3, ceiling=False
@@ -32,6 +31,7 @@ def valid_run(folder: Path) -> dict:
     return document
 
 
+@pytest.mark.slow
 def test_tiny_plan_end_to_end(tmp_path: Path) -> None:
     plan = build_plan(Settings(servers=("asyncio", "fork_reap"), **TINY))
     assert Runner(plan, tmp_path, quiet=True).run() == 0
@@ -74,6 +74,7 @@ def extra_servers():
         SERVERS.pop(name)
 
 
+@pytest.mark.slow
 def test_failed_verification_and_a_crash_are_recorded_and_the_run_goes_on(
     tmp_path: Path, extra_servers
 ) -> None:
@@ -129,6 +130,7 @@ def test_every_profile_builds_and_basic_is_skipped_where_it_cannot_serve() -> No
     assert {"uvicorn", "gunicorn-sync", "asyncio-asgi", "prefork"} <= ranked  # beside ours
 
 
+@pytest.mark.slow
 def test_bench_cli_refuses_an_unwritable_results_folder(tmp_path: Path) -> None:
     blocked = tmp_path / "file"
     blocked.write_text("not a folder")
@@ -142,6 +144,7 @@ def test_bench_cli_refuses_an_unwritable_results_folder(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_the_next_run_finds_and_stops_what_a_crashed_run_left(tmp_path: Path) -> None:
     from bench.launch import ServerProcess, reap_group, servers_command
     from bench.run import Registry, stop_leftovers
@@ -161,6 +164,7 @@ def test_the_next_run_finds_and_stops_what_a_crashed_run_left(tmp_path: Path) ->
         reap_group(orphan.pid)
 
 
+@pytest.mark.slow
 def test_a_server_that_stalls_does_not_look_fast(tmp_path: Path) -> None:
     """Throughput divides by the whole measured window, not by the span of the answers."""
     import resource

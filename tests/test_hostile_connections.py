@@ -20,6 +20,8 @@ from bench.launch import ServerProcess
 from tests.conftest import KEEP_ALIVE_MODELS, PLAIN, Launch
 from tests.polling import settle
 
+pytestmark = pytest.mark.slow  # every test starts servers
+
 HELLO = b"GET /hello/ HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
 PATIENT = ("--header-timeout", "60", "--keepalive-timeout", "60")  # the server must not prune
 IDLE_CONNECTIONS = 300

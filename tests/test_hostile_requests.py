@@ -13,6 +13,8 @@ from bench.scenarios.hostile_cases import CASES, HEADER_TIMEOUT, Case, probe
 from tests.conftest import KEEP_ALIVE_MODELS, PLAIN, launcher
 from tests.http_helpers import request
 
+pytestmark = pytest.mark.slow  # every test starts servers
+
 
 @pytest.fixture(scope="module", params=KEEP_ALIVE_MODELS)
 def server(request, tmp_path_factory) -> Iterator[ServerProcess]:

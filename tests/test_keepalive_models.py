@@ -17,6 +17,7 @@ from tests.conftest import DJANGO, KEEP_ALIVE_MODELS, PLAIN, Launch
 from tests.http_helpers import read_to_eof, request
 from tests.polling import settle
 
+pytestmark = pytest.mark.slow  # every test starts servers
 ASGI_DJANGO = "helloworld.asgi:application"
 LOOP_VARIANTS = [
     ("asyncio", "--loop", "asyncio"),

@@ -13,7 +13,10 @@ from bench.launch import REPO_ROOT
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 REFERENCE = REPO_ROOT / "results" / "reference" / "report.html"
 
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
+pytestmark = [
+    pytest.mark.slow,  # a browser
+    pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed"),
+]
 
 
 def test_reference_report_in_headless_chromium(tmp_path: Path) -> None:

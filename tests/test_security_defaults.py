@@ -21,6 +21,7 @@ from tests.conftest import PLAIN
 SETTINGS = Path(__file__).resolve().parent.parent / "helloworld" / "settings.py"
 
 
+@pytest.mark.slow
 def test_default_address_is_loopback_and_draws_no_warning(tmp_path) -> None:
     command = [sys.executable, "-m", "servers", "iterative", PLAIN, "--port", "0"]
     with ServerProcess(command, log_dir=tmp_path) as server:
@@ -28,6 +29,7 @@ def test_default_address_is_loopback_and_draws_no_warning(tmp_path) -> None:
         assert "WARNING" not in server.output()
 
 
+@pytest.mark.slow
 def test_non_loopback_address_draws_a_warning_before_binding() -> None:
     # 192.0.2.1 (TEST-NET-1) is on no interface here: the warning comes, the bind then fails,
     # and nothing ever listens beyond this machine.

@@ -15,6 +15,8 @@ from bench.http1 import parse_response, read_response
 from tests.conftest import APP_MODELS, ASGI_MODELS, DJANGO, KEEP_ALIVE_MODELS, PLAIN, launcher
 from tests.http_helpers import Recording, exchange, request
 
+pytestmark = pytest.mark.slow  # every test starts servers
+
 HEADER_LINE = re.compile(rb"^[!#$%&'*+.^_`|~0-9A-Za-z-]+: [^\r\n]*$")
 
 

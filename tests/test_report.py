@@ -15,7 +15,7 @@ from matplotlib.patches import Rectangle
 
 from bench.contract import BEHIND
 from bench.launch import REPO_ROOT
-from bench.report import draw
+from bench.report import draw, redraw
 from bench.report.charts import (
     all_charts,
     errors_chart,
@@ -38,8 +38,7 @@ def close_figures():
     plt.close("all")
 
 
-@pytest.fixture
-def run() -> dict:
+def base_run() -> dict:
     return make_run(
         [
             cell("asyncio", "hello", 1, 4000.0),
@@ -52,6 +51,11 @@ def run() -> dict:
         ],
         status="interrupted",
     )
+
+
+@pytest.fixture
+def run() -> dict:
+    return base_run()
 
 
 def repeated(run: dict) -> dict:
@@ -79,6 +83,15 @@ def repeated(run: dict) -> dict:
         failures={BEHIND: 30},
     )
     return {**run, "cells": run["cells"] + extra + [opened]}
+
+
+@pytest.fixture(scope="module")
+def drawn_repeated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Path]]:
+    """repeated(run)'s folder drawn once, with its exports (redraw: report.html, charts, CSV and
+    .hgrm); the answer's test and the exports' read it."""
+    folder = tmp_path_factory.mktemp("repeated")
+    (folder / "run.json").write_text(json.dumps(repeated(base_run())))
+    return folder, redraw(folder, hgrm=True)
 
 
 def valid(document: dict) -> None:
@@ -179,9 +192,12 @@ def test_every_chart_and_the_report_are_written(run: dict, tmp_path: Path) -> No
     assert "http://" not in page.replace("http://www.w3.org", "")  # nothing fetched from a network
 
 
-def test_the_report_opens_with_the_answer_built_from_the_runs(run: dict, tmp_path: Path) -> None:
-    (tmp_path / "run.json").write_text(json.dumps(repeated(run)))
-    page = draw(tmp_path).read_text()
+def test_the_report_opens_with_the_answer_built_from_the_runs(
+    drawn_repeated: tuple[Path, list[Path]],
+) -> None:
+    folder, written = drawn_repeated
+    assert written[0] == folder / "report.html"
+    page = written[0].read_text()
     answer = page[page.index("<h2>The answer</h2>") : page.index("<h2>Lessons from this run</h2>")]
     assert page.index("<h2>The answer</h2>") < page.index("<h2>Measured once</h2>")
     # five runs each: threaded leads, by its median, with the range of its five runs
@@ -237,18 +253,17 @@ def test_an_old_or_broken_run_is_refused_in_one_line(run: dict, tmp_path: Path) 
     assert done.returncode == 2 and "at cells/0/load: 'throughput' is a required" in done.stderr
 
 
-def test_the_exports_are_the_runs_figures(run: dict, tmp_path: Path) -> None:
+def test_the_exports_are_the_runs_figures(
+    run: dict, drawn_repeated: tuple[Path, list[Path]]
+) -> None:
     import csv
 
-    from bench.report import redraw
-
-    (tmp_path / "run.json").write_text(json.dumps(repeated(run)))
-    written = redraw(tmp_path, hgrm=True)
-    assert tmp_path / "cells.csv" in written and tmp_path / "ranking.csv" in written
-    cells = list(csv.DictReader((tmp_path / "cells.csv").open()))
+    folder, written = drawn_repeated
+    assert folder / "cells.csv" in written and folder / "ranking.csv" in written
+    cells = list(csv.DictReader((folder / "cells.csv").open()))
     assert len(cells) == len(repeated(run)["cells"])
     assert cells[0]["key"] == "asyncio/hello/1u/keepalive/r1" and cells[0]["throughput"] == "4000.0"
-    ranking = list(csv.DictReader((tmp_path / "ranking.csv").open()))
+    ranking = list(csv.DictReader((folder / "ranking.csv").open()))
     first = next(row for row in ranking if row["place"] == "1")
     assert (first["server"], first["median_throughput"], first["runs"]) == (
         "threaded",
@@ -256,7 +271,7 @@ def test_the_exports_are_the_runs_figures(run: dict, tmp_path: Path) -> None:
         "5",
     )
     assert first["spread"] == "range of 5 runs 3,900 to 4,100"
-    hgrm = sorted((tmp_path / "hgrm").glob("*.hgrm"))
+    hgrm = sorted((folder / "hgrm").glob("*.hgrm"))
     assert len(hgrm) == sum(1 for c in repeated(run)["cells"] if c.get("load"))
     assert "Percentile" in hgrm[0].read_text()
 

@@ -115,3 +115,16 @@ def test_the_core_imports_nothing_from_presentation_or_scenarios() -> None:
 def test_bench_top_level_stays_small() -> None:
     top = sorted(path.name for path in (REPO_ROOT / "bench").glob("*.py"))
     assert len(top) <= 20, top
+
+
+def test_no_function_in_bench_is_longer_than_80_lines() -> None:
+    """A longer one holds more than one idea: split it (a table may be longer: none is now)."""
+    long = []
+    for path in (REPO_ROOT / "bench").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            length = (node.end_lineno or node.lineno) - node.lineno + 1
+            if length > 80:
+                long.append(f"{path.relative_to(REPO_ROOT)}:{node.name} ({length} lines)")
+    assert long == []

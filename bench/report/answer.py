@@ -148,76 +148,7 @@ class Level:
 
     def sentences(self) -> list[str]:
         """The answer at this level, in words built from its figures."""
-        ranked, unranked = self.ranked, self.unranked
-        said = []
-        if unranked:
-            floor = min(e.summary.throughput.low for e in unranked)
-            beyond = ranked and floor > ranked[0].summary.throughput.high
-            contended = [e.server for e in unranked if "contended" in e.summary.bound_causes]
-            both = [e.server for e in unranked if e.summary.ran_out & {"both", "server"}]
-            said.append(
-                "locust could not measure "
-                + ", ".join(e.server for e in unranked)
-                + (
-                    ": its own CPU ran out"
-                    if not contended
-                    else f": its own CPU ran out, or (for {', '.join(contended)}) "
-                    "other work took its CPUs"
-                )
-                + (
-                    f" (and the server's CPUs had no time left either, for {', '.join(both)}, "
-                    "in some runs)"
-                    if both
-                    else ""
-                )
-                + ", so each is at least as fast as the generator's figure ("
-                + ", ".join(f"{e.summary.throughput.median:,.0f}" for e in unranked)
-                + " requests/s)"
-                + (
-                    f", more than any server locust could measure ({floor:,.0f} at the least)."
-                    if beyond
-                    else "."
-                )
-            )
-            said += self.cost_sentences()
-            measured = [e for e in unranked if e.summary.wrk.n]
-            if measured:
-                said.append(
-                    "wrk on the same cells: "
-                    + ", ".join(f"{e.server} {e.summary.wrk.median:,.0f}" for e in measured)
-                    + " requests/s"
-                    + disagreement(unranked)
-                    + "."
-                )
-            else:
-                said.append("wrk did not measure them (it was not installed, or not asked).")
-        if ranked:
-            winners = [e for e in ranked if e.place == 1]
-            lead = winners[0].summary.throughput
-            among = "Of the servers locust could measure, " if unranked else ""
-            if len(winners) == 1:
-                said.append(
-                    f"{among}{winners[0].server} leads with {lead.median:,.0f} requests/s "
-                    f"({interval(lead)})."
-                )
-            else:
-                medians = [e.summary.throughput.median for e in winners]
-                said.append(
-                    f"{among}{' and '.join(e.server for e in winners)} lead with "
-                    f"{min(medians):,.0f} to {max(medians):,.0f} requests/s (their medians): "
-                    f"none of them is told apart from {winners[0].server}."
-                )
-            others = [e for e in ranked if e.place != 1]
-            if others:
-                said.append(
-                    "Then "
-                    + "; ".join(
-                        f"{e.server} {e.summary.throughput.median:,.0f} "
-                        f"({times(e.times_winner)} slower)"
-                        for e in others
-                    )
-                    + "."
-                )
+        said = self.bound_sentences() + self.ranked_sentences()
         noisy = [e for e in self.entries if e.summary.noisy and e.summary.n >= 3]
         if noisy:
             said.append(
@@ -227,6 +158,87 @@ class Level:
                 "medians alone."
             )
         return said + anatomy(self.entries)
+
+    def bound_sentences(self) -> list[str]:
+        """What is said of the servers locust could not measure: bounds, their CPU per request,
+        wrk's figures."""
+        ranked, unranked = self.ranked, self.unranked
+        if not unranked:
+            return []
+        floor = min(e.summary.throughput.low for e in unranked)
+        beyond = ranked and floor > ranked[0].summary.throughput.high
+        contended = [e.server for e in unranked if "contended" in e.summary.bound_causes]
+        both = [e.server for e in unranked if e.summary.ran_out & {"both", "server"}]
+        said = [
+            "locust could not measure "
+            + ", ".join(e.server for e in unranked)
+            + (
+                ": its own CPU ran out"
+                if not contended
+                else f": its own CPU ran out, or (for {', '.join(contended)}) "
+                "other work took its CPUs"
+            )
+            + (
+                f" (and the server's CPUs had no time left either, for {', '.join(both)}, "
+                "in some runs)"
+                if both
+                else ""
+            )
+            + ", so each is at least as fast as the generator's figure ("
+            + ", ".join(f"{e.summary.throughput.median:,.0f}" for e in unranked)
+            + " requests/s)"
+            + (
+                f", more than any server locust could measure ({floor:,.0f} at the least)."
+                if beyond
+                else "."
+            )
+        ]
+        said += self.cost_sentences()
+        measured = [e for e in unranked if e.summary.wrk.n]
+        if measured:
+            said.append(
+                "wrk on the same cells: "
+                + ", ".join(f"{e.server} {e.summary.wrk.median:,.0f}" for e in measured)
+                + " requests/s"
+                + disagreement(unranked)
+                + "."
+            )
+        else:
+            said.append("wrk did not measure them (it was not installed, or not asked).")
+        return said
+
+    def ranked_sentences(self) -> list[str]:
+        """Who leads among the servers locust could measure, and by how much the others trail."""
+        ranked = self.ranked
+        if not ranked:
+            return []
+        winners = [e for e in ranked if e.place == 1]
+        lead = winners[0].summary.throughput
+        among = "Of the servers locust could measure, " if self.unranked else ""
+        if len(winners) == 1:
+            said = [
+                f"{among}{winners[0].server} leads with {lead.median:,.0f} requests/s "
+                f"({interval(lead)})."
+            ]
+        else:
+            medians = [e.summary.throughput.median for e in winners]
+            said = [
+                f"{among}{' and '.join(e.server for e in winners)} lead with "
+                f"{min(medians):,.0f} to {max(medians):,.0f} requests/s (their medians): "
+                f"none of them is told apart from {winners[0].server}."
+            ]
+        others = [e for e in ranked if e.place != 1]
+        if others:
+            said.append(
+                "Then "
+                + "; ".join(
+                    f"{e.server} {e.summary.throughput.median:,.0f} "
+                    f"({times(e.times_winner)} slower)"
+                    for e in others
+                )
+                + "."
+            )
+        return said
 
 
 def anatomy(entries: list[Entry], apart: float = 10.0) -> list[str]:

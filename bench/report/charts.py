@@ -469,39 +469,44 @@ def open_loop_chart(run: RunRecord) -> Figure:
         fontsize=9,
     )
     if rows:
-        from matplotlib.lines import Line2D
-
-        handles = [
-            Line2D(
-                [],
-                [],
-                marker=m,
-                color="grey",
-                linestyle="none",
-                markerfacecolor="grey" if f else "white",
-                label=label,
-            )
-            for _, label, m, f in kinds
-        ]
-        handles.append(
-            Line2D(
-                [],
-                [],
-                marker=">",
-                color="grey",
-                linestyle="none",
-                label="never answered in time: more than the limit",
-            )
-        )
-        ax.legend(
-            handles=handles,
-            loc="upper center",
-            bbox_to_anchor=(0.5, -0.18),
-            fontsize=8,
-            ncol=2,
-            frameon=False,
-        )
+        _open_loop_legend(ax, kinds)
     return fig
+
+
+def _open_loop_legend(ax, kinds: tuple[tuple[str, str, str, bool], ...]) -> None:
+    """The open-loop chart's legend below it: a marker per kind of figure, and the limit's."""
+    from matplotlib.lines import Line2D
+
+    handles = [
+        Line2D(
+            [],
+            [],
+            marker=m,
+            color="grey",
+            linestyle="none",
+            markerfacecolor="grey" if f else "white",
+            label=label,
+        )
+        for _, label, m, f in kinds
+    ]
+    handles.append(
+        Line2D(
+            [],
+            [],
+            marker=">",
+            color="grey",
+            linestyle="none",
+            label="never answered in time: more than the limit",
+        )
+    )
+    ax.legend(
+        handles=handles,
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.18),
+        fontsize=8,
+        ncol=2,
+        frameon=False,
+    )
 
 
 # descriptors and zombies over time ------------------------------------------------------------

@@ -37,7 +37,7 @@ from locust.contrib.fasthttp import ResponseContextManager
 from locust.exception import CatchResponseError, StopUser
 
 from bench.contract import CLOSED_EARLY, MALFORMED, WRONG_BODY
-from bench.http1 import MalformedResponse, ResponseReader, request_bytes
+from bench.http1 import IncompleteResponse, MalformedResponse, ResponseReader, request_bytes
 
 LATE_S = 0.002  # later than this after its due time (libev wakes timers ~1 ms late): late
 GOLDEN = 0.6180339887  # users' phases in an interval: spread evenly, whatever their number
@@ -166,15 +166,11 @@ def configure(cell: Cell) -> None:
 def failure_kind(exception: BaseException) -> str:
     if isinstance(exception, MalformedResponse):
         return MALFORMED
-    if isinstance(exception, ClosedEarly):
+    if isinstance(exception, IncompleteResponse):
         return CLOSED_EARLY
     if isinstance(exception, CatchResponseError):
         return str(exception)[:60]
     return type(exception).__name__
-
-
-class ClosedEarly(ConnectionError):
-    """The server closed the connection before a whole response."""
 
 
 class Scheduled:
@@ -296,14 +292,8 @@ class RawUser(Scheduled, User):
             while request:
                 request = request[sock.send(request) :]
             responses: list = []
-            while not responses:
-                data = sock.recv(262144)
-                if not data:
-                    responses = [self.reader.eof()]
-                    if responses[0] is None:
-                        raise ClosedEarly(CLOSED_EARLY)
-                else:
-                    responses = self.reader.feed(data)
+            while not responses:  # a close before a whole response: IncompleteResponse
+                responses = self.reader.receive(sock.recv(262144))
             response = responses[0]  # one request, one answer
         except (OSError, MalformedResponse) as exc:
             self.disconnect()

@@ -295,8 +295,8 @@ def run_scenario_steps(folder: Path, settings: Settings, catalog: Catalog) -> No
     rows = [catalog.servers[name] for name in settings.servers]
     swept = [spec.name for spec in rows if not spec.leaking and spec.kind != "remote"]
     models = tuple(dict.fromkeys(spec.model for spec in rows if spec.model))
-    scale_settings = changed(QUICK_SCALE if quick else scale.Settings(), models=models)
-    slow_settings = changed(QUICK_SLOW if quick else slowclients.Settings(), models=models)
+    scale_settings = changed(QUICK_SCALE if quick else scale.ScaleSettings(), models=models)
+    slow_settings = changed(QUICK_SLOW if quick else slowclients.SlowSettings(), models=models)
     steps = (
         ("capacity", lambda: run_capacity(folder / "capacity", swept, quick, settings.workloads[0]))
         if swept

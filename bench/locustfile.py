@@ -44,7 +44,7 @@ GOLDEN = 0.6180339887  # users' phases in an interval: spread evenly, whatever t
 
 
 @dataclass
-class Cell:
+class CellConfig:
     """One cell's load, as this generator process runs it (bench/load.py sends it)."""
 
     host: str = "127.0.0.1"
@@ -63,7 +63,7 @@ class Cell:
     family: int = socket.AF_INET
 
 
-CELL = Cell()
+CELL = CellConfig()
 
 
 class Figures:
@@ -154,7 +154,7 @@ class Figures:
 FIGURES = Figures()
 
 
-def configure(cell: Cell) -> None:
+def configure(cell: CellConfig) -> None:
     """Set the cell the users run next (the generator calls it before it starts them)."""
     global CELL
     name = f"[{cell.host}]" if ":" in cell.host else cell.host

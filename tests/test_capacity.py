@@ -15,7 +15,7 @@ from bench.report.capacity_chart import capacity_chart, describe, draw
 from bench.scenarios import capacity
 from bench.scenarios.capacity import (
     CapacityError,
-    Limits,
+    Criteria,
     Sweep,
     Sweeper,
     capacity_of,
@@ -27,7 +27,7 @@ from bench.scenarios.capacity import (
     verdict,
 )
 
-LIMITS = Limits(p99_ms=100.0, error_fraction=0.001)
+LIMITS = Criteria(p99_ms=100.0, error_fraction=0.001)
 NOT_SENT = "not sent: behind schedule"
 
 

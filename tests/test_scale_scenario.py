@@ -15,7 +15,7 @@ from bench.scenarios import scale
 pytestmark = pytest.mark.xdist_group("scale_scenario")
 HELD = 50
 FORK_CAP = 20
-TINY = scale.Settings(
+TINY = scale.ScaleSettings(
     models=("asyncio", "threaded", "fork_reap", "iterative"),
     counts=(HELD,),
     settle_s=0.3,
@@ -85,7 +85,7 @@ def test_scale_summary_takes_each_models_largest_step() -> None:
             "verdict": "",
         }
 
-    rows = scale.summarise([step("asyncio", 100, 100, 3.0), step("asyncio", 1000, 998, 4.0)])
+    rows = scale.rows_per_model([step("asyncio", 100, 100, 3.0), step("asyncio", 1000, 998, 4.0)])
     assert rows == [
         {
             "model": "asyncio",
@@ -107,7 +107,7 @@ def test_scale_summary_takes_each_models_largest_step() -> None:
 
 def test_counts_are_capped_and_the_cap_is_said(monkeypatch) -> None:
     monkeypatch.setattr(scale, "descriptor_room", lambda: 5000)
-    settings = scale.Settings(counts=(100, 1000, 10000), fork_cap=256)
+    settings = scale.ScaleSettings(counts=(100, 1000, 10000), fork_cap=256)
     assert scale.model_counts("asyncio", settings) == [
         (100, None, ""),
         (1000, None, ""),

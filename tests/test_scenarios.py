@@ -17,7 +17,7 @@ def test_run_scenarios_writes_both_documents_and_charts(tmp_path) -> None:
     started = time.monotonic()
     summary = run_scenarios(
         tmp_path,
-        scale_settings=scale.Settings(
+        scale_settings=scale.ScaleSettings(
             models=("asyncio", "fork_reap"),
             counts=(10, 20),
             settle_s=0.2,
@@ -25,7 +25,7 @@ def test_run_scenarios_writes_both_documents_and_charts(tmp_path) -> None:
             fresh=1,
             fork_cap=10,
         ),
-        slow_settings=slowclients.Settings(
+        slow_settings=slowclients.SlowSettings(
             models=("asyncio",), slow=1, users=2, duration_s=0.5, warmup_s=0.1
         ),
     )

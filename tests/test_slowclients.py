@@ -13,7 +13,7 @@ from bench.scenarios import slowclients
 
 # one worker runs the module: the scenario (`measured`) is run once
 pytestmark = pytest.mark.xdist_group("slowclients")
-TINY = slowclients.Settings(
+TINY = slowclients.SlowSettings(
     models=("iterative", "asyncio"), slow=2, users=3, duration_s=1.0, warmup_s=0.2, timeout_s=0.5
 )
 
@@ -68,7 +68,7 @@ def test_slowclients_summary_reads_the_stored_results() -> None:
         },
         {"model": "fork", "failure": "with slow clients: did not start"},
     ]
-    first, second = slowclients.summarise(results)
+    first, second = slowclients.rows_per_model(results)
     assert first["throughput_ratio"] == 0.0 and first["p99_ms_without"] == 5.0
     assert first["p99_ms_with"] is None and first["verdict"] == "stalled"
     assert second["failure"] and "throughput_ratio" not in second

@@ -84,7 +84,7 @@ DEFAULT_RATES = rate_steps(DEFAULT_START, DEFAULT_FACTOR, DEFAULT_MAX_RATE)
 
 
 @dataclass(frozen=True)
-class Limits:
+class Criteria:
     """What a step must stay within to pass."""
 
     p99_ms: float = 100.0
@@ -99,7 +99,7 @@ class Sweep:
     workload: str = "hello"
     users: int = 16
     rates: tuple[float, ...] = DEFAULT_RATES
-    limits: Limits = field(default_factory=Limits)
+    limits: Criteria = field(default_factory=Criteria)
     duration_s: float = 2.0
     warmup_s: float = 0.5
     max_rate: float = DEFAULT_MAX_RATE
@@ -174,7 +174,7 @@ def is_contended(step: dict, failed_limits: bool) -> bool:
     return (fell_short(step) or failed_limits) and cause == "contended"
 
 
-def verdict(step: dict, limits: Limits) -> str:
+def verdict(step: dict, limits: Criteria) -> str:
     """Why a step does not pass ("" when it passes). A generator-bound step never passes: its
     figure is the generator's."""
     if step.get("error"):
@@ -197,7 +197,7 @@ def verdict(step: dict, limits: Limits) -> str:
     return ""
 
 
-def capacity_of(steps: list[dict], limits: Limits, ended: str = "every rate passed") -> dict:
+def capacity_of(steps: list[dict], limits: Criteria, ended: str = "every rate passed") -> dict:
     """The highest offered rate that passed below the first step that did not (steps taken in
     rising rate). A step that passes above a failing one does not count: the server went through
     the failing rate to get there, so that pass was luck, not capacity. None when the first step
@@ -523,7 +523,7 @@ def main(argv: list[str] | None = None) -> int:
             workload=args.workload,
             users=args.users,
             rates=steps,
-            limits=Limits(args.p99_limit, args.error_limit),
+            limits=Criteria(args.p99_limit, args.error_limit),
             duration_s=args.duration,
             warmup_s=args.warmup,
             max_rate=args.max_rate,

@@ -67,7 +67,7 @@ MAX_COUNT = 1_000_000
 
 
 @dataclass(frozen=True)
-class Settings:
+class ScaleSettings:
     models: tuple[str, ...] = MODELS
     counts: tuple[int, ...] = (100, 1000, 10000)
     settle_s: float = 1.0
@@ -151,7 +151,7 @@ def thread_room() -> int:
     return max(0, pid_max - in_use - THREAD_RESERVE)
 
 
-def model_counts(model: str, settings: Settings) -> list[tuple[int, int | None, str]]:
+def model_counts(model: str, settings: ScaleSettings) -> list[tuple[int, int | None, str]]:
     """(count, the largest count asked if a cap lowered it, why) for each step of a model,
     ascending; counts that a cap makes equal are measured once."""
     caps = [(descriptor_room(), "the descriptor limit")]
@@ -174,7 +174,7 @@ def model_counts(model: str, settings: Settings) -> list[tuple[int, int | None, 
 # measuring the server ---------------------------------------------------------------------------
 
 
-def server_command(model: str, settings: Settings) -> list[str]:
+def server_command(model: str, settings: ScaleSettings) -> list[str]:
     """The model as the harness runs it (bench/plan.py), holding idle connections for as long
     as the step lasts, with a backlog that can queue thousands."""
     command = SERVERS[model].command(WORKLOADS["hello"], None, None)
@@ -248,7 +248,7 @@ def _group_gone(pgid: int) -> bool:
 # one step ---------------------------------------------------------------------------------------
 
 
-def measure_step(model: str, count: int, settings: Settings) -> Step:
+def measure_step(model: str, count: int, settings: ScaleSettings) -> Step:
     """A fresh server holding `count` idle connections, measured; stopped and reaped after."""
     step = Step(model, count, kind=KINDS[model])
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -275,7 +275,11 @@ def measure_step(model: str, count: int, settings: Settings) -> Step:
 
 
 def _hold_and_measure(
-    server: ServerProcess, step: Step, baseline: dict, settings: Settings, cpus: set[int] | None
+    server: ServerProcess,
+    step: Step,
+    baseline: dict,
+    settings: ScaleSettings,
+    cpus: set[int] | None,
 ) -> None:
     holder = subprocess.Popen(
         [
@@ -345,7 +349,7 @@ def _read_report(holder: subprocess.Popen) -> dict | None:
 # a model, the whole scenario --------------------------------------------------------------------
 
 
-def measure_model(model: str, settings: Settings, notes: list[str]) -> list[Step]:
+def measure_model(model: str, settings: ScaleSettings, notes: list[str]) -> list[Step]:
     """The model's counts, ascending, until one fails (a backlog alone does not stop it)."""
     steps: list[Step] = []
     for count, asked, cap in model_counts(model, settings):
@@ -373,7 +377,7 @@ def _cost(step: Step) -> str:
     )
 
 
-def run_scale(out: Path, settings: Settings) -> dict:
+def run_scale(out: Path, settings: ScaleSettings) -> dict:
     """Measure every model into out/scale.json (written after each step) and return it."""
     out.mkdir(parents=True, exist_ok=True)
     notes: list[str] = []
@@ -390,12 +394,12 @@ def run_scale(out: Path, settings: Settings) -> dict:
     for model in settings.models:
         steps += measure_model(model, settings, notes)
         rows = [asdict(s) | {"verdict": s.verdict()} for s in steps]
-        document["steps"], document["summary"] = rows, summarise(rows)
+        document["steps"], document["summary"] = rows, rows_per_model(rows)
         write_json(out / "scale.json", document)
     return document
 
 
-def summarise(steps: list[dict]) -> list[dict]:
+def rows_per_model(steps: list[dict]) -> list[dict]:
     """One row per model: its largest step's figures (a pure function of the stored steps)."""
     rows = []
     for model in dict.fromkeys(s["model"] for s in steps):
@@ -481,7 +485,7 @@ COMMAND = options.Command(
 )
 
 
-def parse_args(argv: list[str] | None) -> tuple[Settings, Path | None]:
+def parse_args(argv: list[str] | None) -> tuple[ScaleSettings, Path | None]:
     parser = COMMAND.parser()
     args = parser.parse_args(argv)
     models = args.servers
@@ -497,7 +501,7 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, Path | None]:
         parser.error("--sample must be 0 to 1000 and --fresh 0 to 100")
     if not 1 <= args.fork_cap <= 1024:
         parser.error("--fork-cap must be 1 to 1024")
-    settings = Settings(
+    settings = ScaleSettings(
         models, counts, args.duration, args.sample, args.fresh, args.timeout, args.fork_cap
     )
     return settings, args.out

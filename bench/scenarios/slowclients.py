@@ -62,7 +62,7 @@ STALLED, SLOWED = 0.1, 0.5  # verdict lines: one window on a shared machine move
 
 
 @dataclass(frozen=True)
-class Settings:
+class SlowSettings:
     models: tuple[str, ...] = MODELS
     slow: int = 8  # slow clients
     users: int = 8  # normal users, closed loop
@@ -168,7 +168,7 @@ async def slow_client(port: int, request: bytes, interval_s: float, end: float) 
 
 
 async def phase(
-    server: ServerProcess, settings: Settings, slow: bool, cap: int | None
+    server: ServerProcess, settings: SlowSettings, slow: bool, cap: int | None
 ) -> dict[str, Any]:
     """One phase: the users alone, or the users with the slow clients."""
     began = time.monotonic()
@@ -246,7 +246,7 @@ def run_pinned(make: Callable[[], Coroutine[Any, Any, dict]], cpus: set[int] | N
 # a model ----------------------------------------------------------------------------------------
 
 
-def server_for(model: str, settings: Settings) -> tuple[list[str], dict, int | None]:
+def server_for(model: str, settings: SlowSettings) -> tuple[list[str], dict, int | None]:
     """(command, rlimits, request cap): the model as the harness runs it; the leaking fork
     models capped (the server itself exits past the cap, slow clients included)."""
     spec = SERVERS[model]
@@ -256,7 +256,7 @@ def server_for(model: str, settings: Settings) -> tuple[list[str], dict, int | N
     return spec.command(WORKLOADS["hello"], None, bound), rlimits, cap
 
 
-def measure_model(model: str, settings: Settings) -> dict:
+def measure_model(model: str, settings: SlowSettings) -> dict:
     """Both phases of one model, each on a fresh server, stopped and reaped after."""
     command, rlimits, cap = server_for(model, settings)
     server_cpus, load_cpus = cpu_plan()
@@ -298,7 +298,7 @@ def degradation(without: dict, with_slow: dict) -> dict:
     }
 
 
-def summarise(results: list[dict]) -> list[dict]:
+def rows_per_model(results: list[dict]) -> list[dict]:
     """One row per model (a pure function of the stored results)."""
     rows = []
     for result in results:
@@ -320,7 +320,7 @@ def summarise(results: list[dict]) -> list[dict]:
     return rows
 
 
-def run_slowclients(out: Path, settings: Settings) -> dict:
+def run_slowclients(out: Path, settings: SlowSettings) -> dict:
     """Measure every model into out/slowclients.json (written after each model); return it."""
     out.mkdir(parents=True, exist_ok=True)
     document: dict[str, Any] = {
@@ -333,7 +333,7 @@ def run_slowclients(out: Path, settings: Settings) -> dict:
         console.print(f"{model}: without, then with {settings.slow} slow clients ...", end=" ")
         result = measure_model(model, settings)
         document["results"].append(result)
-        document["summary"] = summarise(document["results"])
+        document["summary"] = rows_per_model(document["results"])
         write_json(out / "slowclients.json", document)
         console.print(_said(document["summary"][-1]))
     return document
@@ -396,7 +396,7 @@ COMMAND = options.Command(
 )
 
 
-def parse_args(argv: list[str] | None) -> tuple[Settings, Path | None]:
+def parse_args(argv: list[str] | None) -> tuple[SlowSettings, Path | None]:
     parser = COMMAND.parser()
     args = parser.parse_args(argv)
     models = args.servers
@@ -406,7 +406,7 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, Path | None]:
         parser.error("--duration must be 0.5 to 60 s and --warmup 0 to 10 s")
     if not 0.1 <= args.timeout <= 30 or not 10 <= args.request_cap <= 2000:
         parser.error("--timeout must be 0.1 to 30 s and --request-cap 10 to 2000")
-    settings = Settings(
+    settings = SlowSettings(
         models,
         args.slow,
         args.users,

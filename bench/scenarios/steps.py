@@ -13,24 +13,24 @@ from pathlib import Path
 from bench.report.scenario_charts import draw
 from bench.scenarios import scale, slowclients
 
-QUICK_SCALE = scale.Settings(counts=(100,), settle_s=0.5, sample=8, fresh=4, fork_cap=64)
-QUICK_SLOW = slowclients.Settings(slow=4, users=4, duration_s=1.5, warmup_s=0.3)
+QUICK_SCALE = scale.ScaleSettings(counts=(100,), settle_s=0.5, sample=8, fresh=4, fork_cap=64)
+QUICK_SLOW = slowclients.SlowSettings(slow=4, users=4, duration_s=1.5, warmup_s=0.3)
 
 
 def run_scenarios(
     folder: Path,
     quick: bool = False,
     *,
-    scale_settings: scale.Settings | None = None,
-    slow_settings: slowclients.Settings | None = None,
+    scale_settings: scale.ScaleSettings | None = None,
+    slow_settings: slowclients.SlowSettings | None = None,
 ) -> dict:
     """Run C10K then slow clients into `folder` (scale.json, slowclients.json, scale.png,
     slowclients.png) and return what a report needs: each scenario's files, one summary row per
     model, the caps applied, and the time taken. About 4.5 minutes on 2 cores (quick: 1.5)."""
     started = time.monotonic()
     folder.mkdir(parents=True, exist_ok=True)
-    scale_settings = scale_settings or (QUICK_SCALE if quick else scale.Settings())
-    slow_settings = slow_settings or (QUICK_SLOW if quick else slowclients.Settings())
+    scale_settings = scale_settings or (QUICK_SCALE if quick else scale.ScaleSettings())
+    slow_settings = slow_settings or (QUICK_SLOW if quick else slowclients.SlowSettings())
     connections = scale.run_scale(folder, scale_settings)
     slow = slowclients.run_slowclients(folder, slow_settings)
     charts = {path.name: path for path in draw(folder)}

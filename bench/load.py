@@ -23,6 +23,7 @@ import selectors
 import subprocess
 import sys
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -208,82 +209,47 @@ class Distribution:
         return self.local + self.remote
 
 
-class Generator:
-    """The run's generator processes (one per generator CPU), or a locust master and its workers:
-    started once, cell after cell.
+class Transport(ABC):
+    """How a generator's processes reach locust: started, sent a cell, read and stopped.
 
-    Use as a context manager, or call close(). A process that fails or hangs fails the cell it
-    was running; the processes are then started afresh for the next cell."""
+    `processes` are on a pipe (commands as JSON lines on stdin, events on stdout): a cell's
+    users are split over them, one command each. `workers` have no pipe: a master drives them.
+    Every process started and stopped is told to the registry."""
 
-    def __init__(
-        self,
-        processes: int = 1,
-        cpus: set[int] | None = None,
-        log_dir: Path | None = None,
-        registry: Registry | None = None,
-        distribution: Distribution | None = None,
-        on_wait: Callable[[str], None] | None = None,
-    ) -> None:
-        self.distribution = distribution if distribution and distribution.workers else None
-        self.count = 1 if self.distribution else max(1, processes)  # processes on a pipe
+    count = 1  # the processes on a pipe, over which a cell's users are split
+    keeps_refused = False  # a cell it refused (and said why) leaves it ready for the next
+    remote = 0  # its workers on other machines: they do not join processes started again
+
+    def __init__(self, cpus: set[int] | None, log_dir: Path, registry: Registry | None) -> None:
         self.cpus = cpus
-        self.log_dir = log_dir or REPO_ROOT / "results" / ".generator"
-        self.registry = registry  # told of every process started and stopped
-        self.on_wait = on_wait  # told where remote workers are awaited
+        self.log_dir = log_dir
+        self.registry = registry
         self.processes: list[_Process] = []
-        self.workers: list[_Process] = []  # the master's local workers
-        self.lost = ""  # why the remote workers are gone for good (a master started again)
+        self.workers: list[_Process] = []
+
+    @property
+    @abstractmethod
+    def load_processes(self) -> int:
+        """The processes that send load."""
+
+    @abstractmethod
+    def start(self) -> None:
+        """Start the processes and wait until they are ready for a cell."""
+
+    @property
+    def started(self) -> bool:
+        return bool(self.processes)
 
     @property
     def pids(self) -> list[int]:
         return [process.popen.pid for process in self.processes + self.workers]
 
-    @property
-    def load_processes(self) -> int:
-        """The processes that send load: the workers, or the processes on a pipe."""
-        return self.distribution.workers if self.distribution else self.count
-
-    def _spawn(self, args: tuple[str, ...] = (), piped: bool = True) -> _Process:
+    def spawn(self, args: tuple[str, ...] = (), piped: bool = True) -> _Process:
         process = _Process(self.cpus, self.log_dir, args, piped)
         (self.processes if piped else self.workers).append(process)
         if self.registry is not None:
             self.registry.add(process.popen.pid, "load generator")
         return process
-
-    def start(self) -> Generator:
-        if self.lost:
-            raise GeneratorError(self.lost)
-        if not self.processes:
-            try:
-                if self.distribution:
-                    self._start_master(self.distribution)
-                else:
-                    for _ in range(self.count):
-                        self._spawn()
-                    self._collect({"ready"}, time.monotonic() + READY_TIMEOUT_S)
-            except BaseException:
-                self.close()
-                raise
-        return self
-
-    def _start_master(self, distribution: Distribution) -> None:
-        host, _ = split_address(distribution.bind)
-        wait = WORKER_WAIT_S if distribution.remote else READY_TIMEOUT_S
-        workers = str(distribution.workers)
-        self._spawn(
-            ("--master", distribution.bind, "--expect-workers", workers, "--wait", str(wait))
-        )
-        port = self._collect({"listening"}, time.monotonic() + READY_TIMEOUT_S)[0]["port"]
-        here = ANYWHERE.get(host, host)  # a master bound to every address: its local side
-        for _ in range(distribution.local):
-            self._spawn(("--worker", joined(here, port)), piped=False)
-        if distribution.remote and self.on_wait is not None:
-            shown = f"ADDRESS-OF-THIS-MACHINE:{port}" if host in ANYWHERE else joined(host, port)
-            self.on_wait(
-                f"waiting for {distribution.remote} remote worker(s): run "
-                f"`python -m bench worker --master {shown}` on each"
-            )
-        self._collect({"ready"}, time.monotonic() + READY_TIMEOUT_S + wait)
 
     def close(self) -> None:
         for process in self.processes + self.workers:
@@ -292,90 +258,22 @@ class Generator:
                 self.registry.remove(process.popen.pid)
         self.processes, self.workers = [], []
 
-    def __enter__(self) -> Generator:
-        return self.start()
+    def send(self, index: int, command: dict) -> None:
+        """A command to the `index`th process on a pipe."""
+        self.processes[index].send(command)
 
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def run(
-        self,
-        load: CellLoad,
-        on_event: Callable[[str, float], None] | None = None,
-        grace_s: float = 10.0,
-    ) -> LoadResult:
-        """One cell's load; never raises for load problems (they are the result's `error`).
-        `on_event(name, t)` is called as the window's moments pass (started, window_start,
-        window_end), on time.monotonic()."""
-        result = LoadResult(
-            offered_rate=load.rate, client=load.client, processes=self.load_processes
-        )
-        try:
-            self.start()
-            start_at = time.monotonic() + START_LEAD_S
-            split = shares(load.users, self.count)
-            busy = [p for p, users in zip(self.processes, split, strict=True) if users]
-            for index, (process, users) in enumerate(zip(self.processes, split, strict=True)):
-                if users:
-                    process.send(self._command(load, users, index, start_at))
-            deadline = start_at + load.warmup_s + load.duration_s + load.drain_s + grace_s
-            events = self._collect({"result"}, deadline, busy, on_event)
-            results = [report for event in events for report in event.get("reports", [event])]
-            merge(result, results, load)
-        except (GeneratorError, OSError, ValueError, KeyError, TypeError) as exc:
-            # a dead pipe, a line not JSON, a worker's report of another shape
-            result = LoadResult(
-                offered_rate=load.rate, client=load.client, processes=self.load_processes
-            )
-            result.error = (
-                str(exc)
-                if isinstance(exc, GeneratorError)
-                else (f"the load generator failed: {type(exc).__name__}: {exc}")
-            )
-            if isinstance(exc, CellFailed) and self.distribution:
-                return result  # the master collected every worker's word: it goes on
-            if self.distribution and self.distribution.remote:
-                self.lost = (
-                    f"{exc}; the master had to be started again, and workers on other machines "
-                    f"do not join a new master: start them again and run again"
-                )
-            self.close()  # started afresh for the next cell
-        return result
-
-    def _command(self, load: CellLoad, users: int, index: int, start_at: float) -> dict:
-        host, _, port = load.url.removeprefix("http://").rstrip("/").rpartition(":")
-        share = math.ceil(load.max_requests / self.count) if load.max_requests else None
-        return {
-            "op": "cell",
-            "host": host.strip("[]"),
-            "port": int(port),
-            "path": load.path,
-            "users": users,
-            "warmup_s": load.warmup_s,
-            "duration_s": load.duration_s,
-            "close": load.close,
-            "rate": load.rate * users / load.users if load.rate else 0.0,
-            "max_requests": share,
-            "timeout_s": load.timeout_s,
-            "drain_s": load.drain_s,
-            "body": load.body.decode("latin-1") if load.body is not None else None,
-            "client": load.client,
-            "status": load.status,
-            "process_index": index,
-            "processes": self.count,
-            "start_at": start_at,
-        }
-
-    def _collect(
+    def collect(
         self,
         wanted: set[str],
         deadline: float,
-        processes: list[_Process] | None = None,
+        among: list[int] | None = None,
         on_event: Callable[[str, float], None] | None = None,
     ) -> list[dict]:
-        """Read events until every process has sent one of `wanted` (returned, in order); what
-        a process said after it waits for the next call."""
-        waiting = {p.fileno(): p for p in processes or self.processes}
+        """Read events until every process on a pipe (or those `among`) has sent one of `wanted`
+        (returned, in order); what a process said after it waits for the next call. `on_event`
+        is told of a moment once every one of them has passed it."""
+        chosen = [self.processes[index] for index in among or ()]
+        waiting = {p.fileno(): p for p in chosen or self.processes}
         got: dict[int, dict] = {}
         seen: dict[str, int] = {}
 
@@ -419,6 +317,192 @@ class Generator:
                     if take(key.fd, process, process.lines(data)):
                         selector.unregister(key.fd)
         return [got[fd] for fd in waiting]
+
+
+class Pipes(Transport):
+    """`count` generator processes of our own, each on a pipe, each sent its share of a cell."""
+
+    def __init__(
+        self, count: int, cpus: set[int] | None, log_dir: Path, registry: Registry | None
+    ) -> None:
+        super().__init__(cpus, log_dir, registry)
+        self.count = count
+
+    @property
+    def load_processes(self) -> int:
+        return self.count
+
+    def start(self) -> None:
+        for _ in range(self.count):
+            self.spawn()
+        self.collect({"ready"}, time.monotonic() + READY_TIMEOUT_S)
+
+
+class Master(Transport):
+    """A locust master on a pipe, sent every cell whole, and its workers: the local ones
+    started here, the remote ones awaited (`on_wait` says where). The master relays its
+    workers' reports and moments."""
+
+    keeps_refused = True  # the master collected every worker's word before it said why
+
+    def __init__(
+        self,
+        distribution: Distribution,
+        cpus: set[int] | None,
+        log_dir: Path,
+        registry: Registry | None,
+        on_wait: Callable[[str], None] | None,
+    ) -> None:
+        super().__init__(cpus, log_dir, registry)
+        self.distribution = distribution
+        self.remote = distribution.remote
+        self.on_wait = on_wait
+
+    @property
+    def load_processes(self) -> int:
+        return self.distribution.workers
+
+    def start(self) -> None:
+        distribution = self.distribution
+        host, _ = split_address(distribution.bind)
+        wait = WORKER_WAIT_S if distribution.remote else READY_TIMEOUT_S
+        workers = str(distribution.workers)
+        self.spawn(
+            ("--master", distribution.bind, "--expect-workers", workers, "--wait", str(wait))
+        )
+        port = self.collect({"listening"}, time.monotonic() + READY_TIMEOUT_S)[0]["port"]
+        here = ANYWHERE.get(host, host)  # a master bound to every address: its local side
+        for _ in range(distribution.local):
+            self.spawn(("--worker", joined(here, port)), piped=False)
+        if distribution.remote and self.on_wait is not None:
+            shown = f"ADDRESS-OF-THIS-MACHINE:{port}" if host in ANYWHERE else joined(host, port)
+            self.on_wait(
+                f"waiting for {distribution.remote} remote worker(s): run "
+                f"`python -m bench worker --master {shown}` on each"
+            )
+        self.collect({"ready"}, time.monotonic() + READY_TIMEOUT_S + wait)
+
+
+class Generator:
+    """The run's generator processes (one per generator CPU, on pipes), or a locust master and
+    its workers (a Transport either way): started once, cell after cell.
+
+    Use as a context manager, or call close(). A process that fails or hangs fails the cell it
+    was running; the processes are then started afresh for the next cell."""
+
+    def __init__(
+        self,
+        processes: int = 1,
+        cpus: set[int] | None = None,
+        log_dir: Path | None = None,
+        registry: Registry | None = None,
+        distribution: Distribution | None = None,
+        on_wait: Callable[[str], None] | None = None,
+    ) -> None:
+        folder = log_dir or REPO_ROOT / "results" / ".generator"
+        self.transport: Transport
+        if distribution and distribution.workers:
+            self.transport = Master(distribution, cpus, folder, registry, on_wait)
+        else:
+            self.transport = Pipes(max(1, processes), cpus, folder, registry)
+        self.lost = ""  # why the remote workers are gone for good (a master started again)
+
+    @property
+    def pids(self) -> list[int]:
+        return self.transport.pids
+
+    @property
+    def load_processes(self) -> int:
+        """The processes that send load: the workers, or the processes on a pipe."""
+        return self.transport.load_processes
+
+    def start(self) -> Generator:
+        if self.lost:
+            raise GeneratorError(self.lost)
+        if not self.transport.started:
+            try:
+                self.transport.start()
+            except BaseException:
+                self.close()
+                raise
+        return self
+
+    def close(self) -> None:
+        self.transport.close()
+
+    def __enter__(self) -> Generator:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def run(
+        self,
+        load: CellLoad,
+        on_event: Callable[[str, float], None] | None = None,
+        grace_s: float = 10.0,
+    ) -> LoadResult:
+        """One cell's load; never raises for load problems (they are the result's `error`).
+        `on_event(name, t)` is called as the window's moments pass (started, window_start,
+        window_end), on time.monotonic()."""
+        result = LoadResult(
+            offered_rate=load.rate, client=load.client, processes=self.load_processes
+        )
+        try:
+            self.start()
+            start_at = time.monotonic() + START_LEAD_S
+            split = shares(load.users, self.transport.count)
+            busy = [index for index, users in enumerate(split) if users]
+            for index in busy:
+                self.transport.send(index, self._command(load, split[index], index, start_at))
+            deadline = start_at + load.warmup_s + load.duration_s + load.drain_s + grace_s
+            events = self.transport.collect({"result"}, deadline, busy, on_event)
+            results = [report for event in events for report in event.get("reports", [event])]
+            merge(result, results, load)
+        except (GeneratorError, OSError, ValueError, KeyError, TypeError) as exc:
+            # a dead pipe, a line not JSON, a worker's report of another shape
+            result = LoadResult(
+                offered_rate=load.rate, client=load.client, processes=self.load_processes
+            )
+            result.error = (
+                str(exc)
+                if isinstance(exc, GeneratorError)
+                else (f"the load generator failed: {type(exc).__name__}: {exc}")
+            )
+            if isinstance(exc, CellFailed) and self.transport.keeps_refused:
+                return result  # it said why, and is ready for the next cell
+            if self.transport.remote:
+                self.lost = (
+                    f"{exc}; the master had to be started again, and workers on other machines "
+                    f"do not join a new master: start them again and run again"
+                )
+            self.close()  # started afresh for the next cell
+        return result
+
+    def _command(self, load: CellLoad, users: int, index: int, start_at: float) -> dict:
+        host, _, port = load.url.removeprefix("http://").rstrip("/").rpartition(":")
+        count = self.transport.count
+        share = math.ceil(load.max_requests / count) if load.max_requests else None
+        return {
+            "op": "cell",
+            "host": host.strip("[]"),
+            "port": int(port),
+            "path": load.path,
+            "users": users,
+            "warmup_s": load.warmup_s,
+            "duration_s": load.duration_s,
+            "close": load.close,
+            "rate": load.rate * users / load.users if load.rate else 0.0,
+            "max_requests": share,
+            "timeout_s": load.timeout_s,
+            "drain_s": load.drain_s,
+            "body": load.body.decode("latin-1") if load.body is not None else None,
+            "client": load.client,
+            "status": load.status,
+            "process_index": index,
+            "processes": count,
+            "start_at": start_at,
+        }
 
 
 def merge(result: LoadResult, reports: list[dict], load: CellLoad) -> None:

@@ -172,6 +172,76 @@ def test_a_load_generator_that_crashes_or_hangs_is_bounded_and_recorded(
     assert fine["status"] == "ok", fine["reason"]  # the same server, the run went on
 
 
+class Failing(bench.load.Transport):
+    """A transport that starts nothing and fails every cell with `fault`."""
+
+    def __init__(self, fault: Exception, keeps_refused: bool = False, remote: int = 0) -> None:
+        super().__init__(None, Path("unused"), None)
+        self.fault, self.keeps_refused, self.remote = fault, keeps_refused, remote
+        self.starts = self.closes = 0
+        self.up = False
+
+    @property
+    def load_processes(self) -> int:
+        return 2
+
+    @property
+    def started(self) -> bool:
+        return self.up
+
+    def start(self) -> None:
+        self.starts, self.up = self.starts + 1, True
+
+    def close(self) -> None:
+        self.closes, self.up = self.closes + 1, False
+
+    def send(self, index: int, command: dict) -> None:
+        pass
+
+    def collect(self, *args: object, **kwargs: object) -> list[dict]:
+        raise self.fault
+
+
+def failing_run(transport: Failing) -> tuple[bench.load.Generator, bench.load.LoadResult]:
+    generator = bench.load.Generator()
+    generator.transport = transport
+    return generator, generator.run(bench.load.CellLoad("http://127.0.0.1:1", "/", 2, 0.0, 0.1))
+
+
+def test_the_generator_picks_its_transport() -> None:
+    pipes = bench.load.Generator(3, distribution=bench.load.Distribution()).transport
+    assert isinstance(pipes, bench.load.Pipes) and (pipes.count, pipes.load_processes) == (3, 3)
+    master = bench.load.Generator(3, distribution=bench.load.Distribution(2, 1)).transport
+    assert isinstance(master, bench.load.Master) and master.count == 1
+    assert (master.load_processes, master.remote, master.keeps_refused) == (3, 1, True)
+
+
+def test_a_refused_cell_keeps_a_master_and_a_fault_loses_its_remote_workers() -> None:
+    """Whatever the transport, the generator's policy: a cell the generator refused fails with
+    its reason (a master stays, processes on pipes start afresh); any other fault starts it
+    afresh, and workers on other machines, which do not join a new master, are lost for good."""
+    refused = bench.load.CellFailed("the load generator failed: no such client")
+    kept = Failing(refused, keeps_refused=True, remote=1)
+    generator, result = failing_run(kept)
+    assert result.error == str(refused) and result.processes == 2
+    assert (kept.starts, kept.closes, generator.lost) == (1, 0, "")
+    afresh = Failing(refused)
+    _, result = failing_run(afresh)
+    assert result.error == str(refused) and (afresh.starts, afresh.closes) == (1, 1)
+    hung = bench.load.GeneratorError("the load generator did not finish in time: killed")
+    lost = Failing(hung, keeps_refused=True, remote=1)
+    generator, result = failing_run(lost)
+    assert result.error == str(hung) and (lost.starts, lost.closes) == (1, 1)
+    assert generator.lost.startswith(f"{hung}; the master had to be started again")
+    with pytest.raises(bench.load.GeneratorError, match="start them again and run again"):
+        generator.start()
+    assert lost.starts == 1
+    broken = Failing(KeyError("reports"))
+    generator, result = failing_run(broken)
+    assert result.error == "the load generator failed: KeyError: 'reports'"
+    assert broken.closes == 1 and generator.lost == ""
+
+
 # SIGINT and SIGTERM -------------------------------------------------------------------------
 
 

@@ -8,7 +8,7 @@ import shutil
 import pytest
 
 from bench import wrk
-from bench.scenarios.crosscheck import crosscheck, versus
+from bench.scenarios.crosscheck import crosscheck, parse_args, run_crosscheck, versus
 
 needs_wrk = pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed")
 
@@ -69,3 +69,15 @@ def test_close_mode_opens_a_new_connection_per_request(launch) -> None:
     assert figures is not None and figures["error"] == ""
     # the server exits after 30 connections: one request per connection means at most 30 answers
     assert 0 < figures["requests"] <= 30
+
+
+@pytest.mark.slow
+@needs_wrk
+def test_crosscheck_scenario_runs_locust_and_wrk_on_one_session(tmp_path) -> None:
+    args = parse_args(["--servers", "asyncio", "--users", "2", "--duration", "1", "--warmup", "0"])
+    [cell] = run_crosscheck(tmp_path, args)["cells"]
+    assert cell["failure"] == "" and cell["locust"]["error"] == "" and cell["wrk"]["error"] == ""
+    assert cell["locust"]["requests"] > 0 and cell["wrk"]["requests"] > 0
+    # the session's one locust process logged into its folder; its registry is gone
+    assert len(list((tmp_path / "generator").glob("generator-*.log"))) == 1
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["crosscheck.json", "generator"]

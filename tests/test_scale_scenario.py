@@ -31,6 +31,7 @@ def steps(tmp_path_factory) -> dict[str, dict]:
     folder: Path = tmp_path_factory.mktemp("scale")
     document = scale.run_scale(folder, TINY)
     assert json.loads((folder / "scale.json").read_text()) == json.loads(json.dumps(document))
+    assert sorted(path.name for path in folder.iterdir()) == ["scale.json"]  # no registry left
     return {step["model"]: step for step in document["steps"]}
 
 

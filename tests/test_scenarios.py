@@ -29,6 +29,13 @@ def test_run_scenarios_writes_both_documents_and_charts(tmp_path) -> None:
             models=("asyncio",), slow=1, users=2, duration_s=0.5, warmup_s=0.1
         ),
     )
+    # one session served both: its registry is gone, nothing of the generator was started
+    assert sorted(path.name for path in tmp_path.iterdir()) == [
+        "scale.json",
+        "scale.png",
+        "slowclients.json",
+        "slowclients.png",
+    ]
     for name in ("scale", "slowclients"):
         document = json.loads((tmp_path / f"{name}.json").read_text())
         assert document["scenario"] == name and summary[name]["json"] == tmp_path / f"{name}.json"

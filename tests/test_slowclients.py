@@ -21,7 +21,9 @@ TINY = slowclients.SlowSettings(
 @pytest.fixture(scope="module")
 def measured(tmp_path_factory) -> tuple[Path, dict]:
     folder: Path = tmp_path_factory.mktemp("slowclients")
-    return folder, slowclients.run_slowclients(folder, TINY)
+    document = slowclients.run_slowclients(folder, TINY)
+    assert sorted(path.name for path in folder.iterdir()) == ["slowclients.json"]  # no registry
+    return folder, document
 
 
 @pytest.mark.slow

@@ -1,6 +1,6 @@
 """What the scenarios' commands (scale, slowclients, crosscheck) share: the frame of a run: a
-results folder, Ctrl-C and an unwritable folder said in one line, the table, the notes, the
-chart. Their options come from the one vocabulary (bench/options.py)."""
+results folder and the session on it, Ctrl-C and an unwritable folder said in one line, the
+table, the notes, the chart. Their options come from the one vocabulary (bench/options.py)."""
 
 from __future__ import annotations
 
@@ -11,23 +11,34 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from bench.catalog import Catalog
 from bench.report.scenario_charts import draw
+from bench.run import Session
 from bench.store import StoreError, results_dir
-
-console = Console(stderr=True)
 
 
 def run_command(
     name: str,
     out: Path | None,
-    measure: Callable[[Path], dict],
+    measure: Callable[[Session], dict],
     table: Callable[[dict], Table],
+    *,
+    generator_processes: int = 0,
 ) -> int:
-    """measure(folder) writes folder/<name>.json; then the table, the notes and the chart."""
+    """measure(session) writes <its folder>/<name>.json; then the table, the notes and the
+    chart. The session (the standard catalog, the CPU plan, the registry, the terminal, and a
+    load generator started only if used, of `generator_processes`: 0 for one a generator CPU)
+    is made here, on the results folder, once the folder is known to be writable."""
     started = time.monotonic()
     try:
         out = results_dir(name, out)
-        document = measure(out)
+    except StoreError as exc:  # no folder, so no session yet: its terminal is not there
+        Console(stderr=True).print(f"[red]{exc}[/]")
+        return 2
+    session = Session(out, Catalog.standard(), generator_processes=generator_processes)
+    console = session.reporter.console
+    try:
+        document = measure(session)
     except KeyboardInterrupt:
         console.print(f"\n[yellow]interrupted: {name}.json keeps what was finished[/]")
         return 130

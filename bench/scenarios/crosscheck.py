@@ -23,16 +23,16 @@ from rich.console import Console
 from rich.table import Table
 
 from bench import options
-from bench.catalog import SERVERS, WORKLOADS
-from bench.launch import LaunchError, cpu_plan, launched
-from bench.load import run_locust
+from bench.catalog import SERVERS, Catalog
+from bench.launch import LaunchError, launched
+from bench.load import CellLoad
+from bench.run import Session
 from bench.scenarios.cli import run_command
 from bench.store import write_json
 from bench.verify import answers
 from bench.wrk import wrk_cell as crosscheck
 from bench.wrk import wrk_path
 
-console = Console(stderr=True)
 UNBOUNDED = tuple(name for name, spec in SERVERS.items() if spec.leaking)
 
 
@@ -53,27 +53,30 @@ def versus(locust: dict, wrk: dict) -> dict:
 # the command line: locust, then wrk, on each server ---------------------------------------------
 
 
-def measure(server_name: str, args: argparse.Namespace, out: Path) -> dict:
-    spec, workload = SERVERS[server_name], WORKLOADS[args.workload]
-    server_cpus, load_cpus = cpu_plan()
+def measure(server_name: str, args: argparse.Namespace, session: Session) -> dict:
+    """One server on the session's server CPUs (registered): the session's locust, then wrk on
+    the generator's CPUs."""
+    catalog = session.catalog
+    spec, workload = catalog.servers[server_name], catalog.workloads[args.workload]
     cell = {"server": server_name, "workload": workload.name, "users": args.users}
     cell |= {"close": args.mode == "close", "locust": None, "wrk": None, "failure": ""}
     try:
         with launched(
             **spec.launch_options(workload),
-            cpus=server_cpus,
+            cpus=session.server_cpus,
+            registry=session.registry,
+            what=f"crosscheck server {server_name}",
             check=answers(workload, args.mode == "close"),
         ) as srv:
-            load = run_locust(
-                srv.url,
-                workload.path,
-                args.users,
-                warmup_s=args.warmup,
-                duration_s=args.duration,
-                close=cell["close"],
-                max_requests=None,
-                out_dir=out / "generator" / server_name,
-                cpus=load_cpus,
+            load = session.generator.run(
+                CellLoad(
+                    srv.url,
+                    workload.path,
+                    args.users,
+                    warmup_s=args.warmup,
+                    duration_s=args.duration,
+                    close=cell["close"],
+                )
             )
             cell["locust"] = {
                 "throughput": load.throughput,
@@ -84,7 +87,12 @@ def measure(server_name: str, args: argparse.Namespace, out: Path) -> dict:
                 "error": load.error,
             }
             cell["wrk"] = crosscheck(
-                srv.url, workload.path, args.users, args.duration, cell["close"], load_cpus
+                srv.url,
+                workload.path,
+                args.users,
+                args.duration,
+                cell["close"],
+                session.generator_cpus,
             )
     except LaunchError as exc:
         cell["failure"] = f"did not start: {str(exc).splitlines()[0][:200]}"
@@ -138,28 +146,38 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def run_crosscheck(out: Path, args: argparse.Namespace) -> dict:
-    """locust then wrk on each server, into out/crosscheck.json (written after each)."""
+def run_crosscheck(out: Path, args: argparse.Namespace, session: Session | None = None) -> dict:
+    """locust then wrk on each server, into out/crosscheck.json (written after each), on
+    `session` (one of its own on `out`, one locust process, if none is given); the first
+    SIGINT or SIGTERM stops the server under way, and the generator."""
     out.mkdir(parents=True, exist_ok=True)
+    session = session or Session(out, Catalog.standard(), generator_processes=1)
     document: dict[str, Any] = {
         "scenario": "crosscheck",
         "settings": vars(args) | {"out": str(out)},
         "cells": [],
     }
-    for server in args.servers:
-        console.print(f"{server}: locust, then wrk, {args.users} users, {args.mode} ...")
-        document["cells"].append(measure(server, args, out))
-        write_json(out / "crosscheck.json", document)
+    with session.running():
+        for server in args.servers:
+            session.reporter.console.print(
+                f"{server}: locust, then wrk, {args.users} users, {args.mode} ..."
+            )
+            document["cells"].append(measure(server, args, session))
+            write_json(out / "crosscheck.json", document)
     return document
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if wrk_path() is None:
-        console.print("[red]wrk is not installed.[/] On Debian: apt-get install wrk")
+    if wrk_path() is None:  # said before any folder or session is made
+        Console(stderr=True).print("[red]wrk is not installed.[/] On Debian: apt-get install wrk")
         return 2
     return run_command(
-        "crosscheck", args.out, lambda out: run_crosscheck(out, args), lambda d: render(d["cells"])
+        "crosscheck",
+        args.out,
+        lambda session: run_crosscheck(session.folder, args, session),
+        lambda d: render(d["cells"]),
+        generator_processes=1,  # one locust process, as crosscheck has always run it
     )
 
 

@@ -33,18 +33,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import psutil
-from rich.console import Console
 from rich.table import Table
 
 from bench import options
-from bench.catalog import SERVERS, WORKLOADS
-from bench.launch import REPO_ROOT, LaunchError, ServerProcess, cpu_plan, launched
+from bench.catalog import Catalog
+from bench.launch import REPO_ROOT, LaunchError, ServerProcess, launched
+from bench.run import Session
 from bench.scenarios.cli import run_command
 from bench.scenarios.rawclient import fresh_get
 from bench.store import write_json
 from servers.models import MODELS
 
-console = Console(stderr=True)
 KINDS = {
     "basic": "one at a time",
     "iterative": "one at a time",
@@ -174,10 +173,10 @@ def model_counts(model: str, settings: ScaleSettings) -> list[tuple[int, int | N
 # measuring the server ---------------------------------------------------------------------------
 
 
-def server_command(model: str, settings: ScaleSettings) -> list[str]:
+def server_command(model: str, settings: ScaleSettings, catalog: Catalog) -> list[str]:
     """The model as the harness runs it (bench/plan.py), holding idle connections for as long
     as the step lasts, with a backlog that can queue thousands."""
-    command = SERVERS[model].command(WORKLOADS["hello"], None, None)
+    command = catalog.servers[model].command(catalog.workloads["hello"], None, None)
     command += [
         "--header-timeout",
         "600",
@@ -248,16 +247,18 @@ def _group_gone(pgid: int) -> bool:
 # one step ---------------------------------------------------------------------------------------
 
 
-def measure_step(model: str, count: int, settings: ScaleSettings) -> Step:
-    """A fresh server holding `count` idle connections, measured; stopped and reaped after."""
+def measure_step(model: str, count: int, settings: ScaleSettings, session: Session) -> Step:
+    """A fresh server holding `count` idle connections, measured; stopped and reaped after. The
+    server runs on the session's server CPUs, the holder (the client side) on its generator's."""
     step = Step(model, count, kind=KINDS[model])
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    server_cpus, holder_cpus = cpu_plan()
     try:
         with launched(
-            server_command(model, settings),
+            server_command(model, settings, session.catalog),
             rlimits={resource.RLIMIT_NOFILE: (hard, hard)},
-            cpus=server_cpus,
+            cpus=session.server_cpus,
+            registry=session.registry,
+            what=f"scale server {model}",
         ) as server:
             for _ in range(WARM_UP_REQUESTS):
                 asyncio.run(fresh_get(server.port, 5.0))
@@ -266,7 +267,7 @@ def measure_step(model: str, count: int, settings: ScaleSettings) -> Step:
             step.baseline_rss_mib = baseline["rss"] / 2**20
             step.baseline_uss_mib = baseline["uss"] / 2**20
             step.baseline_descriptors = baseline["descriptors"]
-            _hold_and_measure(server, step, baseline, settings, holder_cpus)
+            _hold_and_measure(server, step, baseline, settings, session.generator_cpus)
     except LaunchError as exc:
         step.failure = f"did not start: {str(exc).splitlines()[0][:200]}"
         return step
@@ -349,15 +350,18 @@ def _read_report(holder: subprocess.Popen) -> dict | None:
 # a model, the whole scenario --------------------------------------------------------------------
 
 
-def measure_model(model: str, settings: ScaleSettings, notes: list[str]) -> list[Step]:
+def measure_model(
+    model: str, settings: ScaleSettings, notes: list[str], session: Session
+) -> list[Step]:
     """The model's counts, ascending, until one fails (a backlog alone does not stop it)."""
+    console = session.reporter.console
     steps: list[Step] = []
     for count, asked, cap in model_counts(model, settings):
         if cap:
             notes.append(f"{model}: {cap}")
             console.print(f"[yellow]{model}: {cap}[/]")
         console.print(f"{model}: holding {count:,} idle connections ...", end=" ")
-        step = measure_step(model, count, settings)
+        step = measure_step(model, count, settings, session)
         step.capped_from = asked
         steps.append(step)
         colour = "red" if step.climbing_stops else "green"
@@ -377,9 +381,12 @@ def _cost(step: Step) -> str:
     )
 
 
-def run_scale(out: Path, settings: ScaleSettings) -> dict:
-    """Measure every model into out/scale.json (written after each step) and return it."""
+def run_scale(out: Path, settings: ScaleSettings, session: Session | None = None) -> dict:
+    """Measure every model into out/scale.json (written after each step) and return it, on
+    `session` (one of its own on `out` if none is given): its catalog, CPUs, registry and
+    terminal; the first SIGINT or SIGTERM stops the step under way, its server reaped."""
     out.mkdir(parents=True, exist_ok=True)
+    session = session or Session(out, Catalog.standard())
     notes: list[str] = []
     document = {
         "scenario": "scale",
@@ -391,11 +398,12 @@ def run_scale(out: Path, settings: ScaleSettings) -> dict:
         "summary": [],
     }
     steps: list[Step] = []
-    for model in settings.models:
-        steps += measure_model(model, settings, notes)
-        rows = [asdict(s) | {"verdict": s.verdict()} for s in steps]
-        document["steps"], document["summary"] = rows, rows_per_model(rows)
-        write_json(out / "scale.json", document)
+    with session.running():
+        for model in settings.models:
+            steps += measure_model(model, settings, notes, session)
+            rows = [asdict(s) | {"verdict": s.verdict()} for s in steps]
+            document["steps"], document["summary"] = rows, rows_per_model(rows)
+            write_json(out / "scale.json", document)
     return document
 
 
@@ -510,7 +518,10 @@ def parse_args(argv: list[str] | None) -> tuple[ScaleSettings, Path | None]:
 def main(argv: list[str] | None = None) -> int:
     settings, out = parse_args(argv)
     return run_command(
-        "scale", out, lambda folder: run_scale(folder, settings), lambda d: render(d["steps"])
+        "scale",
+        out,
+        lambda session: run_scale(session.folder, settings, session),
+        lambda d: render(d["steps"]),
     )
 
 

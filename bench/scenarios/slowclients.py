@@ -36,13 +36,13 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
 from rich.table import Table
 
 from bench import options
-from bench.catalog import SERVERS, WORKLOADS
+from bench.catalog import Catalog
 from bench.http1 import request_bytes
-from bench.launch import LaunchError, ServerProcess, cpu_plan, launched
+from bench.launch import LaunchError, ServerProcess, launched
+from bench.run import Session
 from bench.scenarios.cli import run_command
 from bench.scenarios.rawclient import (
     Client,
@@ -56,7 +56,6 @@ from bench.store import write_json
 from bench.verify import answers
 from servers.models import MODELS
 
-console = Console(stderr=True)
 HEAD_START_S = 0.2  # slow clients connect and send a first byte before the users start
 STALLED, SLOWED = 0.1, 0.5  # verdict lines: one window on a shared machine moves ±40 %
 
@@ -246,28 +245,37 @@ def run_pinned(make: Callable[[], Coroutine[Any, Any, dict]], cpus: set[int] | N
 # a model ----------------------------------------------------------------------------------------
 
 
-def server_for(model: str, settings: SlowSettings) -> tuple[list[str], dict, int | None]:
+def server_for(
+    model: str, settings: SlowSettings, catalog: Catalog
+) -> tuple[list[str], dict, int | None]:
     """(command, rlimits, request cap): the model as the harness runs it; the leaking fork
     models capped (the server itself exits past the cap, slow clients included)."""
-    spec = SERVERS[model]
+    spec = catalog.servers[model]
     cap = settings.request_cap if spec.leaking else None
     bound = None if cap is None else cap + settings.slow + 1
     rlimits = {resource.RLIMIT_NOFILE: (spec.nofile, spec.nofile)} if spec.nofile else {}
-    return spec.command(WORKLOADS["hello"], None, bound), rlimits, cap
+    return spec.command(catalog.workloads["hello"], None, bound), rlimits, cap
 
 
-def measure_model(model: str, settings: SlowSettings) -> dict:
-    """Both phases of one model, each on a fresh server, stopped and reaped after."""
-    command, rlimits, cap = server_for(model, settings)
-    server_cpus, load_cpus = cpu_plan()
+def measure_model(model: str, settings: SlowSettings, session: Session) -> dict:
+    """Both phases of one model, each on a fresh server (on the session's server CPUs,
+    registered), stopped and reaped after; the clients run on the generator's CPUs."""
+    command, rlimits, cap = server_for(model, settings, session.catalog)
+    hello = session.catalog.workloads["hello"]
     result: dict[str, Any] = {"model": model, "kind": KINDS[model], "failure": ""}
     for slow in (False, True):
         name = "with" if slow else "without"
         try:
             with launched(
-                command, rlimits=rlimits, cpus=server_cpus, check=answers(WORKLOADS["hello"])
+                command,
+                rlimits=rlimits,
+                cpus=session.server_cpus,
+                registry=session.registry,
+                what=f"slowclients server {model}",
+                check=answers(hello),
             ) as server:
-                result[name] = run_pinned(partial(phase, server, settings, slow, cap), load_cpus)
+                load = partial(phase, server, settings, slow, cap)
+                result[name] = run_pinned(load, session.generator_cpus)
         except LaunchError as exc:
             result["failure"] = f"{name} slow clients: {str(exc).splitlines()[0][:200]}"
             return result
@@ -320,22 +328,27 @@ def rows_per_model(results: list[dict]) -> list[dict]:
     return rows
 
 
-def run_slowclients(out: Path, settings: SlowSettings) -> dict:
-    """Measure every model into out/slowclients.json (written after each model); return it."""
+def run_slowclients(out: Path, settings: SlowSettings, session: Session | None = None) -> dict:
+    """Measure every model into out/slowclients.json (written after each model); return it. On
+    `session` (one of its own on `out` if none is given): its catalog, CPUs, registry and
+    terminal; the first SIGINT or SIGTERM stops the phase under way, its server reaped."""
     out.mkdir(parents=True, exist_ok=True)
+    session = session or Session(out, Catalog.standard())
+    console = session.reporter.console
     document: dict[str, Any] = {
         "scenario": "slowclients",
         "settings": asdict(settings) | {"cpus": os.cpu_count(), "head_start_s": HEAD_START_S},
         "results": [],
         "summary": [],
     }
-    for model in settings.models:
-        console.print(f"{model}: without, then with {settings.slow} slow clients ...", end=" ")
-        result = measure_model(model, settings)
-        document["results"].append(result)
-        document["summary"] = rows_per_model(document["results"])
-        write_json(out / "slowclients.json", document)
-        console.print(_said(document["summary"][-1]))
+    with session.running():
+        for model in settings.models:
+            console.print(f"{model}: without, then with {settings.slow} slow clients ...", end=" ")
+            result = measure_model(model, settings, session)
+            document["results"].append(result)
+            document["summary"] = rows_per_model(document["results"])
+            write_json(out / "slowclients.json", document)
+            console.print(_said(document["summary"][-1]))
     return document
 
 
@@ -424,7 +437,7 @@ def main(argv: list[str] | None = None) -> int:
     return run_command(
         "slowclients",
         out,
-        lambda folder: run_slowclients(folder, settings),
+        lambda session: run_slowclients(session.folder, settings, session),
         lambda d: render(d["summary"]),
     )
 

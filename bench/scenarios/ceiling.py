@@ -24,14 +24,9 @@ from rich.console import Console
 from rich.table import Table
 
 from bench import options
-from bench.catalog import SERVERS, WORKLOADS
-from bench.launch import (
-    LaunchError,
-    cpu_plan,
-    free_port,
-    launched,
-    servers_command,
-)
+from bench.catalog import Catalog
+from bench.launch import LaunchError, free_port, launched, servers_command
+from bench.run import Session
 from bench.store import StoreError, results_dir, write_json
 from bench.verify import answers
 from bench.wrk import run_wrk, wrk_path
@@ -39,7 +34,6 @@ from bench.wrk import run_wrk, wrk_path
 PLAIN_WSGI = "helloworld.plain:app"
 PLAIN_ASGI = "helloworld.plain_asgi:app"
 PY = sys.executable
-console = Console(stderr=True)
 
 
 @dataclass(frozen=True)
@@ -67,16 +61,18 @@ def _ours(label: str, model: str, app: str, *options: str, new_connection: bool 
     return Contender(label, command, True, new_connection, model)
 
 
-def _peer(name: str) -> Contender:
+def _peer(name: str, catalog: Catalog) -> Contender:
     """A peer as the harness defines it (bench/plan.py), on the plain app of its interface."""
-    spec = SERVERS[name]
-    command = tuple(spec.template(WORKLOADS["hello"]))  # the plain app of its interface
+    spec = catalog.servers[name]
+    command = tuple(spec.template(catalog.workloads["hello"]))  # the plain app of its interface
     return Contender(spec.description, command, False, server=name)
 
 
-def pairings() -> list[Pairing]:
-    """The comparisons, each on the same app with the same process and thread counts."""
-    uvicorn_fast = _peer("uvicorn")
+def pairings(catalog: Catalog | None = None) -> list[Pairing]:
+    """The comparisons, each on the same app with the same process and thread counts; the peers
+    as `catalog` (the standard one if none is given) defines them."""
+    catalog = catalog or Catalog.standard()
+    uvicorn_fast = _peer("uvicorn", catalog)
     return [
         Pairing(
             "asyncio uvloop, ASGI",
@@ -94,7 +90,7 @@ def pairings() -> list[Pairing]:
         Pairing(
             "asyncio stock loop, ASGI",
             _ours("asyncio --loop asyncio (ASGI)", "asyncio", PLAIN_ASGI),
-            (_peer("uvicorn-h11"),),
+            (_peer("uvicorn-h11", catalog),),
             2.0,
         ),
         Pairing(
@@ -102,14 +98,14 @@ def pairings() -> list[Pairing]:
             _ours(
                 "prefork --workers 2", "prefork", PLAIN_WSGI, "--workers", "2", "--loop", "uvloop"
             ),
-            (_peer("gunicorn-sync"),),
+            (_peer("gunicorn-sync", catalog),),
             1.3,
             "gunicorn's sync worker closes the connection after every response",
         ),
         Pairing(
             "threaded, WSGI",
             _ours("threaded (a thread per connection)", "threaded", PLAIN_WSGI),
-            (_peer("gunicorn-gthread"), _peer("waitress")),
+            (_peer("gunicorn-gthread", catalog), _peer("waitress", catalog)),
             1.0,
             "ours runs 50 threads for wrk's 50 connections; the peers 8",
         ),
@@ -145,14 +141,23 @@ class Run:
 # one run ----------------------------------------------------------------------------------------
 
 
-def measure(contender: Contender, round_number: int, args: argparse.Namespace) -> Run:
+def measure(
+    contender: Contender, round_number: int, args: argparse.Namespace, session: Session
+) -> Run:
+    """One run of a contender: the server on the session's server CPUs (registered), wrk on
+    its generator's."""
     run = Run(contender.label, round_number)
-    server_cpus, wrk_cpus = cpu_plan()
+    wrk_cpus = session.generator_cpus
     port = None if contender.ours else free_port()
     command = [part.replace("{port}", str(port)) for part in contender.command]
     try:
         with launched(
-            command, port=port, cpus=server_cpus, check=answers(WORKLOADS["hello"])
+            command,
+            port=port,
+            cpus=session.server_cpus,
+            registry=session.registry,
+            what=f"ceiling server {contender.label}",
+            check=answers(session.catalog.workloads["hello"]),
         ) as server:
             url = f"{server.url}/hello/"
             if args.warmup:
@@ -280,8 +285,8 @@ def redraw(folder: Path) -> int:
     try:
         document = json.loads(path.read_text())
         runs = [Run(**run) for run in document["runs"]]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        console.print(f"[red]cannot read {path}: {exc}[/]")
+    except (OSError, ValueError, KeyError, TypeError) as exc:  # measures nothing: no session
+        Console(stderr=True).print(f"[red]cannot read {path}: {exc}[/]")
         return 2
     names = {pairing["name"] for pairing in document["pairings"]}
     rows = summary(runs, [p for p in pairings() if p.name in names])
@@ -325,25 +330,41 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.redraw:
         return redraw(args.redraw)
-    if wrk_path() is None:
-        console.print(
+    if wrk_path() is None:  # said before any folder or session is made
+        Console(stderr=True).print(
             "[red]wrk is not installed.[/] On Debian: apt-get install wrk "
             "(nox -s ceiling installs it when run as root)."
         )
         return 2
-    chosen = [
-        p
-        for p in pairings()
-        if not args.servers or {c.server for c in (p.ours, *p.peers)} & set(args.servers)
-    ]
     try:
         out = results_dir("ceiling", args.out)
     except StoreError as exc:
-        console.print(f"[red]{exc}[/]")
+        Console(stderr=True).print(f"[red]{exc}[/]")
         return 2
+    session = Session(out, Catalog.standard())
+    chosen = [
+        p
+        for p in pairings(session.catalog)
+        if not args.servers or {c.server for c in (p.ours, *p.peers)} & set(args.servers)
+    ]
+    started = time.monotonic()
+    runs = run_rounds(session, chosen, args)
+    rows = summary(runs, chosen)
+    (out / "ceiling.md").write_text(markdown(rows))
+    Console(width=200).print(render(rows))
+    session.reporter.console.print(
+        f"{len(runs)} runs in {time.monotonic() - started:.0f} s; "
+        f"stored in {out / 'ceiling.json'} and ceiling.md"
+    )
+    return 0
+
+
+def run_rounds(session: Session, chosen: list[Pairing], args: argparse.Namespace) -> list[Run]:
+    """Every contender of the chosen pairings, round after round, into ceiling.json (written
+    after each run); the first SIGINT or SIGTERM ends the rounds, keeping the runs done."""
+    console = session.reporter.console
     contenders = [c for p in chosen for c in (p.ours, *p.peers)]
     runs: list[Run] = []
-    server_cpus, wrk_cpus = cpu_plan()
     document = {
         "settings": {
             "duration_s": args.duration,
@@ -351,8 +372,8 @@ def main(argv: list[str] | None = None) -> int:
             "rounds": args.rounds,
             "connections": args.connections,
             "wrk_threads": 1,
-            "server_cpus": sorted(server_cpus or []),
-            "wrk_cpus": sorted(wrk_cpus or []),
+            "server_cpus": sorted(session.server_cpus or []),
+            "wrk_cpus": sorted(session.generator_cpus or []),
             "cpu_count": os.cpu_count(),
             "python": sys.version.split()[0],
         },
@@ -361,37 +382,32 @@ def main(argv: list[str] | None = None) -> int:
         "summary": [],
     }
     total = len(contenders) * args.rounds
-    started = time.monotonic()
     try:
-        for round_number in range(1, args.rounds + 1):
-            for contender in contenders:
-                done = len(runs) + 1
-                console.print(
-                    f"[{done}/{total}] round {round_number}: {contender.label} ...", end=" "
-                )
-                run = measure(contender, round_number, args)
-                runs.append(run)
-                if run.failure:
-                    console.print(f"[red]failed[/]: {run.failure}")
-                else:
-                    extra = f", errors {run.errors}" if run.errors else ""
+        with session.running():
+            for round_number in range(1, args.rounds + 1):
+                for contender in contenders:
                     console.print(
-                        f"{run.requests_per_s:,.0f} req/s, p50 {run.p50_ms:.2f} ms, "
-                        f"p99 {run.p99_ms:.2f} ms{extra}"
+                        f"[{len(runs) + 1}/{total}] round {round_number}: {contender.label} ...",
+                        end=" ",
                     )
-                document["runs"] = [asdict(r) for r in runs]
-                document["summary"] = summary(runs, chosen)
-                write_json(out / "ceiling.json", document)
+                    run = measure(contender, round_number, args, session)
+                    runs.append(run)
+                    console.print(_said(run))
+                    document["runs"] = [asdict(r) for r in runs]
+                    document["summary"] = summary(runs, chosen)
+                    write_json(session.folder / "ceiling.json", document)
     except KeyboardInterrupt:
         console.print("\n[yellow]interrupted: keeping the runs completed so far[/]")
-    rows = summary(runs, chosen)
-    (out / "ceiling.md").write_text(markdown(rows))
-    Console(width=200).print(render(rows))
-    console.print(
-        f"{len(runs)} runs in {time.monotonic() - started:.0f} s; "
-        f"stored in {out / 'ceiling.json'} and ceiling.md"
+    return runs
+
+
+def _said(run: Run) -> str:
+    if run.failure:
+        return f"[red]failed[/]: {run.failure}"
+    extra = f", errors {run.errors}" if run.errors else ""
+    return (
+        f"{run.requests_per_s:,.0f} req/s, p50 {run.p50_ms:.2f} ms, p99 {run.p99_ms:.2f} ms{extra}"
     )
-    return 0
 
 
 if __name__ == "__main__":

@@ -12,32 +12,40 @@ what its differences mean.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from collections.abc import Sequence
 
 from bench import options
-from bench.catalog import SERVERS, WORKLOADS
+from bench.catalog import Catalog
 from bench.launch import LaunchError, free_port, launched
+from bench.run import Session
 from bench.scenarios.hostile_cases import CASES, HEADER_TIMEOUT, Answer, probe
+from bench.store import StoreError, results_dir, results_root
 
 OURS = ("asyncio", "threaded", "prefork")
 PEERS = ("gunicorn-sync", "uvicorn", "uvicorn-h11")
 
 
-def command(name: str) -> tuple[list[str], int | None]:
-    """The command line that runs `name` on the plain app, and the port a peer is told to use."""
-    spec = SERVERS[name]
+def command(name: str, catalog: Catalog | None = None) -> tuple[list[str], int | None]:
+    """The command line that runs `name` on the plain app, and the port a peer is told to use
+    (its row from `catalog`, the standard one if none is given)."""
+    catalog = catalog or Catalog.standard()
+    spec, hello = catalog.servers[name], catalog.workloads["hello"]
     if spec.kind == "ours":
         options = ["--header-timeout", str(HEADER_TIMEOUT)]
-        return spec.command(WORKLOADS["hello"], None, None) + options, None
+        return spec.command(hello, None, None) + options, None
     port = free_port()
-    return spec.command(WORKLOADS["hello"], port, None), port
+    return spec.command(hello, port, None), port
 
 
-def answers_of(name: str, bound: float) -> list[Answer]:
-    """Start `name`, send it every case, stop it (and its whole process tree)."""
-    argv, port = command(name)
-    with launched(argv, port=port) as server:
+def answers_of(name: str, bound: float, session: Session) -> list[Answer]:
+    """Start `name` (registered; unpinned, as always: no figure here is a speed), send it every
+    case, stop it (and its whole process tree)."""
+    argv, port = command(name, session.catalog)
+    with launched(
+        argv, port=port, registry=session.registry, what=f"hostile server {name}"
+    ) as server:
         answers = [probe(server.port, case, bound) for case in CASES]
         if server.popen is not None and server.popen.poll() is not None:
             raise LaunchError(
@@ -54,11 +62,13 @@ def ours_column(results: dict[str, list[Answer]], index: int) -> str:
     return "; ".join(f"{name}: {answer}" for name, answer in answers.items())
 
 
-def markdown(results: dict[str, list[Answer]]) -> str:
-    """The table: one row per case, our answer beside each peer's."""
+def markdown(results: dict[str, list[Answer]], catalog: Catalog | None = None) -> str:
+    """The table: one row per case, our answer beside each peer's (named as `catalog`, the
+    standard one if none is given, describes it)."""
+    servers = (catalog or Catalog.standard()).servers
     peers = [name for name in PEERS if name in results]
     titles = ["case", "ours (" + ", ".join(n for n in OURS if n in results) + ")"]
-    titles += [SERVERS[name].description for name in peers]
+    titles += [servers[name].description for name in peers]
     lines = ["| " + " | ".join(titles) + " |", "|" + "---|" * len(titles)]
     for index, case in enumerate(CASES):
         cells = [case.name, ours_column(results, index)]
@@ -81,12 +91,29 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The table on standard output. No file is kept: the session's folder (results/hostile-TIME,
+    where a later run finds the servers a crashed one left) holds only the process registry
+    while the cases run, and is removed once it is empty (results/ too, if this made it)."""
     args = parse_args(argv)
+    made_root = not results_root().exists()
+    try:
+        folder = results_dir("hostile", min_free_bytes=0)
+    except StoreError as exc:
+        print(f"{COMMAND.prog}: error: {exc}", file=sys.stderr)
+        return 2
+    session = Session(folder, Catalog.standard())
     results = {}
-    for name in args.servers:
-        print(f"{name}: {len(CASES)} cases", file=sys.stderr)
-        results[name] = answers_of(name, args.timeout)
-    print(markdown(results))
+    try:
+        with session.running():
+            for name in args.servers:
+                session.say(f"{name}: {len(CASES)} cases")
+                results[name] = answers_of(name, args.timeout, session)
+    finally:
+        with contextlib.suppress(OSError):  # empty once the registry is gone
+            folder.rmdir()
+            if made_root:
+                folder.parent.rmdir()
+    print(markdown(results, session.catalog))
     return 0
 
 

@@ -36,8 +36,9 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "suite"))
 # In parallel (pytest-xdist: nox -s tests runs `-n auto --dist loadgroup`) ----------------------
 # Most tests wait on servers and a load generator: two workers a CPU keep the CPUs busy. A test
 # marked `alone` measures the machine's CPUs (is locust saturated? is the server's the only
-# load?): it runs with no other test of the session running. Modules whose module-scoped fixture
-# runs a harness are marked xdist_group, so the fixture runs once, on one worker.
+# load? is the generator on time?): it runs with no other test of the session running, and
+# last, so that it waits for no test in progress but the last ones. Modules whose
+# module-scoped fixture runs a harness are marked xdist_group: the fixture runs once.
 LOCKS = "WEBMODELS_TEST_LOCKS"  # the folder of the session's locks, made by the controller
 
 
@@ -50,39 +51,49 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     return min(8, 2 * len(os.sched_getaffinity(0)))
 
 
+def is_alone(item: pytest.Item | None) -> bool:
+    return item is not None and item.get_closest_marker("alone") is not None
+
+
 class Alone:
     """In a worker: a test marked `alone` waits until no other worker is in a test (setup,
-    call or teardown), and holds the others off until it is done; other tests share. Two
-    flock(2)s per worker: `gate`, taken exclusively by a test that wants to be alone so that no
-    test starts meanwhile (the others pass it shared, and let go at once), then `room`,
-    exclusive for it, shared by every other test while it runs."""
+    call or teardown), and holds the others off until it is done, or until the worker's next
+    `alone` test is; other tests share. Two flock(2)s per worker: `gate`, taken exclusively by
+    a test that wants to be alone so that no test starts meanwhile (the others pass it shared,
+    and let go at once), then `room`, exclusive for it, shared by every other test."""
 
     def __init__(self, folder: Path) -> None:
         self.gate = open(folder / "gate", "a")  # noqa: SIM115 - held for the worker's life
         self.room = open(folder / "room", "a")  # noqa: SIM115
+        self.holding = False  # alone, from one `alone` test to the next
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None):
-        alone = item.get_closest_marker("alone") is not None
-        fcntl.flock(self.gate, fcntl.LOCK_EX if alone else fcntl.LOCK_SH)
-        try:
-            fcntl.flock(self.room, fcntl.LOCK_EX if alone else fcntl.LOCK_SH)
-        finally:
-            if not alone:
-                fcntl.flock(self.gate, fcntl.LOCK_UN)
+        alone = is_alone(item)
+        if not self.holding:
+            fcntl.flock(self.gate, fcntl.LOCK_EX if alone else fcntl.LOCK_SH)
+            try:
+                fcntl.flock(self.room, fcntl.LOCK_EX if alone else fcntl.LOCK_SH)
+            finally:
+                if not alone:
+                    fcntl.flock(self.gate, fcntl.LOCK_UN)
         try:
             return (yield)
         finally:
-            fcntl.flock(self.room, fcntl.LOCK_UN)
-            if alone:
-                fcntl.flock(self.gate, fcntl.LOCK_UN)
+            self.holding = alone and is_alone(nextitem)
+            if not self.holding:
+                fcntl.flock(self.room, fcntl.LOCK_UN)
+                if alone:
+                    fcntl.flock(self.gate, fcntl.LOCK_UN)
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]):
-    """pytest-xdist groups by a suffix it adds to the test's id; a warning where it could not
-    (pytest 9.2, pytest-xdist#1386), as the module fixture is then made on several workers."""
+    """`alone` tests last (in their order; pytest-xdist hands the tests out in this order, the
+    groups first). pytest-xdist groups by a suffix it adds to the test's id: a warning where it
+    could not (pytest 9.2, pytest-xdist#1386), as the module fixture is then made again."""
     yield
+    items.sort(key=is_alone)  # stable
     if getattr(config.option, "loadgroup", False):
         lost = [
             i.nodeid for i in items if i.get_closest_marker("xdist_group") and "@" not in i.nodeid

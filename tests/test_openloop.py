@@ -71,6 +71,7 @@ def test_open_loop_counts_the_requests_an_overloaded_server_never_got(tmp_path: 
     assert result.max_lag_s > 1.0 and result.send_lag_us["p99"] < 200_000
 
 
+@pytest.mark.alone  # the generator is on time only on a CPU of its own
 def test_the_generators_own_lateness_is_not_charged_to_a_fast_server(tmp_path: Path) -> None:
     """A fast server, its users always free before their next request is due: each request's
     latency from its due time, less the generator's own lateness to the send, is its time from

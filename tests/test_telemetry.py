@@ -13,6 +13,7 @@ import pytest
 
 from bench.launch import reap_group
 from bench.telemetry import Sampler, leak_verdict, listen_overflows, sample_tree
+from tests.polling import settle
 
 # A fixture process: opens N files, forks M children that exit at once (never reaped: zombies)
 # and K children that stay alive, then says so and waits for stdin to close.
@@ -58,7 +59,8 @@ def test_sampler_counts_descriptors_children_and_zombies() -> None:
     try:
         assert baseline.stdout.readline().strip() == "ready"
         assert fixture.stdout.readline().strip() == "ready"
-        time.sleep(0.3)  # the M children have exited by now
+        # the M children exit at once: wait until they are zombies (10 s at most)
+        settle(lambda: sample_tree(fixture.pid, time.monotonic()).zombies, want=5, timeout=10.0)
         empty = sample_tree(baseline.pid, time.monotonic())
         sample = sample_tree(fixture.pid, time.monotonic())
         assert sample.parent_fds - empty.parent_fds == 7
@@ -82,7 +84,9 @@ def test_sampler_runs_in_the_background_and_gives_a_verdict() -> None:
     try:
         assert fixture.stdout.readline().strip() == "ready"
         sampler = Sampler(fixture.pid, interval=0.02).start()
-        time.sleep(0.3)
+        # 15 samples in 0.3 s on a quiet machine; on a busy one each walk of the tree takes
+        # longer and the sampler keeps to its duty, sampling less often: wait for 5 (10 s at most)
+        settle(lambda: len(sampler.samples) >= 5, want=True, timeout=10.0)
         samples = sampler.stop()
         assert len(samples) >= 5
         assert samples[-1].zombies == 3

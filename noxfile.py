@@ -78,7 +78,7 @@ def keep_hypothesis_cache_in_venv(session: nox.Session) -> None:
 @nox.session
 def tests(session: nox.Session) -> None:
     """Run the test suite: `nox -s tests -- [pytest args]` (the peers too: their rows are
-    tested), in parallel: two pytest-xdist workers a CPU, as most tests wait on servers and a
+    tested), in parallel: three pytest-xdist workers a CPU, as most tests wait on servers and a
     load generator (`-- -n 0` runs it in one process). A module-scoped fixture that runs the
     harness runs once, its module's tests kept on one worker (xdist_group, --dist loadgroup);
     tests marked `alone` run while no other does (tests/conftest.py)."""

@@ -174,6 +174,10 @@ class RequestParser:
             raise ProtocolError(414, "request target too long")
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        # llhttp strips the whitespace before a value, not after it: RFC 9110 §5.5 says neither
+        # is part of the value, so the application must not see it (nor Host's check trip on it).
+        if value[-1:] in _OWS:
+            value = value.rstrip(b" \t")
         headers = self._headers
         headers.append((name, value))
         self._count_header_bytes(len(name) + len(value) + 4)
@@ -206,8 +210,7 @@ class RequestParser:
             if version == "1.1":
                 raise ProtocolError(400, "an HTTP/1.1 request needs a Host header")
         elif host not in _VALID_HOSTS:  # a client sends the same Host again and again
-            # llhttp strips the whitespace before a value, not after it (RFC 9110 §5.5: both)
-            if host.rstrip(b" \t").translate(None, _HOST_BYTES):
+            if host.translate(None, _HOST_BYTES):
                 raise ProtocolError(400, "malformed Host header")
             if len(_VALID_HOSTS) < 1024:  # bounded: endless new names cannot grow it
                 _VALID_HOSTS.add(host)
@@ -284,6 +287,7 @@ class RequestParser:
         self._reset_message()  # ready for the next request on the connection
 
 
+_OWS = (b" ", b"\t")  # a value's last byte, compared whole (a tuple, not a substring test)
 _METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH")}
 
 # The bytes of uri-host [":" port] (RFC 3986 §3.2.2): reg-name, IPv4 and bracketed IPv6

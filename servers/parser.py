@@ -194,6 +194,7 @@ class RequestParser:
         expect_continue = False
         host = None
         codings = b""
+        seen: set[bytes] = set()  # the singleton fields met so far
         for name, value in self._headers:
             lowered = name.lower()
             if lowered == b"host":
@@ -206,6 +207,10 @@ class RequestParser:
                 codings += b"," + value
             elif lowered == b"expect" and value.lower() == b"100-continue":
                 expect_continue = True
+            elif lowered in _SINGLETONS:
+                if lowered in seen:
+                    raise ProtocolError(400, f"more than one {name.decode('latin-1')} field")
+                seen.add(lowered)
         if host is None:
             if version == "1.1":
                 raise ProtocolError(400, "an HTTP/1.1 request needs a Host header")
@@ -287,6 +292,26 @@ class RequestParser:
         self._reset_message()  # ready for the next request on the connection
 
 
+# Fields defined with one value (RFC 9110 §5.3): sent twice, they have none (the application
+# would get them joined by a comma, a value nobody sent), so the request is refused. Host and
+# Content-Length have checks of their own.
+_SINGLETONS = frozenset(
+    {
+        b"authorization",
+        b"content-location",
+        b"content-range",
+        b"content-type",
+        b"from",
+        b"if-modified-since",
+        b"if-range",
+        b"if-unmodified-since",
+        b"max-forwards",
+        b"proxy-authorization",
+        b"range",
+        b"referer",
+        b"user-agent",
+    }
+)
 _OWS = (b" ", b"\t")  # a value's last byte, compared whole (a tuple, not a substring test)
 _METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH")}
 

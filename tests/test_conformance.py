@@ -41,8 +41,6 @@ KNOWN_FAULTS: set[str] = {
     'fragment in the target',
     'CONNECT in authority-form',
     'CONNECT with a body',
-    'CONNECT in origin-form',
-    'CONNECT in absolute-form',
     'extension without a name',
     'chunk extension of 70 KiB',
     'chunk extensions of 70 KiB over many chunks',

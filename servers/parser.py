@@ -90,9 +90,11 @@ class RequestParser:
         self._version = ""
         self._path = self._query = b""
         self._head: list[tuple[bytes, bytes]] = []
+        self._upgraded: Request | None = None  # a request with Upgrade, waiting for its body
         self._reset_message()
 
     def _reset_message(self) -> None:
+        self._upgrade_body: bytes | None = None  # the framing of a body llhttp will not read
         self._target = b""
         self._headers: list[tuple[bytes, bytes]] = []  # the fields being parsed
         self._body: list[bytes] = []
@@ -111,8 +113,8 @@ class RequestParser:
         inside_trailers = self._after_chunk_header
         try:
             self._parser.feed_data(data)
-        except httptools.HttpParserUpgrade:
-            self._on_upgrade()
+        except httptools.HttpParserUpgrade as upgrade:
+            self._on_upgrade(data[upgrade.args[0] :])
         except httptools.HttpParserCallbackError as exc:
             self._fail(_callback_error(exc))
         except httptools.HttpParserError as exc:
@@ -140,18 +142,48 @@ class RequestParser:
         self._failed = True
         return [ProtocolError(400, "connection closed in the middle of a request")]
 
+    def _read_upgrade_body(self, framing: bytes, rest: bytes) -> None:
+        """Read the body llhttp skipped with a parser of its own, told the same framing."""
+        reader = _UpgradeBody(self)
+        self._parser = httptools.HttpRequestParser(reader)
+        try:
+            self._parser.feed_data(b"POST / HTTP/1.1\r\n" + framing + b"\r\n\r\n")
+            reader.primed = True
+            self._parser.feed_data(rest)
+        except httptools.HttpParserCallbackError as exc:
+            self._fail(_callback_error(exc))
+        except httptools.HttpParserError as exc:
+            self._fail(ProtocolError(400, f"malformed request: {_parser_message(exc)}"))
+
+    def _upgrade_body_complete(self) -> None:
+        request, self._upgraded = self._upgraded, None
+        if request is not None:
+            body = self._body
+            request.body = b"".join(body)
+            request.keep_alive = False
+            self._events.append(request)
+        self._failed = True
+        self._in_body = False
+        raise _Done  # stop llhttp: nothing after this request is read
+
     def _count_header_bytes(self, size: int) -> None:
         self._header_bytes += size
         if self._header_bytes > self.limits.max_header_bytes:
             raise ProtocolError(431, "request header fields too large")
 
     def _fail(self, error: ProtocolError) -> None:
+        if self._failed:  # the stream ended already: what llhttp says of the rest is moot
+            return
         self._failed = True
         self._events.append(error)
 
-    def _on_upgrade(self) -> None:
-        # llhttp stops at an Upgrade or CONNECT. Serve the request as plain HTTP (we speak no
-        # other protocol) and close afterwards, since the bytes after it are not HTTP/1.1.
+    def _on_upgrade(self, rest: bytes) -> None:
+        # llhttp stops after the head of a request with Upgrade (RFC 9110 §7.8), skipping its
+        # body. We speak no other protocol, so we ignore the Upgrade and serve the request as
+        # plain HTTP, body included, then close: the safer reading of what may follow it.
+        if self._upgrade_body is not None:
+            self._read_upgrade_body(self._upgrade_body, rest)
+            return
         done = [event for event in self._events if isinstance(event, Request)]
         if done and not self._in_body:
             done[-1].keep_alive = False
@@ -233,6 +265,10 @@ class RequestParser:
             self._split_other_target(target)
         if declared is not None and declared > self.limits.max_body_bytes:
             raise ProtocolError(413, f"request body over {self.limits.max_body_bytes} bytes")
+        if (declared or codings) and self._parser.should_upgrade():
+            # llhttp will skip the body of a request with Upgrade: say how to read it ourselves
+            chunked = b"Transfer-Encoding: chunked"
+            self._upgrade_body = chunked if codings else b"Content-Length: %d" % (declared or 0)
         if expect_continue and declared != 0 and version == "1.1":
             self._events.append(EXPECT_CONTINUE)
 
@@ -279,19 +315,51 @@ class RequestParser:
         raw_method = parser.get_method()
         method = _METHODS.get(raw_method) or _other_method(raw_method, self._target)
         body = self._body
-        self._events.append(
-            Request(
-                method,
-                self._target,
-                self._path,
-                self._query,
-                self._version,
-                self._head,
-                (body[0] if len(body) == 1 else b"".join(body)) if body else b"",
-                parser.should_keep_alive(),
-            )
+        request = Request(
+            method,
+            self._target,
+            self._path,
+            self._query,
+            self._version,
+            self._head,
+            (body[0] if len(body) == 1 else b"".join(body)) if body else b"",
+            parser.should_keep_alive(),
         )
+        if self._upgrade_body is not None:  # llhttp skipped the body: it is read next
+            self._upgraded = request
+            self._in_body = True
+            return
+        self._events.append(request)
         self._reset_message()  # ready for the next request on the connection
+
+
+class _Done(Exception):
+    """Raised from a callback to stop llhttp after the last request a connection will serve."""
+
+
+class _UpgradeBody:
+    """llhttp's callbacks while it reads the body of a request with Upgrade, which it skipped:
+    the body and chunk events go to the core, trailer fields are counted and dropped."""
+
+    def __init__(self, core: RequestParser) -> None:
+        self.core = core
+        self.primed = False  # past the stand-in head that told llhttp the framing
+
+    def on_body(self, body: bytes) -> None:
+        self.core.on_body(body)
+
+    def on_chunk_header(self) -> None:
+        self.core.on_chunk_header()
+
+    def on_chunk_complete(self) -> None:
+        self.core.on_chunk_complete()
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if self.primed:
+            self.core._count_header_bytes(len(name) + len(value) + 4)
+
+    def on_message_complete(self) -> None:
+        self.core._upgrade_body_complete()
 
 
 # Fields defined with one value (RFC 9110 §5.3): sent twice, they have none (the application

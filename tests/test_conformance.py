@@ -46,9 +46,6 @@ KNOWN_FAULTS: set[str] = {
     'chunk extensions of 70 KiB over many chunks',
     'valid request then an unknown method',
     'HTTP/1.0 with keep-alive and close',
-    'Upgrade with a Content-Length body',
-    'Upgrade with a chunked body',
-    'Upgrade with a body split from its head',
     'HTTP/2 connection preface',
 }
 

@@ -281,6 +281,8 @@ class RequestParser:
                 raise ProtocolError(400, "the * target is for OPTIONS only")
             self._path = target
             return
+        if b"#" in target:  # RFC 9112 §3.2: no form of request-target has a fragment
+            raise ProtocolError(400, "a request target has no fragment")
         try:
             url = httptools.parse_url(target)
         except httptools.HttpParserInvalidURLError:
@@ -292,7 +294,7 @@ class RequestParser:
             headers = self._head
             headers[:] = [(name, value) for name, value in headers if name.lower() != b"host"]
             headers.append((b"Host", absolute[1]))
-        elif target[:1] != b"/":  # neither origin-form (with a fragment) nor any other form
+        elif target[:1] != b"/":  # neither origin-form nor any other form
             raise ProtocolError(400, "malformed request target")
         self._path, self._query = url.path or b"/", url.query or b""
 

@@ -38,7 +38,6 @@ KNOWN_FAULTS: set[str] = {
     'HTTP/1.9 is processed as HTTP/1.1',
     'HTTP/3.0 request line',
     'HTTP/9.9 request line',
-    'fragment in the target',
     'CONNECT in authority-form',
     'CONNECT with a body',
     'extension without a name',

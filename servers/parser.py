@@ -79,6 +79,9 @@ class RequestParser:
     def __init__(self, limits: Limits | None = None) -> None:
         self.limits = limits or Limits()
         self._parser = httptools.HttpRequestParser(self)
+        # llhttp refuses (400) a well-formed version it does not know, 1.2 or 3.0: we judge
+        # those ourselves, as RFC 9110 §2.5 and §15.6.6 say (its format stays checked)
+        self._parser.set_dangerous_leniencies(lenient_version=True)
         self._events: list[Event] = []
         self._failed = False
         self._in_headers = False  # from a request's first byte to its blank line
@@ -118,7 +121,7 @@ class RequestParser:
         except httptools.HttpParserCallbackError as exc:
             self._fail(_callback_error(exc))
         except httptools.HttpParserError as exc:
-            self._fail(ProtocolError(400, f"malformed request: {_parser_message(exc)}"))
+            self._fail(_parser_error(exc))
         else:
             # httptools holds an unfinished header line in memory without telling us, so a read
             # that began and ended inside one header block counts whole against the limit. So
@@ -221,7 +224,10 @@ class RequestParser:
         self._in_body = True
         version = self._version = self._parser.get_http_version()
         if version != "1.1" and version != "1.0":
-            raise ProtocolError(505, f"HTTP/{version} is not supported")
+            if version[:2] != "1." or version == "1.":
+                raise ProtocolError(505, f"HTTP/{version} is not supported")
+            # RFC 9110 §2.5: a later minor version of HTTP/1 is processed as the latest we know
+            version = self._version = "1.1"
         declared = None
         expect_continue = False
         host = None
@@ -437,6 +443,16 @@ def _callback_error(exc: Exception) -> ProtocolError:
     if isinstance(cause, ProtocolError):
         return cause
     return ProtocolError(400, f"malformed request: {cause or exc}")
+
+
+def _parser_error(exc: Exception) -> ProtocolError:
+    """What llhttp refused: a malformed request (400), or the HTTP/2 connection preface, which
+    is HTTP/2.0's request line (505, as any other major version we do not speak: RFC 9110
+    §15.6.6)."""
+    message = _parser_message(exc)
+    if message.startswith("Pause on PRI"):
+        return ProtocolError(505, "HTTP/2.0 is not supported")
+    return ProtocolError(400, f"malformed request: {message}")
 
 
 def _parser_message(exc: Exception) -> str:

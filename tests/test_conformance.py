@@ -34,10 +34,6 @@ KNOWN_FAULTS: set[str] = {
     'RTSP protocol name with OPTIONS *',
     'RTSP protocol name with POST',
     'ICE protocol name with SOURCE',
-    'HTTP/1.2 is processed as HTTP/1.1',
-    'HTTP/1.9 is processed as HTTP/1.1',
-    'HTTP/3.0 request line',
-    'HTTP/9.9 request line',
     'CONNECT in authority-form',
     'CONNECT with a body',
     'extension without a name',
@@ -45,7 +41,6 @@ KNOWN_FAULTS: set[str] = {
     'chunk extensions of 70 KiB over many chunks',
     'valid request then an unknown method',
     'HTTP/1.0 with keep-alive and close',
-    'HTTP/2 connection preface',
 }
 
 

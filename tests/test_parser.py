@@ -57,7 +57,7 @@ def test_keep_alive_follows_version_and_connection(head: bytes, keep_alive: bool
     "data",
     [
         b"\x00\x01\x02garbage\r\n\r\n",
-        b"GET / HTTP/9.9\r\n\r\n",
+        b"GET / HTTP/1.10\r\n\r\n",
         b"GET / HTTP/1.1\r\nBad Header\r\n\r\n",
         b"GET / HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
         b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
@@ -67,6 +67,19 @@ def test_malformed_requests_are_400(data: bytes) -> None:
     events = RequestParser().feed(data)
     assert len(events) == 1 and isinstance(events[0], ProtocolError)
     assert events[0].status == 400
+
+
+@pytest.mark.parametrize("version", [b"9.9", b"3.0", b"2.0", b"0.9"])
+def test_a_major_version_we_do_not_speak_is_505(version: bytes) -> None:
+    # RFC 9110 §15.6.6; a well-formed 9.9 was llhttp's 400 before the core judged versions
+    [error] = RequestParser().feed(b"GET / HTTP/" + version + b"\r\nHost: h\r\n\r\n")
+    assert error.status == 505
+
+
+def test_a_later_http1_minor_version_is_served_as_1_1() -> None:
+    # RFC 9110 §2.5: processed as the highest minor version of HTTP/1 we implement
+    [request] = RequestParser().feed(b"GET / HTTP/1.2\r\nHost: h\r\n\r\n")
+    assert request.http_version == "1.1" and request.keep_alive
 
 
 def test_error_comes_after_the_good_requests_and_ends_the_stream() -> None:

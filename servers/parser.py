@@ -323,6 +323,9 @@ class RequestParser:
         raw_method = parser.get_method()
         method = _METHODS.get(raw_method) or _other_method(raw_method, self._target)
         body = self._body
+        keep_alive = parser.should_keep_alive()
+        if keep_alive and self._version == "1.0":  # llhttp lets keep-alive win over close
+            keep_alive = not _asks_to_close(self._head)
         request = Request(
             method,
             self._target,
@@ -331,7 +334,7 @@ class RequestParser:
             self._version,
             self._head,
             (body[0] if len(body) == 1 else b"".join(body)) if body else b"",
-            parser.should_keep_alive(),
+            keep_alive,
         )
         if self._upgrade_body is not None:  # llhttp skipped the body: it is read next
             self._upgraded = request
@@ -417,6 +420,16 @@ def _check_transfer_codings(joined: bytes, version: str) -> None:
     if len(codings) > 1:
         unknown = b", ".join(codings[:-1]).decode("latin-1")
         raise ProtocolError(501, f"transfer coding {unknown} is not implemented")
+
+
+def _asks_to_close(headers: list[tuple[bytes, bytes]]) -> bool:
+    """Whether a Connection field lists close (RFC 9112 §9.6: then the connection ends after
+    this request, whatever else the list says, keep-alive included)."""
+    return any(
+        name.lower() == b"connection"
+        and b"close" in (option.strip().lower() for option in value.split(b","))
+        for name, value in headers
+    )
 
 
 def _other_method(raw_method: bytes, target: bytes) -> str:

@@ -40,7 +40,6 @@ KNOWN_FAULTS: set[str] = {
     'chunk extension of 70 KiB',
     'chunk extensions of 70 KiB over many chunks',
     'valid request then an unknown method',
-    'HTTP/1.0 with keep-alive and close',
 }
 
 

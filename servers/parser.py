@@ -8,11 +8,14 @@ the request line, headers and body, buffering of the body, and errors as HTTP st
 llhttp already refuses most smuggling shapes (Content-Length with Transfer-Encoding, duplicate
 Content-Length, bad chunk sizes, line folding, bare CR or LF, whitespace before the colon,
 control bytes). What it lets through and RFC 9110/9112 forbid is refused here, once for every
-model: an HTTP version other than 1.0 and 1.1 (505), Transfer-Encoding in HTTP/1.0 (400) or
-with a coding before chunked (501: we decode none), a missing, repeated or malformed Host
-(400), a target that is neither origin-form, absolute-form (whose authority then replaces the
-Host header, as RFC 9112 §3.2.2 requires) nor `*` for OPTIONS (400), and trailer fields, which
-are dropped instead of being merged into the headers (RFC 9110 §6.5.1).
+model: a major HTTP version other than 1 (505; a later HTTP/1 minor version is read as 1.1),
+Transfer-Encoding in HTTP/1.0 (400) or with a coding before chunked (501: we decode none), a
+missing, repeated or malformed Host (400), a singleton field sent twice (400), a target that is
+neither origin-form, absolute-form (whose authority then replaces the Host header, as RFC 9112
+§3.2.2 requires) nor `*` for OPTIONS, or that has a fragment (400), CONNECT (400: no tunnels),
+and trailer fields, which are dropped instead of being merged into the headers (RFC 9110
+§6.5.1). Values reach the application without the whitespace around them (RFC 9110 §5.5), and a
+request with Upgrade is served as plain HTTP with its body, then the connection closes.
 """
 
 from __future__ import annotations

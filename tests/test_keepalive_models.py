@@ -12,7 +12,13 @@ import time
 import psutil
 import pytest
 
-from bench.http1 import parse_response, parse_responses, read_response, read_responses
+from bench.http1 import (
+    parse_response,
+    parse_responses,
+    read_response,
+    read_responses,
+    request_bytes,
+)
 from tests.conftest import DJANGO, KEEP_ALIVE_MODELS, PLAIN, Launch
 from tests.http_helpers import read_to_eof, request
 from tests.polling import settle
@@ -94,7 +100,9 @@ def test_idle_keep_alive_connection_is_closed(launch, variant) -> None:
 
 def finish_order(port: int, slow: str, fast: str) -> list[str]:
     """Send `slow`, then 0.5 s later `fast`; return the paths in the order they finished. One
-    request first, so that the app's first-request work (Django's imports) is done before."""
+    request first, so that the app's first-request work (Django's imports) is done before. The
+    0.5 s count from when `slow` is sent, not from when a thread was started to send it: on a
+    busy machine a thread can take that long to connect."""
     finished: list[str] = []
     assert request(port, "GET", fast, timeout=20)[0] == 200
 
@@ -102,13 +110,19 @@ def finish_order(port: int, slow: str, fast: str) -> list[str]:
         assert request(port, "GET", path, timeout=20)[0] == 200
         finished.append(path)
 
-    threads = [threading.Thread(target=get, args=(slow,))]
-    threads[0].start()
-    time.sleep(0.5)
-    threads.append(threading.Thread(target=get, args=(fast,)))
-    threads[1].start()
-    for thread in threads:
-        thread.join(timeout=30)
+    def answer(sock: socket.socket, path: str) -> None:
+        assert read_response(sock).status == 200
+        finished.append(path)
+
+    with socket.create_connection(("127.0.0.1", port), timeout=20) as sock:
+        sock.sendall(request_bytes("127.0.0.1", slow))
+        threads = [threading.Thread(target=answer, args=(sock, slow))]
+        threads[0].start()
+        time.sleep(0.5)
+        threads.append(threading.Thread(target=get, args=(fast,)))
+        threads[1].start()
+        for thread in threads:
+            thread.join(timeout=30)
     return finished
 
 

@@ -471,7 +471,7 @@ class Generator:
             )
             if isinstance(exc, CellFailed) and self.transport.keeps_refused:
                 return result  # it said why, and is ready for the next cell
-            if self.transport.remote:
+            if self.transport.remote and not self.lost:  # said once, as it first happened
                 self.lost = (
                     f"{exc}; the master had to be started again, and workers on other machines "
                     f"do not join a new master: start them again and run again"
@@ -549,12 +549,12 @@ def merge(result: LoadResult, reports: list[dict], load: CellLoad) -> None:
     if result.window_s:  # open loop: what arrived in the window, not what was due in it
         answered = result.answered_in_window if load.rate else result.requests
         result.throughput = answered / result.window_s
-    result.latency_us, result.histogram = summarise(merged, result.due if load.rate else None)
-    result.service_latency_us, result.service_histogram = summarise(service)
-    result.send_lag_us, _ = summarise(lag)
+    result.latency_us, result.histogram = percentiles(merged, result.due if load.rate else None)
+    result.service_latency_us, result.service_histogram = percentiles(service)
+    result.send_lag_us, _ = percentiles(lag)
 
 
-def summarise(histogram: HdrHistogram, due: int | None = None) -> tuple[dict, str]:
+def percentiles(histogram: HdrHistogram, due: int | None = None) -> tuple[dict, str]:
     """The percentiles, mean and max of a histogram, and the histogram encoded ({}, "" if empty).
 
     With `due` (the open loop), the percentiles are over `due` requests, of which only those in

@@ -281,7 +281,7 @@ def test_an_open_loops_percentiles_count_the_requests_never_answered() -> None:
     the limit; so do the mean and the max. Without `due`, the answers alone."""
     from hdrh.histogram import HdrHistogram
 
-    from bench.load import summarise as percentiles
+    from bench.load import percentiles
 
     histogram = HdrHistogram(1, 120_000_000, 3)
     for ms in range(1, 101):

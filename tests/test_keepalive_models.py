@@ -8,6 +8,7 @@ import signal
 import socket
 import threading
 import time
+from pathlib import Path
 
 import psutil
 import pytest
@@ -98,11 +99,22 @@ def test_idle_keep_alive_connection_is_closed(launch, variant) -> None:
         assert time.monotonic() - started >= 0.9
 
 
+def read_by_server(port: int, client: socket.socket) -> bool:
+    """Whether the server on 127.0.0.1:`port` has read all that `client` sent it: its end of
+    the connection has nothing left to read (its receive queue in /proc/net/tcp)."""
+    ends = (f"0100007F:{port:04X}", f"0100007F:{client.getsockname()[1]:04X}")
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if (fields[1], fields[2]) == ends:
+            return int(fields[4].split(":")[1], 16) == 0
+    return False
+
+
 def finish_order(port: int, slow: str, fast: str) -> list[str]:
-    """Send `slow`, then 0.5 s later `fast`; return the paths in the order they finished. One
-    request first, so that the app's first-request work (Django's imports) is done before. The
-    0.5 s count from when `slow` is sent, not from when a thread was started to send it: on a
-    busy machine a thread can take that long to connect."""
+    """Send `slow`, then `fast` once the server has read `slow`; return the paths in the order
+    they finished. One request first, so that the app's first-request work (Django's imports)
+    is done before. (Not a pause: on a busy machine the server may not have read `slow` by the
+    end of one, and `fast` reached it first.)"""
     finished: list[str] = []
     assert request(port, "GET", fast, timeout=20)[0] == 200
 
@@ -118,7 +130,7 @@ def finish_order(port: int, slow: str, fast: str) -> list[str]:
         sock.sendall(request_bytes("127.0.0.1", slow))
         threads = [threading.Thread(target=answer, args=(sock, slow))]
         threads[0].start()
-        time.sleep(0.5)
+        assert settle(lambda: read_by_server(port, sock), want=True, timeout=10.0)
         threads.append(threading.Thread(target=get, args=(fast,)))
         threads[1].start()
         for thread in threads:

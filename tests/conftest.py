@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import shutil
 import tempfile
 import warnings
 from collections.abc import Callable, Iterator
@@ -36,10 +35,11 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "suite"))
 # In parallel (pytest-xdist: nox -s tests runs `-n auto --dist loadgroup`) ----------------------
 # Most tests wait on servers and a load generator: three workers a CPU keep two busy. A test
 # marked `alone` measures the machine's CPUs (is locust saturated? is the server's the only
-# load? is the generator on time?): it runs with no other test of the session running, and
-# last, so that it waits for no test in progress but the last ones. Modules whose
-# module-scoped fixture runs a harness are marked xdist_group: the fixture runs once.
-LOCKS = "WEBMODELS_TEST_LOCKS"  # the folder of the session's locks, made by the controller
+# load? is the generator on time?): it runs while no other test runs, and last, so that it waits
+# for no test in progress but the last ones. The locks are the machine's, not the session's: it
+# also waits for another run of the suite (another checkout's, a CI clone's), parallel or not.
+# Modules whose module-scoped fixture runs a harness are marked xdist_group: it runs once.
+LOCKS = Path(tempfile.gettempdir()) / "webmodels-tests"
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -56,11 +56,11 @@ def is_alone(item: pytest.Item | None) -> bool:
 
 
 class Alone:
-    """In a worker: a test marked `alone` waits until no other worker is in a test (setup,
-    call or teardown), and holds the others off until it is done, or until the worker's next
-    `alone` test is; other tests share. Two flock(2)s per worker: `gate`, taken exclusively by
-    a test that wants to be alone so that no test starts meanwhile (the others pass it shared,
-    and let go at once), then `room`, exclusive for it, shared by every other test."""
+    """A test marked `alone` waits until no other process is in a test (setup, call or
+    teardown), and holds the others off until it is done, or until its process's next `alone`
+    test is; other tests share. Two flock(2)s per process: `gate`, taken exclusively by a test
+    that wants to be alone so that no test starts meanwhile (the others pass it shared, and let
+    go at once), then `room`, exclusive for it, shared by every other test."""
 
     def __init__(self, folder: Path) -> None:
         self.gate = open(folder / "gate", "a")  # noqa: SIM115 - held for the worker's life
@@ -102,21 +102,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             warnings.warn(pytest.PytestWarning(f"xdist_group ignored: {lost[0]} ..."), stacklevel=1)
 
 
-MADE_LOCKS = pytest.StashKey[str]()
-
-
 def pytest_configure(config: pytest.Config) -> None:
-    if hasattr(config, "workerinput"):  # a pytest-xdist worker: the controller made the locks
-        if os.environ.get(LOCKS):
-            config.pluginmanager.register(Alone(Path(os.environ[LOCKS])), "webmodels-alone")
-    elif config.getoption("dist", "no") != "no":  # the controller, before it starts workers
-        config.stash[MADE_LOCKS] = os.environ[LOCKS] = tempfile.mkdtemp(prefix="webmodels-tests-")
-
-
-def pytest_unconfigure(config: pytest.Config) -> None:
-    if MADE_LOCKS in config.stash:
-        shutil.rmtree(config.stash[MADE_LOCKS], ignore_errors=True)
-        os.environ.pop(LOCKS, None)
+    """Every process that runs tests takes the locks: a pytest-xdist worker, or pytest alone
+    (not a controller, which runs none)."""
+    if hasattr(config, "workerinput") or config.getoption("dist", "no") == "no":
+        LOCKS.mkdir(exist_ok=True)
+        config.pluginmanager.register(Alone(LOCKS), "webmodels-alone")
 
 
 def reap_zombie_children() -> None:

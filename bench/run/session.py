@@ -99,11 +99,13 @@ class Session:
         try:
             yield
         finally:
-            with signals_deferred():
-                self.generator.close()
-            unpin()
-            restore_handlers(previous)
-            self.registry.path.unlink(missing_ok=True)
+            try:
+                with signals_deferred():  # a signal held back here is raised as it ends...
+                    self.generator.close()
+            finally:  # ...and the rest is put back all the same
+                unpin()
+                restore_handlers(previous)
+                self.registry.path.unlink(missing_ok=True)
 
 
 def pin_harness(cpus: set[int] | None) -> Callable[[], None]:

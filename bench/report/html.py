@@ -21,7 +21,7 @@ import matplotlib.pyplot as plt
 
 from bench.catalog import SERVERS, TARGET
 from bench.checks import run_checks
-from bench.record import CellRecord, Metadata, RunRecord, to_json
+from bench.record import CellRecord, RunRecord, to_json
 from bench.report.answer import Level, answer, drift_sentence, interval, times
 from bench.report.charts import (
     BEYOND,
@@ -596,11 +596,6 @@ def reach(run: RunRecord) -> str:
 
 
 # the order bench.store.metadata writes run.json's metadata in (the record's differs)
-def metadata_json(meta: Metadata) -> str:
-    """The run's metadata as the store wrote it."""
-    return json.dumps({**to_json(meta), "cpu_governor": meta.cpu_governor}, indent=2)
-
-
 STYLE = """
 body { font-family: sans-serif; margin: 2em; max-width: 1400px; color: #222; }
 table { border-collapse: collapse; font-size: 13px; margin-bottom: 1em; }
@@ -669,6 +664,6 @@ rows failed.</p>
 {cells_section(run)}
 <h2>Methodology</h2>
 {methodology(run)}
-<h2>Metadata</h2><pre>{esc(metadata_json(meta))}</pre>
+<h2>Metadata</h2><pre>{esc(json.dumps(to_json(meta), indent=2))}</pre>
 </body></html>
 """

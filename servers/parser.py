@@ -12,10 +12,15 @@ model: a major HTTP version other than 1 (505; a later HTTP/1 minor version is r
 Transfer-Encoding in HTTP/1.0 (400) or with a coding before chunked (501: we decode none), a
 missing, repeated or malformed Host (400), a singleton field sent twice (400), a target that is
 neither origin-form, absolute-form (whose authority then replaces the Host header, as RFC 9112
-§3.2.2 requires) nor `*` for OPTIONS, or that has a fragment (400), CONNECT (400: no tunnels),
+§3.2.2 requires) nor `*` for OPTIONS, or that has a fragment (400), CONNECT (501: no tunnels),
 and trailer fields, which are dropped instead of being merged into the headers (RFC 9110
 §6.5.1). Values reach the application without the whitespace around them (RFC 9110 §5.5), and a
 request with Upgrade is served as plain HTTP with its body, then the connection closes.
+
+What llhttp cannot be asked, because it shows no raw line, servers/wire.py judges before llhttp
+reads the bytes: the request line's exact shape (one space between its parts, the name HTTP;
+400 otherwise) and every chunk-size line (extensions with a name, 16 KiB of them a message at
+most). A method that is a well-formed token llhttp does not know is 501 (RFC 9110 §9.1).
 """
 
 from __future__ import annotations
@@ -24,6 +29,10 @@ import re
 from dataclasses import dataclass
 
 import httptools
+
+from servers.wire import ProtocolError, Wire
+
+__all__ = ["EXPECT_CONTINUE", "Event", "ExpectContinue", "Limits", "ProtocolError", "Request"]
 
 
 @dataclass(frozen=True)
@@ -34,15 +43,7 @@ class Limits:
     max_header_bytes: int = 64 * 1024
     max_headers: int = 100
     max_body_bytes: int = 10 * 1024 * 1024
-
-
-class ProtocolError(Exception):
-    """A request that cannot be served: answered with `status`, then the connection closes."""
-
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(f"{status} {reason}")
-        self.status = status
-        self.reason = reason
+    max_chunk_ext_bytes: int = 16 * 1024  # RFC 9112 §7.1.1: all of one message's, together
 
 
 class ExpectContinue:
@@ -97,6 +98,8 @@ class RequestParser:
         self._path = self._query = b""
         self._head: list[tuple[bytes, bytes]] = []
         self._upgraded: Request | None = None  # a request with Upgrade, waiting for its body
+        # where each message begins and ends, and its request and chunk lines (servers/wire.py)
+        self._wire = Wire(self.limits.max_target_bytes + 64, self.limits.max_chunk_ext_bytes)
         self._reset_message()
 
     def _reset_message(self) -> None:
@@ -109,12 +112,24 @@ class RequestParser:
     @property
     def in_request(self) -> bool:
         """True between the first byte of a request and its end."""
-        return self._in_headers or self._in_body
+        return self._in_headers or self._in_body or self._wire.holding
 
     def feed(self, data: bytes) -> list[Event]:
         """Parse `data`; return the events it completed (maybe none: more bytes are needed)."""
-        if self._failed:
-            return []
+        pos, size, wire = 0, len(data), self._wire
+        while pos < size and not self._failed:
+            try:
+                piece, pos = wire.cut(data, pos)
+            except ProtocolError as error:
+                self._fail(error)
+                break
+            if piece:
+                self._execute(piece)
+        events, self._events = self._events, []
+        return events
+
+    def _execute(self, data: bytes) -> None:
+        """Hand llhttp one piece of the stream (never more than the rest of one section)."""
         inside_headers, begun = self._in_headers, self._begun
         inside_trailers = self._after_chunk_header
         try:
@@ -138,8 +153,6 @@ class RequestParser:
                     self._count_header_bytes(len(data))
                 except ProtocolError as error:
                     self._fail(error)
-        events, self._events = self._events, []
-        return events
 
     def feed_eof(self) -> list[Event]:
         """The client closed its side: a request cut short is an error, nothing else is."""
@@ -280,6 +293,7 @@ class RequestParser:
             self._upgrade_body = chunked if codings else b"Content-Length: %d" % (declared or 0)
         if expect_continue and declared != 0 and version == "1.1":
             self._events.append(EXPECT_CONTINUE)
+        self._wire.framing(declared, bool(codings))
 
     def _split_other_target(self, target: bytes) -> None:
         """Path and query from a target not in plain origin-form (RFC 9112 §3.2), or 400."""
@@ -445,11 +459,11 @@ def _other_method(raw_method: bytes, target: bytes) -> str:
 def _refuse_connect(target: bytes) -> ProtocolError:
     """CONNECT asks for a tunnel, which an origin server does not implement, and never reaches
     the application. llhttp reads no body after it (it takes CONNECT for a protocol switch), so
-    the connection closes. 400 for now, as the hostile cases expect; RFC 9110 §9.1 advises 501
-    for a well-formed one (authority-form, RFC 9112 §3.2.3), which the conformance corpus asks."""
+    the connection closes: 501 for a well-formed one (authority-form, RFC 9112 §3.2.3), as RFC
+    9110 §9.1 advises for a method the server does not implement, else 400."""
     host, colon, port = target.rpartition(b":")
     if colon and port.isdigit() and host and not host.translate(None, _HOST_BYTES):
-        return ProtocolError(400, "CONNECT is not implemented: this is no proxy")
+        return ProtocolError(501, "CONNECT is not implemented: this is no proxy")
     return ProtocolError(400, "a CONNECT target is host:port (authority-form)")
 
 
@@ -468,6 +482,10 @@ def _parser_error(exc: Exception) -> ProtocolError:
     message = _parser_message(exc)
     if message.startswith("Pause on PRI"):
         return ProtocolError(505, "HTTP/2.0 is not supported")
+    if isinstance(exc, httptools.HttpParserInvalidMethodError) or message.startswith(
+        "Invalid method for"
+    ):  # the request line is well formed (servers/wire.py): its method is a token we lack
+        return ProtocolError(501, "method not implemented")
     return ProtocolError(400, f"malformed request: {message}")
 
 

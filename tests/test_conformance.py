@@ -14,33 +14,7 @@ from bench.conformance.core import Result, feeds, run, table
 
 RULE = re.compile(r"RFC (9110|9112) §\d+(\.\d+)*")
 # Cases the core still fails, by the fault each shows; emptied one fault class at a time.
-KNOWN_FAULTS: set[str] = {
-    "unknown method token b'FOO' (no llhttp method starts so)",
-    "unknown method token b'get' (methods are case-sensitive)",
-    "unknown method token b'Get' (methods are case-sensitive)",
-    "unknown method token b'GETX' (a known method's prefix)",
-    "unknown method token b'PROP' (a prefix of PROPFIND)",
-    "unknown method token b'POSTS' (a known method and more)",
-    "unknown method token b'BREW' (letters only)",
-    "unknown method token b'X-METHOD' (a hyphen)",
-    "unknown method token b'M_SEARCH' (an underscore)",
-    "unknown method token b'GET2' (a digit)",
-    "unknown method token b'A' (one letter)",
-    'unknown method token b"!#$%&\'*+-.^_`|~" (every tchar symbol)',
-    "unknown method token b'DESCRIBE' (an RTSP method, not HTTP's)",
-    "two spaces after the method",
-    "two spaces before the version",
-    "RTSP protocol name with GET",
-    "RTSP protocol name with OPTIONS *",
-    "RTSP protocol name with POST",
-    "ICE protocol name with SOURCE",
-    "CONNECT in authority-form",
-    "CONNECT with a body",
-    "extension without a name",
-    "chunk extension of 70 KiB",
-    "chunk extensions of 70 KiB over many chunks",
-    "valid request then an unknown method",
-}
+KNOWN_FAULTS: set[str] = set()
 
 
 @pytest.fixture(scope="module")

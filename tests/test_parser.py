@@ -122,6 +122,26 @@ def test_long_target_is_414() -> None:
     assert error.status == 414
 
 
+def test_a_request_line_that_never_ends_is_refused_not_held() -> None:
+    # servers/wire.py holds a request line until its end comes: only up to the target's limit
+    parser = RequestParser(Limits(max_target_bytes=50))
+    assert parser.feed(b"GET /") == []
+    [error] = parser.feed(b"a" * 200)
+    assert error.status == 414
+    garbage = RequestParser(Limits(max_target_bytes=50))
+    [error] = garbage.feed(b"x" * 200)
+    assert error.status == 400
+
+
+def test_chunk_lines_are_checked_whole_in_any_split() -> None:
+    body = b"5;a=b\r\nabcde\r\n3;=x\r\nabc\r\n0\r\n\r\n"  # the second has no name
+    data = b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n" + body
+    for step in (1, 7, len(data)):
+        parser = RequestParser()
+        events = [e for i in range(0, len(data), step) for e in parser.feed(data[i : i + step])]
+        assert [getattr(e, "status", None) for e in events] == [400], step
+
+
 def test_expect_continue_is_an_event_before_the_body() -> None:
     parser = RequestParser()
     head = b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n"

@@ -240,8 +240,8 @@ CASES: tuple[Case, ...] = (
     _case(
         "CONNECT (authority-form)",
         _request(HOST, start=b"CONNECT 127.0.0.1:80 HTTP/1.1"),
-        400,
-        "we are not a proxy",
+        501,
+        "we are not a proxy: a method we do not implement (RFC 9110 §9.1)",
     ),
     _case(
         "no Host in HTTP/1.1",

@@ -16,9 +16,8 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-from bench.report.charts import conditions, server_style
+from bench.report.charts import MS_MEASURED_IN_US, conditions, plain_log_axis, server_style
 
 
 def describe(result: dict) -> str:
@@ -99,10 +98,8 @@ def capacity_chart(document: dict) -> Figure:
     )
     ax.set_xscale("log")
     ax.set_yscale("log")
-    for axis in (ax.xaxis, ax.yaxis):  # 20, 50, 100, 200 rather than powers of ten
-        axis.set_major_locator(LogLocator(base=10, subs=(1, 2, 5)))
-        axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.6g}"))
-        axis.set_minor_formatter(NullFormatter())
+    plain_log_axis(ax.xaxis, at_least=5)  # 20, 50, 100, 200 where powers of ten are few
+    plain_log_axis(ax.yaxis, resolution=MS_MEASURED_IN_US, at_least=5)
     ax.set_xlabel("offered rate (requests/s, open loop)")
     ax.set_ylabel("latency from the intended send time (ms)")
     ax.grid(True, which="both", alpha=0.3)

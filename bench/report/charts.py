@@ -8,6 +8,7 @@ ten colours.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from typing import Any
 
@@ -16,9 +17,11 @@ import matplotlib
 matplotlib.use("Agg")  # no screen: files only
 
 import matplotlib.pyplot as plt
+import numpy as np
 from hdrh.histogram import HdrHistogram
+from matplotlib.axis import Axis
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
 from bench.catalog import SERVERS
 from bench.contract import BEHIND
@@ -65,11 +68,120 @@ def has_percentile(count: int, percentile: float) -> bool:
     return count * (1 - percentile / 100) >= BEYOND - 1e-9
 
 
-def plain_log_axis(axis) -> None:
-    """A log axis labelled 1, 10, 100, 1,000 ... (not 10^2), with no minor labels to overlap."""
-    axis.set_major_locator(LogLocator(base=10))
-    axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.10g}"))
+READABLE = 3  # labelled ticks every value axis shows inside its view (tests/test_chart_axes.py)
+MS_MEASURED_IN_US = 0.001  # latency axes are in ms; their figures were measured to the µs
+
+
+class ReadableLogLocator(LogLocator):
+    """Log-axis ticks of which at least `at_least` fall inside the view, with labels that fit
+    side by side: powers of the base where the view spans enough of them, else 1-2-5 of each
+    decade, else every multiple of it, else evenly spaced round numbers (an axis that narrow is
+    as good as linear). A tick is never finer than `resolution`, the unit the figures were
+    measured in, so no label has a digit the measurement has not."""
+
+    def __init__(
+        self, base: float = 10, resolution: float | None = None, at_least: int = READABLE
+    ) -> None:
+        super().__init__(base=base)
+        self.log_base = base
+        self.resolution = resolution
+        self.at_least = at_least
+
+    def tick_values(self, vmin: float, vmax: float) -> Any:
+        low, high = sorted((vmin, vmax))
+        if high <= 0:
+            return np.array([])
+        low = max(low, high * 1e-12)
+        fitting = []
+        for ticks in self._candidates(low, high):
+            ticks = self._measurable(ticks)
+            inside = ticks[(ticks >= low * (1 - 1e-9)) & (ticks <= high * (1 + 1e-9))]
+            if len(inside) >= self.at_least and self._fits(inside, low, high):
+                return ticks
+            fitting.append((len(inside) >= self.at_least, -len(inside), ticks))
+        # none both enough and fitting: the fewest that are enough, else the most there are
+        enough = [(n, t) for ok, n, t in fitting if ok]
+        if enough:
+            return max(enough, key=lambda pair: pair[0])[1]
+        return min(fitting, key=lambda row: row[1])[2] if fitting else np.array([])
+
+    def _candidates(self, low: float, high: float) -> Any:
+        """Tick sets, the likeliest first: powers (every one, then every other...), 1-2-5 of
+        each decade, 1-3, 1 to 9, then evenly spaced from the fewest."""
+        base = self.log_base
+        first = math.floor(math.log(low, base)) - 1
+        last = math.ceil(math.log(high, base)) + 1
+        for stride in (1, 2, 3, 5, 10):
+            for offset in range(stride):
+                yield np.array([base**k for k in range(first, last + 1) if k % stride == offset])
+        decades = range(math.floor(math.log10(low)) - 1, math.ceil(math.log10(high)) + 2)
+        for subs in ((1, 2, 5), (1, 3), tuple(range(1, 10))):
+            yield np.array([m * 10.0**d for d in decades for m in subs])
+        linear = [
+            np.asarray(MaxNLocator(nbins=bins, steps=[1, 2, 4, 5, 10]).tick_values(low, high))
+            for bins in range(2, 10)
+        ]
+        yield from linear
+        for ticks in linear:  # every other one: 16, 24, 32 where 16, 20 ... 32 are too close
+            yield from (ticks[0::2], ticks[1::2])
+
+    def _measurable(self, ticks: Any) -> Any:
+        """The positive ticks that are whole multiples of the resolution."""
+        ticks = np.asarray(ticks, dtype=float)
+        ticks = ticks[ticks > 0]
+        if not self.resolution:
+            return ticks
+        units = ticks / self.resolution
+        return ticks[np.abs(units - np.round(units)) < 1e-6 * np.maximum(units, 1)]
+
+    def _fits(self, inside: Any, low: float, high: float) -> bool:
+        """Whether the labels, in plain numbers, stand apart on the axis as drawn now (a
+        digit is about 0.64 of the font's size, a comma or point half that)."""
+        axis = self.axis
+        if not isinstance(axis, Axis) or axis.axes is None or len(inside) < 2:
+            return True
+        vertical = axis is axis.axes.yaxis
+        box = axis.axes.bbox
+        length = box.height if vertical else box.width
+        points = float(axis.get_major_ticks(1)[0].label1.get_fontsize())
+        font = points * axis.axes.figure.dpi / 72
+        scaled = axis.get_transform().transform(np.array([low, high, *inside]))
+        where = (scaled[2:] - scaled[0]) / (scaled[1] - scaled[0]) * length
+        if vertical:
+            return bool(np.all(np.diff(where) >= 1.3 * font))
+        width = [
+            font * sum(0.64 if c.isdigit() else 0.34 for c in plain_number(t, self.resolution))
+            for t in inside
+        ]
+        gaps = np.diff(where) - (np.array(width[:-1]) + np.array(width[1:])) / 2
+        return bool(np.all(gaps >= 0.6 * font))
+
+
+def plain_number(value: float, resolution: float | None = None) -> str:
+    """1, 20, 0.5, 1,000 (not 10^3, nor 2x10^1), rounded to the resolution measured."""
+    if resolution:
+        value = round(value, max(0, math.ceil(-math.log10(resolution) - 1e-9)))
+    return f"{value:,.10g}"
+
+
+def plain_log_axis(
+    axis, resolution: float | None = None, base: float = 10, at_least: int = READABLE
+) -> None:
+    """A log axis with at least `at_least` labelled ticks in plain numbers (ReadableLogLocator),
+    and no minor labels to overlap them; call it after the axis is made log."""
+    axis.set_major_locator(ReadableLogLocator(base, resolution, at_least))
+    axis.set_major_formatter(FuncFormatter(lambda value, _: plain_number(value, resolution)))
     axis.set_minor_formatter(NullFormatter())
+
+
+def whole_counts(axis) -> None:
+    """A linear axis of counts (zombies, descriptors, failed requests): whole-number ticks from
+    0, and at least up to 2, so that a flat line at 0 or 1 still reads against 0, 1, 2."""
+    axis.set_major_locator(MaxNLocator(integer=True))
+    low, high = sorted(axis.get_view_interval())
+    limits = (min(low, 0), max(high, 2))
+    set_limits = axis.axes.set_ylim if axis is axis.axes.yaxis else axis.axes.set_xlim
+    set_limits(*(limits[::-1] if axis.get_inverted() else limits))
 
 
 def server_style(server: str) -> dict:
@@ -232,6 +344,7 @@ def concurrency_chart(run: RunRecord) -> Figure:
                     )
         ax.set_title(workload)
         ax.set_xscale("log", base=2)
+        plain_log_axis(ax.xaxis, resolution=1, base=2)  # users: 1, 2, 4 ... whole numbers
         ax.set_yscale("log")
         plain_log_axis(ax.yaxis)
         ax.set_xlabel("concurrent users (closed loop)")
@@ -294,7 +407,7 @@ def latency_spectrum_chart(
     ax.set_xlabel("percentile")
     ax.set_ylabel("latency (ms, measured in µs)")
     ax.grid(True, which="both", alpha=0.3)
-    plain_log_axis(ax.yaxis)
+    plain_log_axis(ax.yaxis, resolution=MS_MEASURED_IN_US)
     ax.set_title(
         f"Latency spectrum: {workload}, {users} users, {mode}, first run of each server\n"
         f"(a line ends where fewer than {BEYOND} answers lie past the next percentile)\n"
@@ -348,7 +461,7 @@ def latency_chart(run: RunRecord) -> Figure:
         ax.set_yticklabels([s.server for s in mine])
         ax.set_ylim(len(mine) - 0.5, -0.5)
         ax.set_xscale("log")
-        plain_log_axis(ax.xaxis)
+        plain_log_axis(ax.xaxis, resolution=MS_MEASURED_IN_US)
         ax.set_title(f"{workload}, {users} users", fontsize=9)
         ax.set_xlabel("latency (ms): p50 filled, p99 hollow")
         ax.grid(True, axis="x", which="both", alpha=0.3)
@@ -460,7 +573,7 @@ def open_loop_chart(run: RunRecord) -> Figure:
     ax.set_yticklabels([f"{r['server']} ({r['workload']}, {r['rate']:g}/s)" for r in rows])
     ax.set_ylim(len(rows) - 0.5, -0.5)
     ax.set_xscale("log")
-    plain_log_axis(ax.xaxis)
+    plain_log_axis(ax.xaxis, resolution=MS_MEASURED_IN_US)
     ax.set_xlabel(f"p{p} latency (ms, measured in µs)")
     ax.grid(True, axis="x", which="both", alpha=0.3)
     ax.set_title(
@@ -557,6 +670,7 @@ def over_time_chart(run: RunRecord, fields: tuple[str, ...], title: str) -> Figu
         ax.set_title(f"{cell.server} ({cell.workload}, {cell.users}u): {verdict}", fontsize=8)
         ax.set_xlabel("seconds (pale: warm-up, grey: window; after it: until at rest)", fontsize=7)
         ax.tick_params(labelsize=7)
+        whole_counts(ax.yaxis)
         ax.grid(True, alpha=0.3)
     fig.suptitle(f"{title}\n{subtitle(run)}", fontsize=9)
     if cells:
@@ -689,6 +803,7 @@ def errors_chart(run: RunRecord) -> Figure:
         )
         ax.set_yticks([])
     ax.invert_yaxis()
+    whole_counts(ax.xaxis)
     ax.set_xlabel("failed requests (and failed cells)")
     ax.set_title(f"Errors by kind\n{subtitle(run)}", fontsize=9)
     if kinds:

@@ -18,9 +18,8 @@ matplotlib.use("Agg")  # no screen: files only
 
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter
 
-from bench.report.charts import server_style
+from bench.report.charts import MS_MEASURED_IN_US, plain_log_axis, server_style
 
 ONE_AT_A_TIME = "one at a time"
 FATES = (  # where the connections asked for went, in the order the bars stack them
@@ -86,6 +85,8 @@ def scale_chart(document: dict) -> Figure:
     for ax in (rss_ax, uss_ax, fds_ax):
         ax.set_xscale("log")
         ax.set_yscale("log")
+        plain_log_axis(ax.xaxis, resolution=1)  # connections: whole numbers
+        plain_log_axis(ax.yaxis)
         ax.set_xlabel("idle connections held")
         ax.grid(True, which="both", alpha=0.3)
     fig.legend(*rss_ax.get_legend_handles_labels(), loc="outside lower center", ncol=4, fontsize=8)
@@ -169,6 +170,7 @@ def slowclients_chart(document: dict) -> Figure:
             if value < 1:
                 bars_ax.text(index + offset, 0.6, "0", ha="center", fontsize=8, color="#D55E00")
     bars_ax.set_yscale("log")
+    plain_log_axis(bars_ax.yaxis)
     bars_ax.set_ylim(bottom=0.5)
     bars_ax.set_xticks(range(len(models)), models, rotation=30, ha="right")
     bars_ax.set_ylabel("normal users' throughput (requests/s)")
@@ -233,9 +235,7 @@ def crosscheck_chart(document: dict) -> Figure:
     rate_ax.set_ylabel("requests/s")
     latency_ax.set_ylabel("latency (ms)")
     latency_ax.set_yscale("log")
-    plain = FuncFormatter(lambda value, _: f"{value:g}")
-    latency_ax.yaxis.set_major_formatter(plain)
-    latency_ax.yaxis.set_minor_formatter(plain)
+    plain_log_axis(latency_ax.yaxis, resolution=MS_MEASURED_IN_US)
     first = cells[0] if cells else {}
     mode = "a new connection per request" if first.get("close") else "keep-alive"
     fig.suptitle(f"locust and wrk on the same cells ({first.get('users', '?')} users, {mode})")

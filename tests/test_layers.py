@@ -93,19 +93,22 @@ def test_no_import_cycle_in_bench_or_servers() -> None:
     assert cycles(graph()) == []
 
 
+ABOVE_CORE = ("bench.report", "bench.scenarios", "bench.lessons")  # what the core never imports
+
+
 def test_the_core_imports_nothing_from_presentation_or_scenarios() -> None:
     edges, files = graph(), modules()
     core = [  # bench/ but the command line (on top of everything), the presentation, the
-        # scenarios and the micro-benchmarks: the pipeline and its packages (run, telemetry)
+        # scenarios, the lessons and the micro-benchmarks: the pipeline and its packages
         name
         for name in files
         if name.startswith("bench.")
-        and not name.startswith(("bench.report", "bench.scenarios", "bench.micro"))
+        and not name.startswith((*ABOVE_CORE, "bench.micro"))
         and name != "bench.__main__"
     ]
     assert {"bench.plan", "bench.run.runner", "bench.run.session", "bench.telemetry"} <= set(core)
     for name in core:
-        above = {t for t in edges[name] if t.startswith(("bench.report", "bench.scenarios"))}
+        above = {t for t in edges[name] if t.startswith(ABOVE_CORE)}
         assert not above, f"{name} imports {sorted(above)}"
     for name in edges:  # presentation draws stored results; it runs no scenario
         if name.startswith("bench.report"):

@@ -9,7 +9,7 @@ report of a fault) can be built from them without running anything again.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from bench.conformance.cases import Case, Continue, Incomplete, Outcome, Refused, Served
@@ -21,10 +21,11 @@ SEED = 9112
 
 @dataclass(frozen=True)
 class Result:
-    """One case's verdict; `outcomes` maps each feed's name to what it produced."""
+    """One case's verdict; `outcomes` maps each feed's name to what it produced (Outcomes, or
+    what else a server over a socket did: bench/conformance/sockets.py)."""
 
     case: Case
-    outcomes: dict[str, tuple[Outcome, ...]]
+    outcomes: Mapping[str, tuple[object, ...]]
 
     @property
     def passed(self) -> bool:

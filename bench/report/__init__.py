@@ -1,7 +1,8 @@
 """Presentation: pure functions of stored results. `python -m bench report [FOLDER] [--svg]`
 redraws whatever a results folder holds: a run (run.json: its charts and report.html, with the
-micro-benchmarks and the scenario steps beside it), a capacity sweep (capacity.json), the
-scenarios (scale.json, slowclients.json, crosscheck.json), micro-benchmarks alone (micro.json).
+micro-benchmarks, the scenario steps and a conformance table beside it), a capacity sweep
+(capacity.json), the scenarios (scale.json, slowclients.json, crosscheck.json), the conformance
+table (conformance.json: conformance.html), micro-benchmarks alone (micro.json).
 """
 
 from __future__ import annotations
@@ -34,6 +35,10 @@ def redraw(folder: Path, svg: bool = False, hgrm: bool = False) -> list[Path]:
     if (folder / "capacity.json").is_file():
         written += capacity_chart.draw(folder)
     written += scenario_charts.draw(folder)
+    if (folder / "conformance.json").is_file():
+        from bench.report import conformance
+
+        written.append(conformance.draw(folder))
     if (folder / "micro.json").is_file() and not written:
         from bench.report.charts import micro_chart
 

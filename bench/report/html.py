@@ -31,6 +31,8 @@ from bench.report.charts import (
     micro_rows,
     open_loop_rows,
 )
+from bench.report.conformance import TITLE as CONFORMANCE_TITLE
+from bench.report.conformance import html_section as conformance_section
 from bench.report.exports import write_exports
 from bench.report.lessons import judge
 from bench.report.select import ok_cells, servers_in
@@ -82,6 +84,8 @@ def draw(folder: Path, svg: bool = False, hgrm: bool = False) -> Path:
     write_exports(run, folder, hgrm)
     micro_path = folder / "micro.json"
     micro = json.loads(micro_path.read_text()) if micro_path.is_file() else None
+    conformance_path = folder / "conformance.json"  # python -m bench conformance --out FOLDER
+    conformance = json.loads(conformance_path.read_text()) if conformance_path.is_file() else None
     charts = all_charts(run)
     if micro:
         charts["micro"] = micro_chart(micro)
@@ -98,7 +102,7 @@ def draw(folder: Path, svg: bool = False, hgrm: bool = False) -> Path:
         if (folder / stored).is_file():
             images[name] = base64.b64encode((folder / stored).read_bytes()).decode("ascii")
     path = folder / "report.html"
-    path.write_text(page(run, images, micro))
+    path.write_text(page(run, images, micro, conformance))
     return path
 
 
@@ -608,7 +612,12 @@ p.answer { font-size: 15px; max-width: 1100px; } .shown { color: #070; } .missin
 """
 
 
-def page(run: RunRecord, images: dict[str, str], micro: dict | None = None) -> str:
+def page(
+    run: RunRecord,
+    images: dict[str, str],
+    micro: dict | None = None,
+    conformance: dict | None = None,
+) -> str:
     meta = run.metadata
     settings = run.settings
     levels, found = answer(run)
@@ -658,6 +667,7 @@ closed loop reports) and the generator's own lag from due time to send.</p>
 {figures}
 <h2>Micro-benchmarks</h2>
 {micro_section(micro)}
+{f"<h2>{CONFORMANCE_TITLE}</h2>{conformance_section(conformance)}" if conformance else ""}
 <h2>Every cell</h2>
 <p>Latencies in milliseconds (measured in microseconds). Yellow rows are generator-bound, red
 rows failed.</p>

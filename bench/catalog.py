@@ -13,10 +13,11 @@ import os
 import re
 import resource
 import shlex
+import shutil
 import sys
 import tomllib
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -158,11 +159,18 @@ class ServerSpec:
         return not self.only_workloads or workload in self.only_workloads
 
     def missing(self) -> str:
-        """Why this row cannot run on this machine ("" if it can): a peer not installed."""
-        if self.kind == "peer" and self.peer_command[1:2] == ("-m",):
-            module = self.peer_command[2]
-            if importlib.util.find_spec(module) is None:
-                return f"{module} is not installed here (pip install '.[peers]')"
+        """Why this row cannot run on this machine, and how to get it ("" if it can): a peer
+        not installed, or the program an added server's command starts not found."""
+        if self.kind not in ("peer", "added") or not self.peer_command:
+            return ""
+        program, *rest = fill(self.peer_command[:3], python=sys.executable)
+        if program == sys.executable and rest[:1] == ["-m"] and "{" not in rest[-1]:
+            module = rest[-1]
+            if importlib.util.find_spec(module.partition(".")[0]) is None:
+                how = INSTALL_PEERS if self.kind == "peer" else f"install it into {program}"
+                return f"{module} is not installed here ({how})"
+        if "{" not in program and not _runnable(program, self.cwd):
+            return f"{program} is not found here (install it, or give its full path)"
         return ""
 
     def cannot_serve(self, workload: Workload) -> str:
@@ -175,6 +183,17 @@ class ServerSpec:
             has, lacks = ("ASGI", "WSGI") if self.asgi else ("WSGI", "ASGI")
             return f"{self.name} serves {has} applications; {workload.name} is {lacks} only"
         return ""
+
+
+INSTALL_PEERS = "pip install -e '.[peers]', or nox -s bench, which installs the peers"
+
+
+def _runnable(program: str, cwd: str = "") -> bool:
+    """Whether `program` can be started: on PATH, or a path (from `cwd`) to an executable."""
+    if os.sep in program:
+        path = Path(cwd or os.getcwd()) / program
+        return path.is_file() and os.access(path, os.X_OK)
+    return shutil.which(program) is not None
 
 
 PY = sys.executable
@@ -484,6 +503,57 @@ def target_url(url: str) -> str:
 
 
 @dataclass(frozen=True)
+class Unavailable:
+    """A server a command was asked for that cannot run here (`workloads` empty), or cannot
+    serve some of its workloads: why, and how to get it where there is a way."""
+
+    server: str
+    reason: str
+    workloads: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """Server names as a command was given them, against this machine and the command's
+    workloads: the ones that run, and the ones that do not (or not on every workload)."""
+
+    servers: tuple[str, ...]
+    unavailable: tuple[Unavailable, ...] = ()
+
+    def said(self) -> list[tuple[str, str]]:
+        """What the terminal says before anything runs, with its kind: a line per reason,
+        naming every server it stops ("not run": at all; "partly": on some workloads; those with
+        the same reason together), then what the command goes on with ("going on")."""
+        grouped: dict[tuple[str, tuple[str, ...]], list[str]] = {}
+        for row in self.unavailable:
+            grouped.setdefault((row.reason, row.workloads), []).append(row.server)
+        said = []
+        for (reason, workloads), servers in grouped.items():
+            names, verb = ", ".join(servers), "is" if len(servers) == 1 else "are"
+            running = [s for s in servers if s in self.servers]
+            where = f" on {', '.join(workloads)}" if workloads else ""
+            said.append(
+                (f"{names} {verb} not run{where}: {reason}", "partly" if running else "not run")
+            )
+        dropped = {row.server for row in self.unavailable} - set(self.servers)
+        if dropped and self.servers:
+            said.append((f"going on with {', '.join(self.servers)}", "going on"))
+        return said
+
+    def lines(self) -> list[str]:
+        """The same lines as plain text (a scenario's --servers, said as it is parsed)."""
+        return [line for line, _ in self.said()]
+
+    def error(self) -> str:
+        """One line when nothing is left to run: every server asked for, and why."""
+        reasons = dict.fromkeys(
+            row.reason if row.reason.startswith(f"{row.server} ") else f"{row.server}: {row.reason}"
+            for row in self.unavailable
+        )
+        return "nothing to run here: " + "; ".join(reasons)
+
+
+@dataclass(frozen=True)
 class Catalog:
     """The servers and workloads of one run: the standard rows (SERVERS, WORKLOADS, never
     changed by a run) and the user's own, made from the run's settings. The plan makes it; the
@@ -495,6 +565,27 @@ class Catalog:
     @classmethod
     def standard(cls) -> Catalog:
         return cls(dict(SERVERS), dict(WORKLOADS))
+
+    def resolve(self, names: Iterable[str], workloads: Iterable[str] = ()) -> Resolved:
+        """The one place a command's server names meet this machine: which of them run, and
+        which cannot (not installed, a program not found) or cannot serve some of `workloads`
+        (only hello, an application of the other interface), with why. A name this catalog
+        does not hold is left to its command to refuse."""
+        running, unavailable = [], []
+        served = [self.workloads[w] for w in workloads if w in self.workloads]
+        for name in names:
+            spec = self.servers.get(name)
+            if spec is not None and (missing := spec.missing()):
+                unavailable.append(Unavailable(name, missing))
+                continue
+            cannot = {w.name: spec.cannot_serve(w) for w in served} if spec else {}
+            cannot = {workload: why for workload, why in cannot.items() if why}
+            for why in dict.fromkeys(cannot.values()):
+                chosen = tuple(w for w, reason in cannot.items() if reason == why)
+                unavailable.append(Unavailable(name, why, chosen))
+            if not served or len(cannot) < len(served):
+                running.append(name)
+        return Resolved(tuple(running), tuple(unavailable))
 
     @classmethod
     def of(

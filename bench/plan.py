@@ -24,7 +24,7 @@ import resource
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from bench.catalog import MODES, OUR_SERVERS, PEERS, WORKLOADS, Catalog, CatalogError
+from bench.catalog import MODES, OUR_SERVERS, PEERS, WORKLOADS, Catalog, CatalogError, Resolved
 
 DEFAULT_PEERS = ("uvicorn", "gunicorn-sync")  # the reference rows of the default profile
 
@@ -148,6 +148,8 @@ class Plan:
     skipped: list[dict] = field(default_factory=list)  # cells a server cannot serve
     notes: list[str] = field(default_factory=list)  # caps applied, and why
     catalog: Catalog = field(default_factory=Catalog.standard)  # its servers and workloads
+    # the servers asked for that cannot run here, or not on every workload: said at the start
+    resolved: Resolved = field(default_factory=lambda: Resolved(()))
 
     def as_dict(self) -> dict:
         return {
@@ -173,6 +175,9 @@ def build_plan(settings: Settings) -> Plan:
     except CatalogError as exc:
         raise PlanError(str(exc)) from None
     check_settings(settings, catalog)
+    resolved = catalog.resolve(settings.servers, settings.workloads)
+    if not resolved.servers:
+        raise PlanError(resolved.error())
     settings, notes = capped(settings, catalog)
     units, skipped = servable(settings, catalog)
     rounds = settings.repeat > 1
@@ -201,7 +206,7 @@ def build_plan(settings: Settings) -> Plan:
         order = [replace(cell, repetition=repetition) for cell in in_rounds]
         shuffle.shuffle(order)
         cells += order
-    return Plan(settings, cells, skipped, notes, catalog)
+    return Plan(settings, cells, skipped, notes, catalog, resolved)
 
 
 def check_settings(settings: Settings, catalog: Catalog) -> None:

@@ -27,6 +27,7 @@ from bench.record import (
 )
 from bench.run.ceiling import measure_ceiling
 from bench.run.cell import measure, planned, server_reports
+from bench.run.estimate import estimate
 from bench.run.registry import stop_leftovers
 from bench.run.session import Session
 from bench.store import metadata, write_run
@@ -37,12 +38,19 @@ from bench.verify import answers
 
 class Runner:
     """A plan measured cell after cell into run.json, on the session it is given (or one made
-    for the plan)."""
+    for the plan). `after`: what the command does once the cells are measured, by name and
+    planned seconds, counted in the estimate and the time left."""
 
     def __init__(
-        self, plan: Plan, folder: Path, quiet: bool = False, session: Session | None = None
+        self,
+        plan: Plan,
+        folder: Path,
+        quiet: bool = False,
+        session: Session | None = None,
+        after: tuple[tuple[str, float], ...] = (),
     ) -> None:
         self.plan, self.settings, self.folder = plan, plan.settings, folder
+        self.estimate, self.after = estimate(plan), after
         self.session = session or Session.for_plan(plan, folder, quiet)
         session = self.session
         self.record = RunRecord(
@@ -77,6 +85,7 @@ class Runner:
     def run(self) -> int:
         """Every cell of the plan; 0, or 130 when a signal stopped it (the cells done kept)."""
         code, say = 0, self.session.say
+        self.session.reporter.unavailable(self.plan.resolved)  # named before anything runs
         try:
             with self.session.running():
                 self.record.leftovers_found = stop_leftovers(self.folder.parent) + [
@@ -102,29 +111,29 @@ class Runner:
         return code
 
     def measure_all(self) -> None:
-        """The generator's ceiling, then the cells, the machine's speed between rounds."""
-        with self.session.reporter.progress() as progress:
+        """The generator's ceiling, then the cells, the machine's speed between rounds; the
+        run's estimated length said before, the cells counted and the time left as they end."""
+        cost, cells = self.estimate, self.plan.cells
+        parts = cost.parts(self.after)
+        with self.session.reporter.counting("the run", parts, len(cells), "cells") as counter:
             ceilings = self.settings.modes if self.settings.ceiling else ()
-            task = progress.add_task("cells", total=len(self.plan.cells) + len(ceilings))
-            progress.update(task, description="starting the load generator")
+            counter.now("starting the load generator", cost.generator_s, steps=0)
             try:
                 self.session.generator.start()
             except GeneratorError as exc:  # each cell tries again, and fails with the reason
                 self.session.say(f"[red]the load generator did not start:[/] {exc}")
             for mode in ceilings:
-                progress.update(task, description=f"generator ceiling ({mode})")
+                counter.now(f"generator ceiling ({mode})", cost.ceiling_s, steps=0)
                 self.record.generator_ceiling[mode] = measure_ceiling(
                     self.session, self.settings, mode
                 )
                 self.save()
-                progress.advance(task)
             self.measure_machine("before")
-            for index, cell in enumerate(self.plan.cells):
-                if index and cell.repetition != self.plan.cells[index - 1].repetition:
+            for index, cell in enumerate(cells):
+                if index and cell.repetition != cells[index - 1].repetition:
                     self.measure_machine(f"before round {cell.repetition}")
-                progress.update(task, description=cell.key)
+                counter.now(cell.key, cost.cells_s[index])  # done with its line (reporter.cell)
                 self.run_one(cell)
-                progress.advance(task)
             self.measure_machine("after")
 
     def save(self, new_cells: int | None = 1) -> None:

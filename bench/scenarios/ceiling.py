@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -27,6 +28,7 @@ from bench import options
 from bench.catalog import Catalog
 from bench.launch import LaunchError, free_port, launched, servers_command
 from bench.run import Session
+from bench.run.estimate import PEER_START_S, SERVER_START_S, WRK_FIXED_S
 from bench.store import StoreError, results_dir, write_json
 from bench.verify import answers
 from bench.wrk import run_wrk, wrk_path
@@ -171,6 +173,15 @@ def measure(
     for key, value in figures.items():
         setattr(run, key, value)
     return run
+
+
+def run_s(contender: Contender, args: argparse.Namespace) -> float:
+    """A run's planned seconds: the server's start and stop, wrk's warm-up and its window (whole
+    seconds, as wrk counts them)."""
+    seconds = SERVER_START_S + (0.0 if contender.ours else PEER_START_S)
+    if args.warmup:
+        seconds += math.ceil(args.warmup) + WRK_FIXED_S
+    return seconds + math.ceil(args.duration) + WRK_FIXED_S
 
 
 # the table ----------------------------------------------------------------------------------------
@@ -381,18 +392,18 @@ def run_rounds(session: Session, chosen: list[Pairing], args: argparse.Namespace
         "runs": [],
         "summary": [],
     }
-    total = len(contenders) * args.rounds
+    each = [run_s(contender, args) for contender in contenders]
+    parts = [("runs", sum(each) * args.rounds)]
+    count = session.reporter.counting("ceiling", parts, len(each) * args.rounds, "runs")
     try:
-        with session.running():
+        with session.running(), count as counter:
             for round_number in range(1, args.rounds + 1):
-                for contender in contenders:
-                    console.print(
-                        f"[{len(runs) + 1}/{total}] round {round_number}: {contender.label} ...",
-                        end=" ",
-                    )
+                for contender, planned_s in zip(contenders, each, strict=True):
+                    what = f"round {round_number}: {contender.label}"
+                    counter.now(what, planned_s)
                     run = measure(contender, round_number, args, session)
                     runs.append(run)
-                    console.print(_said(run))
+                    counter.done(f"{what}: {_said(run)}")
                     document["runs"] = [asdict(r) for r in runs]
                     document["summary"] = summary(runs, chosen)
                     write_json(session.folder / "ceiling.json", document)

@@ -12,7 +12,6 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.catalog import Catalog
-from bench.report.scenario_charts import draw
 from bench.run import Session
 from bench.store import StoreError, results_dir
 
@@ -48,6 +47,8 @@ def run_command(
     except OSError as exc:
         console.print(f"[red]cannot write results to {out}: {exc.strerror or exc}[/]")
         return 2
+    from bench.report.scenario_charts import draw  # matplotlib: once there is a chart to draw
+
     Console(width=200).print(table(document))
     for note in document.get("notes", []):
         console.print(f"note: {note}")

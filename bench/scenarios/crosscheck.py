@@ -15,6 +15,7 @@ runs locust and then wrk on each server and stores both in crosscheck.json.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from bench.catalog import SERVERS, Catalog
 from bench.launch import LaunchError, launched
 from bench.load import CellLoad
 from bench.run import Session
+from bench.run.estimate import CELL_FIXED_S, GENERATOR_START_S, WRK_FIXED_S
 from bench.scenarios.cli import run_command
 from bench.store import write_json
 from bench.verify import answers
@@ -146,6 +148,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def planned(args: argparse.Namespace) -> list[float]:
+    """Each server's planned seconds: its start and stop, locust's warm-up and window, wrk's
+    whole seconds; the first server the load generator's start too."""
+    each = CELL_FIXED_S + args.warmup + args.duration + math.ceil(args.duration) + WRK_FIXED_S
+    return [each + (0.0 if index else GENERATOR_START_S) for index in range(len(args.servers))]
+
+
+def said(cell: dict) -> str:
+    """A server's line: both generators' throughput, or why there is none."""
+    if cell["failure"] or not cell["locust"]:
+        return f"{cell['server']}: [red]{cell['failure'] or 'no figures'}[/]"
+    wrk = cell["wrk"]
+    figure = "not run" if not wrk else wrk["error"] or f"{wrk['throughput']:,.0f} req/s"
+    return f"{cell['server']}: locust {cell['locust']['throughput']:,.0f} req/s, wrk {figure}"
+
+
 def run_crosscheck(out: Path, args: argparse.Namespace, session: Session | None = None) -> dict:
     """locust then wrk on each server, into out/crosscheck.json (written after each), on
     `session` (one of its own on `out`, one locust process, if none is given); the first
@@ -157,13 +175,14 @@ def run_crosscheck(out: Path, args: argparse.Namespace, session: Session | None 
         "settings": vars(args) | {"out": str(out)},
         "cells": [],
     }
-    with session.running():
-        for server in args.servers:
-            session.reporter.console.print(
-                f"{server}: locust, then wrk, {args.users} users, {args.mode} ..."
-            )
+    plan = planned(args)
+    count = session.reporter.counting("crosscheck", [("servers", sum(plan))], len(plan), "servers")
+    with session.running(), count as counter:
+        for server, planned_s in zip(args.servers, plan, strict=True):
+            counter.now(f"{server}: locust, then wrk, {args.users} users, {args.mode}", planned_s)
             document["cells"].append(measure(server, args, session))
             write_json(out / "crosscheck.json", document)
+            counter.done(said(document["cells"][-1]))
     return document
 
 

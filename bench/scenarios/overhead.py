@@ -23,9 +23,20 @@ from bench.contract import CLIENTS
 from bench.launch import launched, servers_command
 from bench.load import CellLoad
 from bench.run import Session
+from bench.run.estimate import CELL_FIXED_S, GENERATOR_START_S
 from bench.store import StoreError, results_dir
 
 MODES = {"keepalive": False, "close": True}
+WARMUP_S = 0.5
+LOAD_FIXED_S = 0.3  # the generator's own start and end of one load, over its warm-up and window
+
+
+def planned(rounds: int, duration_s: float) -> list[float]:
+    """Each load's planned seconds, in order: the warm-up, the window and the generator's own
+    cost; the first one the generator's start and the server's too."""
+    each = WARMUP_S + duration_s + LOAD_FIXED_S
+    loads = rounds * len(MODES) * len(CLIENTS)
+    return [each + (0.0 if index else GENERATOR_START_S + CELL_FIXED_S) for index in range(loads)]
 
 
 def per_cpu_second(requests: int, cpu_s: float) -> float:
@@ -39,19 +50,24 @@ def measure(rounds: int, duration_s: float, users: int, folder: Path) -> dict:
     efficiency: dict[str, dict[str, list[float]]] = {m: {c: [] for c in CLIENTS} for m in MODES}
     rates: dict[str, dict[str, list[float]]] = {m: {c: [] for c in CLIENTS} for m in MODES}
     generator = session.generator
+    loads = planned(rounds, duration_s)
+    plan = iter(loads)
+    count = session.reporter.counting("overhead", [("loads", sum(loads))], len(loads), "loads")
     with (
         session.running(),
+        count as counter,
         launched(command, cpus=session.server_cpus, registry=session.registry) as server,
     ):
         for round_number in range(1, rounds + 1):
             for mode, close in MODES.items():
                 for client in CLIENTS:
+                    counter.now(f"round {round_number}: {mode} {client}", next(plan))
                     load = generator.run(
                         CellLoad(
                             server.url,
                             "/hello/",
                             users,
-                            0.5,
+                            WARMUP_S,
                             duration_s,
                             close=close,
                             body=b"Hello, world!",
@@ -63,11 +79,10 @@ def measure(rounds: int, duration_s: float, users: int, folder: Path) -> dict:
                     figure = per_cpu_second(load.requests, load.generator_cpu_s)
                     efficiency[mode][client].append(figure)
                     rates[mode][client].append(load.throughput)
-                    print(
+                    counter.done(
                         f"round {round_number}: {mode:9s} {client:8s} {load.throughput:8,.0f} "
                         f"req/s, {figure:8,.0f} req per generator CPU-second "
-                        f"(locust at {load.generator_cpu_share:.0%})",
-                        file=sys.stderr,
+                        f"(locust at {load.generator_cpu_share:.0%})"
                     )
     return {"requests_per_cpu_s": efficiency, "throughput": rates}
 

@@ -43,6 +43,7 @@ from bench.catalog import Catalog
 from bench.http1 import request_bytes
 from bench.launch import LaunchError, ServerProcess, launched
 from bench.run import Session
+from bench.run.estimate import CELL_FIXED_S
 from bench.scenarios.cli import run_command
 from bench.scenarios.rawclient import (
     Client,
@@ -242,6 +243,13 @@ def run_pinned(make: Callable[[], Coroutine[Any, Any, dict]], cpus: set[int] | N
     return outcome["value"]
 
 
+def planned(settings: SlowSettings) -> list[float]:
+    """Each model's planned seconds: two phases, each on a server started and stopped for it,
+    the second after the slow clients' head start."""
+    phase = CELL_FIXED_S + settings.warmup_s + settings.duration_s
+    return [2 * phase + HEAD_START_S for _ in settings.models]
+
+
 # a model ----------------------------------------------------------------------------------------
 
 
@@ -334,21 +342,23 @@ def run_slowclients(out: Path, settings: SlowSettings, session: Session | None =
     terminal; the first SIGINT or SIGTERM stops the phase under way, its server reaped."""
     out.mkdir(parents=True, exist_ok=True)
     session = session or Session(out, Catalog.standard())
-    console = session.reporter.console
     document: dict[str, Any] = {
         "scenario": "slowclients",
         "settings": asdict(settings) | {"cpus": os.cpu_count(), "head_start_s": HEAD_START_S},
         "results": [],
         "summary": [],
     }
-    with session.running():
-        for model in settings.models:
-            console.print(f"{model}: without, then with {settings.slow} slow clients ...", end=" ")
+    plan = planned(settings)
+    parts = [("both phases of every model", sum(plan))]
+    count = session.reporter.counting("slow clients", parts, len(plan), "models")
+    with session.running(), count as counter:
+        for model, planned_s in zip(settings.models, plan, strict=True):
+            counter.now(f"{model}: without, then with {settings.slow} slow clients", planned_s)
             result = measure_model(model, settings, session)
             document["results"].append(result)
             document["summary"] = rows_per_model(document["results"])
             write_json(out / "slowclients.json", document)
-            console.print(_said(document["summary"][-1]))
+            counter.done(f"{model}: {_said(document['summary'][-1])}")
     return document
 
 

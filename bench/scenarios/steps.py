@@ -8,11 +8,13 @@ version (one count of 100 connections, 1.5 s phases) for a smoke run.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from bench.catalog import Catalog
-from bench.report.scenario_charts import draw
+from bench.plan import Plan, Settings
 from bench.run import Session
+from bench.run.estimate import MICRO_S, report_s
 from bench.scenarios import scale, slowclients
 
 QUICK_SCALE = scale.ScaleSettings(counts=(100,), settle_s=0.5, sample=8, fresh=4, fork_cap=64)
@@ -30,6 +32,8 @@ def run_scenarios(
     slowclients.png) and return what a report needs: each scenario's files, one summary row per
     model, the caps applied, and the time taken. About 4.5 minutes on 2 cores (quick: 1.5). Both
     run on one session (catalog, CPUs, registry, terminal), each inside its `running()`."""
+    from bench.report.scenario_charts import draw  # matplotlib: only once there is a chart
+
     started = time.monotonic()
     folder.mkdir(parents=True, exist_ok=True)
     session = Session(folder, Catalog.standard())
@@ -52,3 +56,37 @@ def run_scenarios(
         },
         "elapsed_s": time.monotonic() - started,
     }
+
+
+def after_cells(plan: Plan, micro: bool = True) -> tuple[tuple[str, float], ...]:
+    """What `python -m bench run` does once its cells are measured (bench/__main__.py), by name
+    and planned seconds, for the run's estimate: the micro-benchmarks of a default or full run
+    (unless --no-micro), the scenarios of a profile that has them, the report."""
+    settings, after = plan.settings, []
+    if micro and settings.profile in ("default", "full"):
+        after.append(("micro-benchmarks", MICRO_S))
+    if settings.scenarios:
+        after += scenario_steps(settings, plan.catalog)
+    return (*after, ("report", report_s(len(plan.cells))))
+
+
+def scenario_steps(settings: Settings, catalog: Catalog) -> list[tuple[str, float]]:
+    """The planned seconds of the scenarios a profile runs after its cells, as
+    bench/__main__.py `run_scenario_steps` chooses them for the run's servers: the capacity
+    sweep (every rate: at most), C10K and slow clients."""
+    from bench.scenarios.capacity import planned, profile_sweep  # matplotlib: only when asked
+
+    quick = settings.profile == "quick"
+    rows = [catalog.servers[name] for name in settings.servers]
+    swept = [spec.name for spec in rows if not spec.leaking and spec.kind != "remote"]
+    models = tuple(dict.fromkeys(spec.model for spec in rows if spec.model))
+    steps = []
+    if swept:
+        sweep = profile_sweep(swept, quick, settings.workloads[0])
+        steps.append(("capacity (at most)", sum(map(sum, planned(sweep)))))
+    if models:
+        scaled = replace(QUICK_SCALE if quick else scale.ScaleSettings(), models=models)
+        slow = replace(QUICK_SLOW if quick else slowclients.SlowSettings(), models=models)
+        steps.append(("C10K (at most)", sum(map(sum, scale.planned(scaled)))))
+        steps.append(("slow clients", sum(slowclients.planned(slow))))
+    return steps

@@ -145,7 +145,7 @@ def test_rates_rise_by_the_factor_up_to_the_bound() -> None:
         (["--servers", "fork"], "fork leaks by design"),
         (["--servers", "nope"], "unknown nope"),
         (["--rates", "40,20"], "the rates must rise"),
-        (["--rates", "20,20000"], "at most --max-rate 12000"),
+        (["--rates", "20,200000"], "at most --max-rate 100000"),
         (["--factor", "0.5"], "--factor > 1"),
         (["--error-limit", "lots"], "expected a percentage"),
         (["--duration", "0.1s"], "--duration must be"),

@@ -39,6 +39,8 @@ from bench.launch import LaunchError, ServerProcess, VerifyError, launched
 from bench.load import CellLoad, LoadResult, generator_verdict
 from bench.report.capacity_chart import describe, latency_ms
 from bench.run import Session
+from bench.run.console import Counter
+from bench.run.estimate import CELL_FIXED_S, GENERATOR_START_S
 from bench.store import StoreError, metadata, results_dir, write_json
 from bench.verify import answers
 
@@ -51,7 +53,11 @@ DEFAULT_SERVERS = tuple(
 )
 QUICK_SERVERS = ("asyncio", "threaded", "fork_reap")
 DEFAULT_START, DEFAULT_FACTOR = 20.0, 1.5
-DEFAULT_MAX_RATE = 12_000.0  # a little above the ~10,000 req/s locust sends from one core here
+# No rate a server could take here: a sweep goes on to its knee, or to the first step the load
+# generator cannot send (generator-bound, said in its stop reason): 12,000, written for
+# FastHttpUser, ended today's sweeps with the servers a quarter busy and said "at least 12,000"
+DEFAULT_MAX_RATE = 100_000.0
+STEP_FIXED_S = 0.3  # the generator's own start and end of a step, over its warm-up and window
 SHORTFALL = 0.95  # answers below this share of the offered rate: the step fell short
 FIRST_ATTEMPT = (
     "throughput",
@@ -142,6 +148,20 @@ def check_sweep(sweep: Sweep) -> None:
         raise CapacityError("--p99-limit must be above 0 and at most 60 s")
     if not 0 <= sweep.limits.error_fraction < 1:
         raise CapacityError("--error-limit must be from 0 to below 100 %")
+
+
+def planned(sweep: Sweep) -> list[list[float]]:
+    """Each server's steps' planned seconds, every rate offered (a sweep ends at its first
+    failed step: at most): the warm-up, the window and the generator's own cost; a server's
+    first step its start too, and the sweep's first the generator's."""
+    step = sweep.warmup_s + sweep.duration_s + STEP_FIXED_S
+    plan = [
+        [step + (0.0 if i else CELL_FIXED_S) for i in range(len(sweep.rates))]
+        for _ in sweep.servers
+    ]
+    if plan and plan[0]:
+        plan[0][0] += GENERATOR_START_S
+    return plan
 
 
 # the rule: pure functions of step records ---------------------------------------------------
@@ -252,7 +272,9 @@ class Sweeper:
     def __init__(self, sweep: Sweep, session: Session) -> None:
         check_sweep(sweep)
         self.sweep, self.session, self.folder = sweep, session, session.folder
-        self.console, self.quiet = session.reporter.console, session.reporter.quiet
+        self.quiet = session.reporter.quiet
+        self.costs: list[float] = []  # the planned seconds of the server's rates still to offer
+        self._counter: Counter | None = None
         self.document: dict = {
             "format": FORMAT,
             "metadata": metadata(
@@ -280,9 +302,14 @@ class Sweeper:
     def run(self) -> dict:
         """Sweep every server; on Ctrl-C or SIGTERM keep what was measured and re-raise."""
         self.save()
+        plan = planned(self.sweep)
+        parts = [("every rate of every server", sum(map(sum, plan)))]
+        steps = sum(map(len, plan))
+        count = self.session.reporter.counting("capacity", parts, steps, "steps", at_most=True)
         try:
-            with self.session.running():
-                for name in self.sweep.servers:
+            with self.session.running(), count as self._counter:
+                for name, costs in zip(self.sweep.servers, plan, strict=True):
+                    self.costs = costs
                     self.sweep_server(name)
             self.document["status"] = "complete"
         except KeyboardInterrupt:
@@ -304,6 +331,17 @@ class Sweeper:
 
     def say(self, message: str) -> None:
         self.session.say(message)
+
+    @property
+    def counter(self) -> Counter:
+        assert self._counter is not None, "Sweeper.run counts the steps"
+        return self._counter
+
+    def rest_dropped(self, entry: dict) -> None:
+        """The server's rates not offered: out of the count and the time left."""
+        rest = self.costs[len(entry["steps"]) :]
+        self.counter.drop(sum(rest), len(rest))
+        self.costs = self.costs[: len(entry["steps"])]
 
     def sweep_server(self, name: str) -> None:
         """Start the server once, check its answer, step the rate up; stop and reap it."""
@@ -334,6 +372,7 @@ class Sweeper:
             self.give_up(entry, "failed", f"did not start: {str(exc)[-500:]}")
 
     def give_up(self, entry: dict, status: str, problem: str) -> None:
+        self.rest_dropped(entry)
         entry.update(status=status, problem=problem)
         entry.update(capacity_of(entry["steps"], self.sweep.limits, problem.splitlines()[0]))
         self.save()
@@ -350,15 +389,18 @@ class Sweeper:
                     entry, "failed", f"the server exited ({server.popen.returncode}): {output[0]}"
                 )
                 return
-            with self._status(f"{entry['server']}: {rate:,.6g} req/s offered"):
-                step = self.judged(self.measure(server, rate))
-                if step["contended"]:
-                    again = self.judged(self.measure(server, rate))
-                    again["first_attempt"] = {k: step[k] for k in FIRST_ATTEMPT}
-                    step = again
+            planned_s = self.costs[len(entry["steps"])]
+            self.counter.now(f"{entry['server']}: {rate:,.6g} req/s offered", planned_s)
+            step = self.judged(self.measure(server, rate))
+            if step["contended"]:
+                again = self.judged(self.measure(server, rate))
+                again["first_attempt"] = {k: step[k] for k in FIRST_ATTEMPT}
+                step = again
             entry["steps"].append(step)
             entry.update(capacity_of(entry["steps"], limits, "interrupted"))
             self.save()
+            if not step["passed"]:  # the sweep ends here: its higher rates are not offered
+                self.rest_dropped(entry)
             self.report_step(entry["server"], step)
             if not step["passed"]:
                 break
@@ -406,10 +448,12 @@ class Sweeper:
         return step
 
     def report_step(self, name: str, step: dict) -> None:
+        """The step done, and its line (none when quiet)."""
         if self.quiet:
+            self.counter.done()
             return
         mark = "[green]✓[/]" if step["passed"] else "[red]✗[/]"
-        self.say(
+        self.counter.done(
             f"{mark} {name} @ {step['offered_rate']:,.6g} req/s: "
             f"{step['throughput']:,.0f} answered/s, p50 {latency_ms(step, 'p50'):,.2f} ms, "
             f"p99 {latency_ms(step, 'p99'):,.2f} ms, errors {step['error_fraction']:.2%}, "
@@ -424,9 +468,6 @@ class Sweeper:
                 else ""
             )
         )
-
-    def _status(self, message: str) -> contextlib.AbstractContextManager:
-        return contextlib.nullcontext() if self.quiet else self.console.status(message)
 
 
 def summary(document: dict) -> Table:
@@ -469,18 +510,21 @@ def run_capacity(
     the document. quick: fewer, shorter steps (doubling from 50 req/s, 1 s each) on the quick
     profile's servers unless `servers` are given. Raises CapacityError for a bad server name;
     KeyboardInterrupt passes through once the steps measured so far are stored."""
+    folder.mkdir(parents=True, exist_ok=True)
+    return sweep_and_draw(profile_sweep(servers, quick, workload), folder)
+
+
+def profile_sweep(servers: list[str] | None, quick: bool, workload: str = "hello") -> Sweep:
+    """The sweep `run_capacity` makes (and the run's estimate plans)."""
     if quick:
-        sweep = Sweep(
+        return Sweep(
             servers=tuple(servers or QUICK_SERVERS),
             rates=rate_steps(50, 2, DEFAULT_MAX_RATE),
             duration_s=1.0,
             warmup_s=0.3,
             workload=workload,
         )
-    else:
-        sweep = Sweep(servers=tuple(servers or DEFAULT_SERVERS), workload=workload)
-    folder.mkdir(parents=True, exist_ok=True)
-    return sweep_and_draw(sweep, folder)
+    return Sweep(servers=tuple(servers or DEFAULT_SERVERS), workload=workload)
 
 
 # the command line ---------------------------------------------------------------------------

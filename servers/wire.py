@@ -37,7 +37,6 @@ class ProtocolError(Exception):
 
 
 LINE, HEAD, FRAMING, BODY, CHUNK_LINE, CHUNK_DATA, TRAILERS = range(7)
-_LINE_ENDS = b"\r\n"
 
 
 class Wire:
@@ -48,7 +47,16 @@ class Wire:
     comes out whole, with what follows it in the same read.
     """
 
-    __slots__ = ("_held", "_remaining", "_tail", "ext_bytes", "max_ext", "max_line", "state")
+    __slots__ = (
+        "_cr",
+        "_held",
+        "_remaining",
+        "_tail",
+        "ext_bytes",
+        "max_ext",
+        "max_line",
+        "state",
+    )
 
     def __init__(self, max_line: int, max_ext: int) -> None:
         self.max_line = max_line  # the longest request line held before it is refused (414)
@@ -58,6 +66,7 @@ class Wire:
         self._tail = b""  # the last bytes of a head or trailer section, to find its end
         self._remaining = 0  # bytes left in a body of known length, or in a chunk and its CRLF
         self.ext_bytes = 0  # chunk extension bytes met in the current message
+        self._cr = False  # a read between requests ended with a CR: its LF comes next
 
     @property
     def holding(self) -> bool:
@@ -156,9 +165,8 @@ class Wire:
 
     def _request_line(self, data: bytes, pos: int) -> tuple[bytes, int]:
         held = bool(self._held)
-        if not held:  # RFC 9112 §2.2: empty lines before a request line are ignored
-            while pos < len(data) and data[pos] in _LINE_ENDS:
-                pos += 1
+        if not held:
+            pos = self._skip_empty_lines(data, pos)
             if pos == len(data):
                 return b"", pos
         line, end = self._line(data, pos, self.max_line)
@@ -170,6 +178,23 @@ class Wire:
         head, after = self._section(data, end)
         # the line and its head: one slice of this read, unless the line began in an earlier one
         return (line + head if held else data[pos:after]), after
+
+    def _skip_empty_lines(self, data: bytes, pos: int) -> int:
+        """Past the empty lines (CRLF) before a request line, which RFC 9112 §2.2 says to ignore;
+        a CR that ends a read waits for its LF. A bare CR or LF is left for the line to refuse."""
+        size = len(data)
+        while pos < size:
+            if self._cr:
+                if data[pos] != 10:
+                    raise ProtocolError(400, "a bare CR before the request line")
+                self._cr, pos = False, pos + 1
+            elif data.startswith(b"\r\n", pos):
+                pos += 2
+            elif data[pos] == 13 and pos + 1 == size:
+                self._cr, pos = True, size
+            else:
+                break
+        return pos
 
     def _section(self, data: bytes, pos: int) -> tuple[bytes, int]:
         """A head or trailer section up to its empty line, or as far as this read goes."""

@@ -6,6 +6,11 @@ re-parented to us, because we make ourselves a child subreaper, and reaped here.
 server has a cgroup of its own (bench/telemetry/accounting.py), every process in it is killed
 too, and the group must be empty before the server counts as stopped: a server that
 daemonized or left its process group is stopped as well.
+
+Where no `finally` runs (the harness killed with SIGKILL), every process we start still dies
+with us (bench/telemetry/lifetime.py): each has a death signal (SIGTERM for a server, so that
+it can stop its own workers; SIGKILL for the rest), and each server a warden that kills its
+process group and cgroup once the harness is gone.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from typing import IO, Protocol
 import psutil
 
 from bench.telemetry.accounting import Group, Method, Reading, count_tree, proc_method
+from bench.telemetry.lifetime import Warden, child_setup
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 UNPINNED = frozenset(os.sched_getaffinity(0))  # every CPU this harness was given at its start
@@ -169,6 +175,7 @@ class ServerProcess:
         self.host = ""
         self.port = 0
         self.said = ""  # what it printed, kept by launched() once its log is removed
+        self.warden: Warden | None = None  # kills its tree if the harness dies without a stop
         self._log: IO[bytes] | None = None
 
     # starting -----------------------------------------------------------------------------
@@ -188,6 +195,7 @@ class ServerProcess:
         try:
             self.popen = spawn_group(  # its own process group: one signal reaches the whole tree
                 self.command,
+                death_signal=signal.SIGTERM,  # its own stop takes its workers along
                 cwd=self.cwd,
                 env=self.env,
                 stdin=subprocess.DEVNULL,
@@ -205,6 +213,9 @@ class ServerProcess:
             self.group = None
         self.accounting = self.group.method() if self.group is not None else proc_method(why_not)
         try:
+            with signals_deferred():  # until now its death signal stands in (it forked nothing)
+                dirs = self.group.dirs if self.group is not None else []
+                self.warden = Warden.start(self.popen.pid, dirs)
             self._wait_until_listening(self.popen, timeout)
         except BaseException:
             self.stop()
@@ -304,6 +315,9 @@ class ServerProcess:
                 self.group.remove()
             if self._log is not None:
                 self._log.close()
+            if self.warden is not None:  # nothing of it is left: the warden goes, idle
+                self.warden.release()
+                self.warden = None
         return self.popen.returncode
 
     def remove_log(self) -> None:
@@ -401,10 +415,18 @@ def signals_deferred(signums: Sequence[int] = (signal.SIGINT, signal.SIGTERM)) -
             signal.raise_signal(signum)
 
 
-def spawn_group(command: Sequence[str], **popen_options: object) -> subprocess.Popen:
+def spawn_group(
+    command: Sequence[str], death_signal: int = signal.SIGKILL, **popen_options: object
+) -> subprocess.Popen:
     """subprocess.Popen in a new session (its own process group), safe from Ctrl-C: a signal
     during the start, when Popen has forked but not returned the child, would lose its pid. It
-    is held until Popen returns; then what was started is killed, and the signal goes on."""
+    is held until Popen returns; then what was started is killed, and the signal goes on.
+
+    The child gets `death_signal` when the calling thread ends (bench/telemetry/lifetime.py):
+    call it from a thread that outlives the child (every caller's does: it waits for it)."""
+    then = popen_options.pop("preexec_fn", None)
+    assert then is None or callable(then)
+    popen_options["preexec_fn"] = child_setup(death_signal, then)
     popen = None
     try:
         with signals_deferred():

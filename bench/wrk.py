@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 import shutil
 import subprocess
 from pathlib import Path
+
+from bench.telemetry.lifetime import child_setup, pinned
 
 REPORT_SCRIPT = Path(__file__).with_name("wrk_report.lua")
 
@@ -81,7 +82,7 @@ def run_wrk(
         capture_output=True,
         text=True,
         timeout=whole_seconds + 30,
-        preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
+        preexec_fn=child_setup(then=pinned(cpus)),  # dies with the harness, even by SIGKILL
     )
     if result.returncode != 0:
         said = (result.stderr.strip() or result.stdout.strip()).splitlines()[:1]

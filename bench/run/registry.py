@@ -12,6 +12,7 @@ from pathlib import Path
 import psutil
 
 from bench.store import write_json
+from bench.telemetry.accounting import harness_id
 
 REGISTRY = ".processes.json"  # in the results folder: what is running, for after a crash
 
@@ -22,11 +23,12 @@ class Registry:
     def __init__(self, folder: Path) -> None:
         self.path = folder / REGISTRY
         self.entries: dict[str, dict] = {}
+        self.harness = harness_id(os.getpid())  # while it runs, its entries are no leftovers
 
     def add(self, pid: int, what: str) -> None:
         with contextlib.suppress(psutil.Error):
             created = psutil.Process(pid).create_time()
-            self.entries[str(pid)] = {"what": what, "created": created}
+            self.entries[str(pid)] = {"what": what, "created": created, "harness": self.harness}
             self._save()
 
     def remove(self, pid: int) -> None:
@@ -45,6 +47,8 @@ def stop_leftovers(results_root: Path) -> list[str]:
             entries = json.loads(registry.read_text())
         except (OSError, ValueError):
             continue
+        if _running(entries):
+            continue  # another harness's, still at work (a run beside a soak, say)
         for pid, entry in entries.items():
             try:
                 process = psutil.Process(int(pid))
@@ -57,3 +61,13 @@ def stop_leftovers(results_root: Path) -> list[str]:
                 os.killpg(int(pid), signal.SIGKILL)
         registry.unlink(missing_ok=True)
     return found
+
+
+def _running(entries: dict) -> bool:
+    """Whether another harness, still running, wrote these entries."""
+    for entry in entries.values():
+        harness = str(entry.get("harness", "")) if isinstance(entry, dict) else ""
+        pid = harness.split(".")[0]
+        if pid.isdigit() and int(pid) != os.getpid() and harness_id(int(pid)) == harness:
+            return True
+    return False

@@ -39,9 +39,11 @@ from bench import options
 from bench.catalog import Catalog
 from bench.launch import REPO_ROOT, LaunchError, ServerProcess, launched
 from bench.run import Session
+from bench.run.console import Counter
 from bench.scenarios.cli import run_command
 from bench.scenarios.rawclient import fresh_get
 from bench.store import write_json
+from bench.telemetry.lifetime import child_setup, pinned
 from servers.models import MODELS
 
 KINDS = {
@@ -63,6 +65,13 @@ BACKLOG = 4096
 WARM_UP_REQUESTS = 5
 PER_CONNECTION_FROM = 10  # connections held: fewer, and a page or two of noise is the figure
 MAX_COUNT = 1_000_000
+# a step's planned seconds: the server's start, its warm-up GETs, the holder's start, the tree
+# measured, the server stopped and reaped; then each connection opened (128 at a time), and for
+# the fork models each child forked, measured and reaped (asyncio 2.6 s at 100, 3.2 s at 1,000;
+# fork_reap 9.4 s at 100, 18.7 s at 256, on 2 busy cores)
+STEP_FIXED_S = 1.5
+OPEN_S = 0.0006
+FORK_S = 0.04
 
 
 @dataclass(frozen=True)
@@ -168,6 +177,25 @@ def model_counts(model: str, settings: ScaleSettings) -> list[tuple[int, int | N
             steps.pop()
         steps.append((limit, over[-1], f"{asked} capped to {limit:,} by {why}"))
     return steps
+
+
+def step_s(model: str, count: int, settings: ScaleSettings) -> float:
+    """A step's planned seconds: its fixed cost, the server's settle and the holder's, the
+    connections opened (and a fork model's children); a one-at-a-time model's timed GETs wait
+    out their timeout."""
+    seconds = STEP_FIXED_S + 2 * settings.settle_s + count * OPEN_S
+    if model in FORK_MODELS:
+        seconds += count * FORK_S
+    return seconds + (settings.timeout_s if KINDS[model] == "one at a time" else 0.0)
+
+
+def planned(settings: ScaleSettings) -> list[list[float]]:
+    """Each model's steps' planned seconds, every count held (a model's climb ends at its first
+    failure: at most)."""
+    return [
+        [step_s(model, count, settings) for count, _, _ in model_counts(model, settings)]
+        for model in settings.models
+    ]
 
 
 # measuring the server ---------------------------------------------------------------------------
@@ -295,7 +323,7 @@ def _hold_and_measure(
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
-        preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
+        preexec_fn=child_setup(then=pinned(cpus)),  # dies with the harness, even by SIGKILL
     )
     try:
         held = _read_report(holder)
@@ -351,21 +379,27 @@ def _read_report(holder: subprocess.Popen) -> dict | None:
 
 
 def measure_model(
-    model: str, settings: ScaleSettings, notes: list[str], session: Session
+    model: str, settings: ScaleSettings, notes: list[str], session: Session, counter: Counter
 ) -> list[Step]:
-    """The model's counts, ascending, until one fails (a backlog alone does not stop it)."""
-    console = session.reporter.console
+    """The model's counts, ascending, until one fails (a backlog alone does not stop it); each
+    step counted as it ends, the counts not held dropped from the count."""
     steps: list[Step] = []
-    for count, asked, cap in model_counts(model, settings):
+    counts = model_counts(model, settings)
+    for count, asked, cap in counts:
         if cap:
             notes.append(f"{model}: {cap}")
-            console.print(f"[yellow]{model}: {cap}[/]")
-        console.print(f"{model}: holding {count:,} idle connections ...", end=" ")
+            session.say(f"[yellow]{model}: {cap}[/]")
+        counter.now(f"{model}: holding {count:,} idle connections", step_s(model, count, settings))
         step = measure_step(model, count, settings, session)
         step.capped_from = asked
         steps.append(step)
+        if step.climbing_stops:  # the larger counts would fail the same way: not tried
+            rest = [step_s(model, count, settings) for count, _, _ in counts[len(steps) :]]
+            counter.drop(sum(rest), len(rest))
         colour = "red" if step.climbing_stops else "green"
-        console.print(f"[{colour}]{step.verdict()}[/]{_cost(step)}")
+        counter.done(
+            f"{model}, {count:,} idle connections: [{colour}]{step.verdict()}[/]{_cost(step)}"
+        )
         if step.climbing_stops:
             break
     return steps
@@ -398,9 +432,12 @@ def run_scale(out: Path, settings: ScaleSettings, session: Session | None = None
         "summary": [],
     }
     steps: list[Step] = []
-    with session.running():
+    plan = planned(settings)
+    parts = [("every count of every model", sum(map(sum, plan)))]
+    count = session.reporter.counting("scale", parts, sum(map(len, plan)), "steps", at_most=True)
+    with session.running(), count as counter:
         for model in settings.models:
-            steps += measure_model(model, settings, notes, session)
+            steps += measure_model(model, settings, notes, session, counter)
             rows = [asdict(s) | {"verdict": s.verdict()} for s in steps]
             document["steps"], document["summary"] = rows, rows_per_model(rows)
             write_json(out / "scale.json", document)

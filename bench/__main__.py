@@ -6,7 +6,8 @@ its tools, one vocabulary of flags (bench/options.py) for all of them.
     compare      did it get faster? two runs, server by server, with the tests' verdicts
     micro        the pytest-benchmark micro-benchmarks
     options      every subcommand's options (docs/options.md is its output)
-    capacity, scale, slowclients, crosscheck, ceiling, hostile, overhead: the side scenarios
+    capacity, scale, slowclients, crosscheck, ceiling, hostile, overhead, conformance, soak: the
+                 side scenarios
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import argparse
 import contextlib
 import importlib
 import sys
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -60,6 +62,20 @@ SCENARIOS = {
     "overhead": (
         "bench.scenarios.overhead",
         "what the load generator's clients cost: ours against locust's FastHttpUser",
+    ),
+    "soak": (
+        "bench.scenarios.soak",
+        "normal load, hostile requests and slow clients for a while: descriptors, threads and "
+        "memory must stay flat, every request succeed",
+    ),
+    "lesson": (
+        "bench.lessons.cli",
+        "a guided lesson: one model under the load that shows it, its counts live, the verdict "
+        "and the code that causes it (lesson --list)",
+    ),
+    "conformance": (
+        "bench.scenarios.conformance",
+        "the RFC 9110/9112 conformance corpus over sockets: our models beside the peers",
     ),
 }
 
@@ -167,9 +183,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.exit(2, "python -m bench: error: the plan has no cell to run\n")
     from bench.launch import CpuPlanError
     from bench.run import Runner  # imports rich and psutil only when there is work
+    from bench.scenarios.steps import after_cells  # what the estimate plans after the cells
 
     try:
-        runner = Runner(plan, folder, quiet=args.quiet)
+        after = after_cells(plan, micro=not args.no_micro)
+        runner = Runner(plan, folder, quiet=args.quiet, after=after)
     except CpuPlanError as exc:
         parser.exit(2, f"python -m bench: error: {exc}\n")
     print(f"{len(plan.cells)} cells ({args.profile} profile) into {folder}", file=sys.stderr)
@@ -283,11 +301,12 @@ def fit_profile(settings: Settings, explicit: set[str]) -> Settings:
 
 def run_scenario_steps(folder: Path, settings: Settings, catalog: Catalog) -> None:
     """The capacity sweep, C10K and slow clients for the run's servers (and its first workload,
-    for the sweep), each into a folder of the run's; a failure of one is said and the next still
-    runs (run.json is complete already)."""
+    for the sweep), each into a folder of the run's, then the conformance corpus over sockets
+    into the run's own folder (its table joins report.html); a failure of one is said and the
+    next still runs (run.json is complete already)."""
     from dataclasses import replace as changed
 
-    from bench.scenarios import scale, slowclients
+    from bench.scenarios import conformance, scale, slowclients
     from bench.scenarios.capacity import run_capacity
     from bench.scenarios.steps import QUICK_SCALE, QUICK_SLOW, run_scenarios
 
@@ -297,7 +316,7 @@ def run_scenario_steps(folder: Path, settings: Settings, catalog: Catalog) -> No
     models = tuple(dict.fromkeys(spec.model for spec in rows if spec.model))
     scale_settings = changed(QUICK_SCALE if quick else scale.ScaleSettings(), models=models)
     slow_settings = changed(QUICK_SLOW if quick else slowclients.SlowSettings(), models=models)
-    steps = (
+    steps: list[tuple[str, Callable[[], object]] | None] = [
         ("capacity", lambda: run_capacity(folder / "capacity", swept, quick, settings.workloads[0]))
         if swept
         else None,
@@ -309,7 +328,11 @@ def run_scenario_steps(folder: Path, settings: Settings, catalog: Catalog) -> No
         )
         if models
         else None,
-    )
+    ]
+    checked = [name for name in settings.servers if name in conformance.OURS + conformance.PEERS]
+    if checked and not quick:  # the corpus over sockets: report.html shows its table
+        argv = ["--out", str(folder), "--servers", ",".join(checked)]
+        steps.append(("conformance", lambda: conformance.main(argv)))
     for name, step in filter(None, steps):
         print(f"{name} ...", file=sys.stderr)
         try:

@@ -18,12 +18,13 @@ import argparse
 import builtins
 import math
 import re
+import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from bench.catalog import APP_WORKLOAD, MODES, SERVERS, WORKLOADS
+from bench.catalog import APP_WORKLOAD, MODES, SERVERS, WORKLOADS, Catalog
 from bench.contract import CLIENTS, split_address
 from bench.plan import PROFILES
 
@@ -85,6 +86,26 @@ def listed(text: str) -> tuple[str, ...]:
     if not chosen:
         raise argparse.ArgumentTypeError("empty list")
     return chosen
+
+
+class Runnable(argparse.Action):
+    """A scenario's --servers, resolved against this machine as it is parsed (the catalog's
+    `resolve`, which run's plan uses too): a server that cannot run here is named on standard
+    error with how to get it, and left out; with none left, a one-line error (exit 2)."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        resolved = Catalog.standard().resolve(values)
+        if not resolved.servers:
+            parser.exit(2, f"{parser.prog}: error: {resolved.error()}\n")
+        for line in resolved.lines():
+            print(f"{parser.prog}: {line}", file=sys.stderr)
+        setattr(namespace, self.dest, resolved.servers)
 
 
 def cpus(text: str) -> tuple[int, ...]:
@@ -168,6 +189,7 @@ class Use:
     type: Any = SAME
     choices: Any = SAME
     metavar: Any = SAME
+    action: Any = SAME
 
 
 @dataclass(frozen=True)
@@ -239,7 +261,8 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         ("--profile",),
         "quick: a smoke run of under a minute; default: the answer in about seven minutes; "
-        "full: every workload, level and mode, the peers too, six runs of each, the scenarios",
+        "full: every workload, level and mode, the peers too, once each, six runs of the ranked "
+        "cells (hello and io at 16 users), the scenarios: about 75 minutes",
         {RUN: Use()},
         choices=tuple(PROFILES),
         default="default",
@@ -248,7 +271,8 @@ OPTIONS: tuple[Option, ...] = (
         ("--servers", "--models"),
         "comma-separated servers, from: {choices} (default: {default})",
         {
-            RUN: Use(type=listed, choices=tuple(SERVERS)),  # checked by the plan: --add-server
+            # checked, and resolved against this machine, by the plan: --add-server
+            RUN: Use(type=listed, choices=tuple(SERVERS), action=None),
             "capacity": Use(
                 help="comma-separated servers (the leaking fork models are refused), from: "
                 "{choices} (default: {default})"
@@ -260,14 +284,29 @@ OPTIONS: tuple[Option, ...] = (
             "crosscheck": Use(("asyncio", "threaded", "prefork")),
             "scale": Use(help=_MODELS),
             "slowclients": Use(help=_MODELS),
+            "soak": Use(help=_MODELS),
             "hostile": Use(),
+            "conformance": Use(),
         },
         type=names,
+        action=Runnable,
         dest="servers",
         metavar="NAME,...",
         setting="servers",
     ),
-    Option(("--slow",), "slow clients (default {default})", {"slowclients": Use()}, int, default=8),
+    Option(
+        ("--slow",),
+        "slow clients (default {default})",
+        {
+            "slowclients": Use(),
+            "soak": Use(
+                4,
+                "slow clients, each cut by the header timeout and opened again (default {default})",
+            ),
+        },
+        int,
+        default=8,
+    ),
     Option(
         ("--workloads",),
         "comma-separated workloads, from: {choices} (app: the application --app names)",
@@ -295,6 +334,12 @@ OPTIONS: tuple[Option, ...] = (
             "crosscheck": Use(8, "locust users = wrk connections (default {default})", type=int),
             "slowclients": Use(8, "normal users (default {default})", type=int),
             "overhead": Use(16, "users of each client (default {default})", type=int),
+            "soak": Use(
+                4,
+                "normal users, each a keep-alive connection at 25 requests a second (default "
+                "{default})",
+                type=int,
+            ),
         },
         users,
         setting="users",
@@ -319,8 +364,8 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         ("--max-rate",),
-        "no rate above this (default {default}, a little above what locust sends from one core "
-        "here); a generator-bound step stops a sweep before it",
+        "no rate above this (default {default}, more than one core of load sends here: a "
+        "sweep ends at the server's knee, or at the first generator-bound step, and says so)",
         {"capacity": Use()},
         float,
         show=lambda rate: f"{rate:,.0f}",
@@ -374,6 +419,8 @@ OPTIONS: tuple[Option, ...] = (
             ),
             "slowclients": Use(3.0, "measured per phase (default {default})"),
             "overhead": Use(3.0, "window per run (default {default})"),
+            "soak": Use(60.0, "per server, e.g. 10m (default {default})"),
+            "lesson": Use(6.0, "about how long the load lasts, from 1s to 15s (default {default})"),
         },
         duration,
         setting="duration_s",
@@ -387,6 +434,11 @@ OPTIONS: tuple[Option, ...] = (
             "ceiling": Use(1.0),
             "crosscheck": Use(0.5),
             "slowclients": Use(0.5),
+            "soak": Use(
+                None,
+                "left out of the slope fit (default: a fifth of --duration, at least 30s, at most "
+                "half of it)",
+            ),
         },
         duration,
         setting="warmup_s",
@@ -475,7 +527,7 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         ("--interval",),
         "seconds between a slow client's bytes, spread over the clients (default {default})",
-        {"slowclients": Use()},
+        {"slowclients": Use(), "soak": Use()},
         interval,
         default=(0.05, 0.1),
         metavar="LOW,HIGH",
@@ -491,7 +543,20 @@ OPTIONS: tuple[Option, ...] = (
                 2.0, "a normal request unanswered this long fails (default {default})"
             ),
             "hostile": Use(4.0, "how long a case may take (default {default})"),
+            "soak": Use(
+                2.0, "a normal request unanswered this long fails the soak (default {default})"
+            ),
+            "conformance": Use(
+                2.0,
+                "how long a case waits for its answers; our models answer 408 to a request cut "
+                "short after 1 s (default {default})",
+            ),
             "holder": Use(2.0, "for each connect and each GET (default {default})"),
+            "lesson": Use(
+                5.0,
+                "a request unanswered this long fails, from 0.5s to 8s, and never before the "
+                "wait the lesson makes on purpose (default {default})",
+            ),
         },
         duration,
         setting="request_timeout_s",
@@ -716,6 +781,8 @@ OPTIONS: tuple[Option, ...] = (
                 "crosscheck",
                 "ceiling",
                 "overhead",
+                "conformance",
+                "soak",
             )
         },
         Path,
@@ -740,6 +807,28 @@ OPTIONS: tuple[Option, ...] = (
         {"ceiling": Use()},
         Path,
         metavar="DIR",
+    ),
+    Option(
+        ("lesson",),
+        "the lesson: {choices}",
+        {"lesson": Use()},
+        nargs="?",
+        metavar="NAME",
+    ),
+    Option(
+        ("--list",),
+        "each lesson and what it shows, one line each",
+        {"lesson": Use()},
+        action="store_true",
+        default=False,
+    ),
+    Option(
+        ("--neighbour",),
+        "the lesson's load on its neighbour model instead (the fix, or the model it fixes): "
+        "the other verdict",
+        {"lesson": Use()},
+        action="store_true",
+        default=False,
     ),
     Option(("first",), "a run's folder (the earlier)", {"compare": Use()}, Path),
     Option(("second",), "another run's folder (the later)", {"compare": Use()}, Path),

@@ -70,6 +70,9 @@ def after_cells(plan: Plan, micro: bool = True) -> tuple[tuple[str, float], ...]
     return (*after, ("report", report_s(len(plan.cells))))
 
 
+CONFORMANCE_OURS_S, CONFORMANCE_PEER_S = 4.0, 10.0  # the corpus over sockets, start to stop
+
+
 def scenario_steps(settings: Settings, catalog: Catalog) -> list[tuple[str, float]]:
     """The planned seconds of the scenarios a profile runs after its cells, as
     bench/__main__.py `run_scenario_steps` chooses them for the run's servers: the capacity
@@ -89,4 +92,12 @@ def scenario_steps(settings: Settings, catalog: Catalog) -> list[tuple[str, floa
         slow = replace(QUICK_SLOW if quick else slowclients.SlowSettings(), models=models)
         steps.append(("C10K (at most)", sum(map(sum, scale.planned(scaled)))))
         steps.append(("slow clients", sum(slowclients.planned(slow))))
+    from bench.scenarios import conformance
+
+    ours = [n for n in settings.servers if n in conformance.OURS]
+    peers = [n for n in settings.servers if n in conformance.PEERS]
+    if (ours or peers) and not quick:  # measured here: 3.5 to 3.8 s a model, 7.6 to 17 s a peer
+        steps.append(
+            ("conformance", CONFORMANCE_OURS_S * len(ours) + CONFORMANCE_PEER_S * len(peers))
+        )
     return steps

@@ -105,19 +105,24 @@ PROFILES = {
         open_rate=200.0,
         open_workloads=("hello",),
     ),
+    # Everything once, in about 75 minutes on 2 cores (bench/run/estimate.py): every peer,
+    # workload, level and mode, measured once each in the default's windows; six runs of the
+    # cells the answer ranks (hello and io at 16 users, kept-alive: six of every cell would be
+    # 2,994 cells, ten hours); wrk where the generator is the limit, as in the default run;
+    # then the capacity sweep, C10K and slow clients.
     "full": Settings(
         servers=OUR_SERVERS + PEERS,
         workloads=tuple(WORKLOADS),
         users=(1, 16, 64),
         modes=MODES,
-        duration_s=5.0,
-        warmup_s=1.0,
-        settle_s=1.0,
+        duration_s=1.5,
+        warmup_s=0.5,
+        settle_s=0.5,
         repeat=6,
+        repeat_only=("hello@16", "io@16"),
         lesson_workloads=(),
         open_rate=200.0,
         open_workloads=("hello", "io"),
-        crosscheck=True,
         scenarios=True,
     ),
 }

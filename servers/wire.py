@@ -181,7 +181,8 @@ class Wire:
 
     def _skip_empty_lines(self, data: bytes, pos: int) -> int:
         """Past the empty lines (CRLF) before a request line, which RFC 9112 §2.2 says to ignore;
-        a CR that ends a read waits for its LF. A bare CR or LF is left for the line to refuse."""
+        a CR that ends a read waits for its LF, a CR before any other byte is refused. A bare
+        LF is left for the request line to refuse."""
         size = len(data)
         while pos < size:
             if self._cr:
@@ -190,10 +191,12 @@ class Wire:
                 self._cr, pos = False, pos + 1
             elif data.startswith(b"\r\n", pos):
                 pos += 2
-            elif data[pos] == 13 and pos + 1 == size:
-                self._cr, pos = True, size
-            else:
+            elif data[pos] != 13:
                 break
+            elif pos + 1 == size:
+                self._cr, pos = True, size
+            else:  # a CR and a byte other than LF, whichever read that byte comes in
+                raise ProtocolError(400, "a bare CR before the request line")
         return pos
 
     def _section(self, data: bytes, pos: int) -> tuple[bytes, int]:

@@ -87,7 +87,7 @@ class Wire:
         """The next piece for llhttp and the position after it; ProtocolError for a bad line."""
         state = self.state
         if state == LINE:
-            if not self._held:  # the usual case: a whole request line and head in this read
+            if not (self._held or self._cr):  # the usual: a whole request line and head here
                 line = _REQUEST_LINE.match(data, pos)
                 if line is not None:
                     end = data.find(b"\r\n\r\n", line.end() - 2)

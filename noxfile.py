@@ -1,9 +1,9 @@
 """Sessions: `bench` (the benchmark, `python -m bench run`), `tests`, `lint` (ruff), `fuzz` (the
 protocol core's property-based tests with far more examples), and one alias per subcommand of
 `python -m bench` (`run`, `report`, `compare`, `micro`, `capacity`, `scale`, `slowclients`,
-`crosscheck`, `ceiling`, `hostile`, `overhead`): `nox -s capacity -- --servers asyncio` is
-`python -m bench capacity --servers asyncio` in the session's virtualenv. The load generator's
-and the servers' versions come from bench/constraints.txt.
+`crosscheck`, `ceiling`, `hostile`, `overhead`, `conformance`, `soak`): `nox -s capacity --
+--servers asyncio` is `python -m bench capacity --servers asyncio` in the session's virtualenv.
+The load generator's and the servers' versions come from bench/constraints.txt.
 
 Every session runs on the interpreter that runs nox (any Python from 3.11: `python3 -m nox`),
 so no particular version need be installed. Virtualenvs are reused between runs, and the project
@@ -52,10 +52,11 @@ def bench_session(name: str, extra: str = "[peers]", wrk: bool = False) -> None:
     nox.session(name=name)(session_function)
 
 
-for _name in ("run", "report", "compare", "capacity", "scale", "slowclients", "overhead"):
+for _name in ("run", "report", "compare", "capacity", "scale", "slowclients", "overhead", "soak"):
     bench_session(_name)
 bench_session("micro", "[test]")
 bench_session("hostile")
+bench_session("conformance")
 bench_session("ceiling", wrk=True)
 bench_session("crosscheck", wrk=True)
 
@@ -90,12 +91,19 @@ def tests(session: nox.Session) -> None:
 @nox.session
 def fuzz(session: nox.Session) -> None:
     """The protocol core's property-based tests with the deep hypothesis profile (far more
-    examples than the suite runs; tests/conftest.py): `nox -s fuzz -- [pytest args]`."""
-    install_once(session, "-c", "bench/constraints.txt", "-e", ".[test]")
+    examples than the suite runs; tests/conftest.py), and the differential fuzzing of the core
+    against h11 and httptools: DIFFERENTIAL_EXAMPLES in all (100,000 unless set), whose counts
+    (examples, explained differences, findings) tests/differential.py prints at the end, as a
+    plugin: `nox -s fuzz -- [pytest args]`."""
+    install_once(session, "-c", "bench/constraints.txt", "-e", ".[test]", "h11")
     keep_hypothesis_cache_in_venv(session)
     session.env["HYPOTHESIS_PROFILE"] = "deep"
+    session.env["DIFFERENTIAL_EXAMPLES"] = os.environ.get("DIFFERENTIAL_EXAMPLES", "100000")
     session.run(
-        "pytest", "tests/test_parser_fuzz.py", "--hypothesis-show-statistics", *session.posargs
+        *("python", "-m", "pytest", "-p", "tests.differential"),  # -m: tests/ on sys.path
+        *("tests/test_parser_fuzz.py", "tests/test_differential.py"),
+        "--hypothesis-show-statistics",
+        *session.posargs,
     )
 
 

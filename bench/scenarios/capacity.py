@@ -31,13 +31,13 @@ from pathlib import Path
 from typing import NoReturn
 
 from rich.console import Console
-from rich.table import Table
 
 from bench import options
 from bench.catalog import SERVERS, WORKLOADS, Catalog
 from bench.launch import LaunchError, ServerProcess, VerifyError, launched
 from bench.load import CellLoad, LoadResult, generator_verdict
 from bench.report.capacity_chart import describe, latency_ms
+from bench.report.scenario_tables import capacity_table
 from bench.run import Session
 from bench.run.console import Counter
 from bench.run.estimate import CELL_FIXED_S, GENERATOR_START_S
@@ -470,21 +470,6 @@ class Sweeper:
         )
 
 
-def summary(document: dict) -> Table:
-    limits = document["limits"]
-    table = Table(
-        title=f"Capacity: p99 ≤ {limits['p99_ms']:g} ms, errors ≤ {limits['error_fraction']:.2%}",
-        caption=f"{document['workload']}, {document['users']} connections, open loop",
-    )
-    for column in ("server", "capacity", "steps", "stopped by"):
-        table.add_column(column, justify="right" if column in ("capacity", "steps") else "left")
-    for entry in document["servers"]:
-        table.add_row(
-            entry["server"], describe(entry), str(len(entry["steps"])), entry["stop_reason"]
-        )
-    return table
-
-
 def sweep_and_draw(sweep: Sweep, folder: Path, quiet: bool = False) -> dict:
     """Measure, then draw the chart; the measurements are in capacity.json whatever happens."""
     from bench.report.capacity_chart import draw
@@ -589,7 +574,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         console.print("[yellow]interrupted: the steps measured so far are kept[/]")
         document, code = _read(folder), 130
-    Console(stderr=True, width=160).print(summary(document))
+    Console(stderr=True, width=160).print(capacity_table(document))
     print(folder / "capacity.json")
     return code
 

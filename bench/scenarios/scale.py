@@ -33,11 +33,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import psutil
-from rich.table import Table
 
 from bench import options
 from bench.catalog import Catalog
 from bench.launch import REPO_ROOT, LaunchError, ServerProcess, launched
+from bench.report.scenario_tables import scale_table
 from bench.run import Session
 from bench.run.console import Counter
 from bench.scenarios.cli import run_command
@@ -473,48 +473,6 @@ def rows_per_model(steps: list[dict]) -> list[dict]:
 # the table --------------------------------------------------------------------------------------
 
 
-def _number(value: float | None, digits: int = 1) -> str:
-    return "" if value is None else f"{value:,.{digits}f}"
-
-
-def render(steps: list[dict]) -> Table:
-    table = Table(title="Idle connections held; the server's whole process tree")
-    columns = (
-        "model",
-        "asked",
-        "held",
-        "backlog",
-        "RSS MiB",
-        "KiB/conn RSS",
-        "KiB/conn USS",
-        "fds/conn",
-        "procs / threads",
-        "GETs held / fresh",
-        "p50 ms",
-        "result",
-    )
-    for column in columns:
-        table.add_column(column, justify="left" if column in ("model", "result") else "right")
-    for step in steps:
-        sample, fresh = step["sample"] or {}, step["fresh"] or {}
-        table.add_row(
-            step["model"],
-            f"{step['connections']:,}",
-            f"{step['held']:,}",
-            f"{step['in_backlog']:,}",
-            f"{step['rss_mib']:,.1f}",
-            _number(step["rss_per_connection_kib"]),
-            _number(step["uss_per_connection_kib"]),
-            _number(step["descriptors_per_connection"], 2),
-            f"{step['processes']:,} / {step['threads']:,}",
-            f"{sample.get('answered', 0)}/{sample.get('asked', 0)} / "
-            f"{fresh.get('answered', 0)}/{fresh.get('asked', 0)}",
-            _number((sample.get("latency_ms") or {}).get("p50"), 2),
-            step["verdict"],
-        )
-    return table
-
-
 # command line -----------------------------------------------------------------------------------
 
 
@@ -558,7 +516,7 @@ def main(argv: list[str] | None = None) -> int:
         "scale",
         out,
         lambda session: run_scale(session.folder, settings, session),
-        lambda d: render(d["steps"]),
+        lambda d: scale_table(d["steps"]),
     )
 
 

@@ -36,12 +36,11 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from rich.table import Table
-
 from bench import options
 from bench.catalog import Catalog
 from bench.http1 import request_bytes
 from bench.launch import LaunchError, ServerProcess, launched
+from bench.report.scenario_tables import slow_table
 from bench.run import Session
 from bench.run.estimate import CELL_FIXED_S
 from bench.scenarios.cli import run_command
@@ -376,39 +375,6 @@ def _said(row: dict) -> str:
 # the table and the command line -----------------------------------------------------------------
 
 
-def _ms(value: float | None) -> str:
-    return "-" if value is None else f"{value:,.2f}"
-
-
-def render(rows: list[dict]) -> Table:
-    table = Table(title="Normal users' throughput without and with slow clients")
-    for column in (
-        "model",
-        "req/s without",
-        "req/s with",
-        "kept",
-        "p50 ms without / with",
-        "p99 ms without / with",
-        "verdict",
-    ):
-        table.add_column(column, justify="left" if column in ("model", "verdict") else "right")
-    for row in rows:
-        if row["failure"]:
-            table.add_row(row["model"], "", "", "", "", "", f"failed: {row['failure']}")
-            continue
-        ratio = row.get("throughput_ratio")
-        table.add_row(
-            row["model"],
-            f"{row['throughput_without']:,.0f}",
-            f"{row['throughput_with']:,.0f}",
-            "n/a" if ratio is None else f"{ratio:.0%}",
-            f"{_ms(row['p50_ms_without'])} / {_ms(row['p50_ms_with'])}",
-            f"{_ms(row['p99_ms_without'])} / {_ms(row['p99_ms_with'])}",
-            row["verdict"],
-        )
-    return table
-
-
 COMMAND = options.Command(
     "slowclients",
     prog="python -m bench slowclients",
@@ -448,7 +414,7 @@ def main(argv: list[str] | None = None) -> int:
         "slowclients",
         out,
         lambda session: run_slowclients(session.folder, settings, session),
-        lambda d: render(d["summary"]),
+        lambda d: slow_table(d["summary"]),
     )
 
 

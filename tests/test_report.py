@@ -488,3 +488,36 @@ def test_a_failed_cell_counts_against_its_lesson(model: str, workload: str, only
     run["cells"].append(cell(model, workload, 16, 0.0, status="failed"))
     lesson = {lesson.model: lesson for lesson in judge(record(run))}[judged]
     assert lesson.shown is False and "cell(s) failed" in lesson.evidence, lesson.evidence
+
+
+def test_summary_md_holds_the_answer_the_lessons_and_the_scenario_tables(
+    drawn_repeated: tuple[Path, list[Path]], tmp_path: Path
+) -> None:
+    """summary.md, written beside report.html, says what the report's answer says, in
+    Markdown tables, and adds each scenario's table from the scenario's own JSON."""
+    from bench.report.summary import summary
+
+    folder, written = drawn_repeated
+    assert folder / "summary.md" in written
+    text = (folder / "summary.md").read_text()
+    assert "threaded leads with 4,000 requests/s (range of 5 runs 3,900 to 4,100)" in text
+    assert "| 1 | threaded | 4,000 | range of 5 runs 3,900 to 4,100 | 1.00x |" in text
+    assert "| 2 | fork_reap | 300 | range of 5 runs 290 to 310 | 13.3x |" in text
+    assert "| concurrentserver | fork |" in text and "## Scenarios" not in text
+    (tmp_path / "scenarios").mkdir()
+    row = {
+        "model": "asyncio",
+        "failure": "",
+        "throughput_without": 9000.0,
+        "throughput_with": 6750.0,
+        "throughput_ratio": 0.75,
+        "p50_ms_without": 0.4,
+        "p50_ms_with": 0.5,
+        "p99_ms_without": 6.0,
+        "p99_ms_with": None,
+        "verdict": "held up",
+    }
+    (tmp_path / "scenarios" / "slowclients.json").write_text(json.dumps({"summary": [row]}))
+    text = summary(record(repeated(base_run())), tmp_path)
+    assert "### Slow clients\n\nNormal users' throughput without and with slow clients" in text
+    assert "| asyncio | 9,000 | 6,750 | 75% | 0.40 / 0.50 | 6.00 / - | held up |" in text

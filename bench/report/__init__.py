@@ -1,6 +1,6 @@
 """Presentation: pure functions of stored results. `python -m bench report [FOLDER] [--svg]`
-redraws whatever a results folder holds: a run (run.json: its charts and report.html, with the
-micro-benchmarks, the scenario steps and a conformance table beside it), a capacity sweep
+redraws whatever a results folder holds: a run (run.json: its charts, report.html and summary.md,
+with the micro-benchmarks, the scenario steps and a conformance table beside it), a capacity sweep
 (capacity.json), the scenarios (scale.json, slowclients.json, crosscheck.json), the conformance
 table (conformance.json: conformance.html), micro-benchmarks alone (micro.json).
 """
@@ -15,6 +15,7 @@ import matplotlib.pyplot as plt
 
 from bench import options
 from bench.report.html import draw
+from bench.report.summary import SUMMARY
 from bench.store import RunFormatError, results_root
 
 __all__ = ["COMMAND", "draw", "main", "redraw"]
@@ -27,7 +28,7 @@ def redraw(folder: Path, svg: bool = False, hgrm: bool = False) -> list[Path]:
     written: list[Path] = []
     if (folder / "run.json").is_file():
         written.append(draw(folder, svg=svg, hgrm=hgrm))
-        written += [folder / "cells.csv", folder / "ranking.csv"]
+        written += [folder / "cells.csv", folder / "ranking.csv", folder / SUMMARY]
         for step in ("capacity", "scenarios"):  # a full run's scenario steps, in its folder
             if (folder / step).is_dir():
                 written += redraw(folder / step, svg)

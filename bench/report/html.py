@@ -36,6 +36,7 @@ from bench.report.conformance import html_section as conformance_section
 from bench.report.exports import write_exports
 from bench.report.lessons import judge
 from bench.report.select import ok_cells, servers_in
+from bench.report.summary import SUMMARY, summary
 from bench.stats import Summary, cpu_us, summarise
 from bench.store import load_run
 
@@ -103,6 +104,7 @@ def draw(folder: Path, svg: bool = False, hgrm: bool = False) -> Path:
             images[name] = base64.b64encode((folder / stored).read_bytes()).decode("ascii")
     path = folder / "report.html"
     path.write_text(page(run, images, micro, conformance))
+    (folder / SUMMARY).write_text(summary(run, folder))
     return path
 
 

@@ -38,11 +38,14 @@ def log(message: str) -> None:
     sys.stderr.flush()
 
 
-def listen(host: str, port: int, backlog: int) -> socket.socket:
-    """A listening TCP socket with SO_REUSEADDR, as the seed's servers set."""
+def listen(host: str, port: int, backlog: int, reuse_port: bool = False) -> socket.socket:
+    """A listening TCP socket with SO_REUSEADDR, as the seed's servers set; with `reuse_port`,
+    SO_REUSEPORT too, so that more sockets can listen on the same port (prefork's workers)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     listener = socket.socket(family, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     listener.bind((host, port))
     listener.listen(backlog)
     return listener

@@ -103,6 +103,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="prefork: number of worker processes (default 2)",
     )
     parser.add_argument(
+        "--shared-socket",
+        action="store_true",
+        help="prefork: the workers share one listening socket, as gunicorn's and uvicorn's do, "
+        "and whichever wakes first may accept every waiting connection (default: a socket "
+        "each on the same port, SO_REUSEPORT, and the kernel spreads the connections)",
+    )
+    parser.add_argument(
         "--loop",
         choices=("asyncio", "uvloop"),
         default="asyncio",
@@ -202,13 +209,15 @@ def main(argv: list[str] | None = None) -> int:
         max_children=args.max_children,
         threads=args.threads,
         workers=args.workers,
+        shared_socket=args.shared_socket,
         loop=args.loop,
         interface=interface,
         grace=args.grace,
         limits=Limits(max_body_bytes=args.max_body, max_header_bytes=args.max_header_bytes),
     )
     try:
-        listener = listen(options.host, options.port, options.backlog)
+        reuse_port = getattr(module, "REUSE_PORT", False) and not options.shared_socket
+        listener = listen(options.host, options.port, options.backlog, reuse_port)
     except OSError as exc:
         print(
             f"python -m servers: error: cannot listen on {options.host}:{options.port}: "
@@ -234,7 +243,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         details.append(f"{args.threads} threads")
     if args.model == "prefork":
-        details.append(f"{args.workers} workers")
+        shared = "one shared socket" if args.shared_socket else "a socket each"
+        details.append(f"{args.workers} workers, {shared}")
     described = f"{args.app or 'a fixed response'}" + (
         f" ({', '.join(details)})" if details else ""
     )

@@ -22,6 +22,7 @@ class Options:
     max_children: int = 1024
     threads: int = 0  # threaded: pool size (0: a thread per connection); asyncio: WSGI pool
     workers: int = 2  # prefork
+    shared_socket: bool = False  # prefork: one listening socket for all workers (no SO_REUSEPORT)
     loop: str = "asyncio"  # asyncio, prefork: "asyncio" or "uvloop"
     interface: str = "wsgi"  # "wsgi" or "asgi", resolved from --interface auto
     grace: float = 10.0  # asyncio, prefork: how long in-flight requests may finish on SIGTERM

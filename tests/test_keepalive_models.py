@@ -241,6 +241,65 @@ def test_prefork_replaces_a_killed_worker_and_leaves_no_zombie(launch) -> None:
         assert request(server.port, "GET", "/hello/")[2] == b"Hello, world!"
 
 
+def connections_by_worker(server, state: str) -> dict[int, int]:
+    """How many TCP sockets on the server's port each worker holds in `state`."""
+    return {
+        worker.pid: sum(
+            c.status == state and c.laddr.port == server.port
+            for c in worker.net_connections(kind="tcp")
+        )
+        for worker in workers_of(server)
+    }
+
+
+def listening_sockets(server) -> dict[int, str]:
+    """Each worker's listening socket on the server's port, as the kernel names it
+    ('socket:[inode]'): one name for a shared socket, one each otherwise. A worker that held
+    two would be named twice and fail the callers' counts."""
+    found: dict[int, str] = {}
+    for worker in workers_of(server):
+        for c in worker.net_connections(kind="tcp"):
+            if c.status == "LISTEN" and c.laddr.port == server.port:
+                assert worker.pid not in found, f"worker {worker.pid} listens on two sockets"
+                found[worker.pid] = os.readlink(f"/proc/{worker.pid}/fd/{c.fd}")
+    return found
+
+
+def test_prefork_workers_listen_on_a_socket_each_and_the_kernel_spreads_connections(
+    launch,
+) -> None:
+    """16 keep-alive connections opened as soon as the server answers, as a benchmark cell opens
+    them, land on both workers, even on the one not yet started then: SO_REUSEPORT hashes each
+    to one worker's socket, where it waits for that worker (all 16 on one worker is a chance of
+    2 in 65,536; with one shared socket, 9 of 10 starts here). Each worker listens on one socket
+    of its own and holds no other's."""
+    server = launch("prefork", PLAIN, "--workers", "2", "--loop", "uvloop")
+    clients = [socket.create_connection(("127.0.0.1", server.port), timeout=5) for _ in range(16)]
+    try:
+        for sock in clients:
+            sock.sendall(b"GET /hello/ HTTP/1.1\r\nHost: h\r\n\r\n")
+        for sock in clients:
+            assert read_response(sock).body == b"Hello, world!"
+        assert settle(lambda: len(workers_of(server)), want=2) == 2
+        inodes = listening_sockets(server)
+        assert len(inodes) == 2 and len(set(inodes.values())) == 2, inodes
+        held = connections_by_worker(server, "ESTABLISHED")
+        assert sum(held.values()) == 16 and min(held.values()) >= 1, held
+    finally:
+        for sock in clients:
+            sock.close()
+
+
+def test_prefork_workers_may_share_one_socket(launch) -> None:
+    """--shared-socket: one listening socket, inherited by both workers, serves as before."""
+    server = launch("prefork", PLAIN, "--workers", "2", "--shared-socket")
+    assert settle(lambda: len(workers_of(server)), want=2) == 2
+    inodes = listening_sockets(server)
+    assert len(inodes) == 2 and len(set(inodes.values())) == 1, inodes
+    assert "2 workers, one shared socket" in server.output()
+    assert request(server.port, "GET", "/hello/")[2] == b"Hello, world!"
+
+
 def test_prefork_sigterm_leaves_no_process(launch) -> None:
     server = launch("prefork", PLAIN, "--workers", "3")
     assert request(server.port, "GET", "/hello/")[0] == 200

@@ -283,7 +283,7 @@ def threads(run: RunRecord) -> Lesson:
 
 
 def workers(run: RunRecord) -> Lesson:
-    what = "N pre-forked event loops share the socket: N blocking views at once, not more"
+    what = "N pre-forked event loops: N blocking views at once, not more"
     cells, down = top_cells(run, "prefork", "io"), failed(run, "prefork", "io")
     if not cells:
         return none_measured("beyond the seed", "prefork", what, "io", down)

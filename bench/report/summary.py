@@ -134,8 +134,8 @@ def summary(run: RunRecord, folder: Path) -> str:
         f"{settings.duration_s:g} s windows, started {meta.started} at commit {meta.commit[:7]}"
         f"{' (with changes not committed)' if meta.dirty else ''}; {meta.cpu_model}, "
         f"{meta.cpu_count} CPUs, Python {meta.python}. Its cells started over "
-        f"{span / 60:,.0f} minutes. Drawn from its run.json by `python -m bench report`; "
-        "report.html beside it has every figure behind these.",
+        f"{span / 60:,.0f} minutes. Written by `python -m bench report` from the run's run.json "
+        "(its report.html holds every figure behind these tables).",
         "## The answer",
     ]
     if levels:

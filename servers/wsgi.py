@@ -75,6 +75,7 @@ def build_environ(
     environ["REQUEST_METHOD"] = request.method
     environ["PATH_INFO"] = (unquote_to_bytes(path) if b"%" in path else path).decode("latin-1")
     environ["QUERY_STRING"] = request.query.decode("latin-1")
+    environ["RAW_URI"] = request.target.decode("latin-1")  # as sent, as gunicorn names it
     environ["SERVER_PROTOCOL"] = "HTTP/" + request.http_version
     environ["wsgi.input"] = io.BytesIO(request.body)
     for raw_name, raw_value in request.headers:

@@ -164,7 +164,7 @@ def test_every_model_gives_over_the_socket_what_the_core_gives(measured: dict, m
 def test_every_model_still_serves_after_the_corpus(measured: dict, model: str) -> None:
     entry = measured[model]
     assert entry["still_serves"] and not entry.get("error")
-    assert entry["interface"] == "wsgi" and entry["target"] == "decoded"
+    assert entry["interface"] == "wsgi" and entry["target"] == "raw"  # RAW_URI, as sent
     assert entry["per_connection"] == (model == "fork_reap")  # one request per child
     assert entry["cases_s"] < 30, "the corpus runs its cases side by side"
 

@@ -195,6 +195,7 @@ def test_environ_is_complete() -> None:
     assert environ["SCRIPT_NAME"] == ""
     assert environ["PATH_INFO"] == "/café/x".encode().decode("latin-1")
     assert environ["QUERY_STRING"] == "q=1&r=%20"
+    assert environ["RAW_URI"] == "/caf%C3%A9/x?q=1&r=%20"  # the target as sent, undecoded
     assert environ["CONTENT_TYPE"] == "text/plain" and "HTTP_CONTENT_TYPE" not in environ
     assert environ["CONTENT_LENGTH"] == "5"
     assert environ["HTTP_X_MANY"] == "a,b"

@@ -160,13 +160,19 @@ def head_of_line(run: RunRecord) -> Lesson:
     )
 
 
+def plural(count: int, noun: str) -> str:
+    """'1 user', '16 users'."""
+    return f"{count:,} {noun}" + ("" if count == 1 else "s")
+
+
 def forked(run: RunRecord, server: str) -> tuple[CellRecord, int, int] | None:
-    """A fork model's first cell, its zombies at the end, and the children it forked: one per
-    request the generator sent (each a connection) and one for the harness's verification."""
+    """A fork model's cell with the most users (the burstiest; the first of them), its zombies
+    at the end, and the children it forked: one per request the generator sent (each a
+    connection) and one for the harness's verification."""
     cells = [c for c in ok_cells(run, server) if c.leak and c.load]
     if not cells:
         return None
-    first = cells[0]
+    first = max(cells, key=lambda c: c.users)
     assert first.leak and first.load
     return first, first.leak.zombies_after or 0, first.load.sent + 1
 
@@ -182,7 +188,7 @@ def zombies(run: RunRecord) -> Lesson:
         "concurrentserver",
         "fork",
         what,
-        f"{left:,} zombies after {served:,} connections ({cell.workload}, {users} users; "
+        f"{left:,} zombies after {served:,} connections ({cell.workload}, {plural(users, 'user')}; "
         f"the last {users} may not have been accepted when the load stopped)"
         + lost(down := failed(run, "fork")),
         served - users <= left <= served and not down,
@@ -220,7 +226,7 @@ def coalesced(run: RunRecord) -> Lesson:
         "concurrentserver3",
         "fork_wait",
         what,
-        f"{left:,} zombies left of {served:,} children ({cell.users} users at once; "
+        f"{left:,} zombies left of {served:,} children ({plural(cell.users, 'user')} at once; "
         f"reaping none would leave at least {fewest_unreaped:,})"
         + lost(down := failed(run, "fork_wait")),
         0 < left < fewest_unreaped and not down,

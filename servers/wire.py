@@ -8,7 +8,11 @@ the places that matter before llhttp reads it: each request line and each chunk-
 held until it is whole and checked here, then handed on with the rest of its section. The
 parser tells it the body's framing once llhttp has read the head (`framing`), so the two agree
 on where every message ends. Wherever llhttp refuses, its refusal stands: this module only
-adds refusals, and never decides that something llhttp refused is fine.
+adds refusals, and never decides that something llhttp refused is fine, but for one rewrite:
+a tab in the whitespace that ends a header field line becomes a space before llhttp reads it
+(RFC 9110 §5.5: that whitespace is no part of the value), since llhttp frames the body on the
+raw value and would refuse `Transfer-Encoding: chunked<HTAB>`, which it takes with a space.
+The whitespace is held across reads until its line's end shows whether it ends the line.
 """
 
 from __future__ import annotations
@@ -25,6 +29,9 @@ _HTTP_09 = re.compile(rb"%s+ [^\x00-\x20\x7f]+\r\n" % _TCHAR)
 _QUOTED = rb'"(?:[\t !#-\[\]-~\x80-\xff]|\\[\t -~\x80-\xff])*"'
 _EXTENSION = rb"[ \t]*;[ \t]*%s+(?:[ \t]*=[ \t]*(?:%s+|%s))?" % (_TCHAR, _TCHAR, _QUOTED)
 _CHUNK_LINE = re.compile(rb"0*([0-9A-Fa-f]{1,16})((?:%s)*)\r\n" % _EXTENSION)
+# whitespace with a tab in it ending a field line, and such whitespace cut by a read's end
+_TAB_BEFORE_CRLF = re.compile(rb"[ \t]*\t[ \t]*(?=\r\n)")
+_TAB_AT_END = re.compile(rb"[ \t]*\t[ \t]*\r?\Z")
 
 
 class ProtocolError(Exception):
@@ -50,6 +57,7 @@ class Wire:
     __slots__ = (
         "_cr",
         "_held",
+        "_ows",
         "_remaining",
         "_tail",
         "ext_bytes",
@@ -67,6 +75,7 @@ class Wire:
         self._remaining = 0  # bytes left in a body of known length, or in a chunk and its CRLF
         self.ext_bytes = 0  # chunk extension bytes met in the current message
         self._cr = False  # a read between requests ended with a CR: its LF comes next
+        self._ows = b""  # whitespace with a tab that ended a read inside a head: its line's end?
 
     @property
     def holding(self) -> bool:
@@ -94,11 +103,16 @@ class Wire:
                     if end >= 0:
                         end += 4
                         self.state = FRAMING
-                        return (data if end == len(data) and not pos else data[pos:end]), end
-            return self._request_line(data, pos)
+                        head = data if end == len(data) and not pos else data[pos:end]
+                        return (_spaces(head) if b"\t" in head else head), end
+            piece, end = self._request_line(data, pos)
+            return self._head(piece), end
         if state in (CHUNK_LINE, CHUNK_DATA):
             return self._chunks(data, pos)
-        if state in (HEAD, TRAILERS):
+        if state == HEAD:
+            piece, end = self._section(data, pos)
+            return self._head(piece), end
+        if state == TRAILERS:
             return self._section(data, pos)
         if state == BODY:
             end = min(len(data), pos + self._remaining)
@@ -107,6 +121,19 @@ class Wire:
                 self.state = LINE
             return data[pos:end], end
         return data[pos:], len(data)  # FRAMING: llhttp stopped in the head; it says why
+
+    def _head(self, piece: bytes) -> bytes:
+        """A piece of a head as llhttp should read it: a tab in the whitespace ending a field
+        line turned into a space; such whitespace cut by the read's end held until the next."""
+        if self._ows:
+            piece, self._ows = self._ows + piece, b""
+        if b"\t" not in piece:
+            return piece
+        if self.state == HEAD:  # the head goes on in a later read
+            cut = _TAB_AT_END.search(piece)
+            if cut is not None:
+                piece, self._ows = piece[: cut.start()], piece[cut.start() :]
+        return _spaces(piece)
 
     def _chunks(self, data: bytes, pos: int) -> tuple[bytes, int]:
         """As many chunks as this read holds whole, in one piece; a line cut by the read's end
@@ -224,6 +251,10 @@ class Wire:
             raise ProtocolError(400, "malformed chunk-size line")
         self._chunk_read(match)
         return line, end
+
+
+def _spaces(head: bytes) -> bytes:
+    return _TAB_BEFORE_CRLF.sub(lambda run: b" " * len(run[0]), head)
 
 
 def _too_long(state: int, held: bytes) -> ProtocolError:

@@ -1103,19 +1103,11 @@ EXPLANATIONS: tuple[Explanation, ...] = (
         _line_unfinished,
         wrong="neither",
     ),
-    # Where ours is the one wrong: a regression case in bench/conformance/findings.py each, the
-    # fix the core's. They match only while the fault lasts, and go once it is fixed (so that
-    # the fault cannot come back unseen); the llhttp entries after them explain the fixed core.
-    Explanation(
-        "ours refuses a tab after chunked",
-        "RFC 9110 §5.5: whitespace after a value is not part of it, so chunked is the final "
-        "coding; llhttp refuses HTAB (not SP) after chunked, and ours with it",
-        BOTH,
-        STOPS,
-        _ours_refuses(_tab_after_chunked, "4xx"),
-        fault="Transfer-Encoding chunked with a tab after it",
-        wrong="ours",
-    ),
+    # Where ours is the one wrong (none now): an entry with fault= for each, and a regression
+    # case in bench/conformance/findings.py, the fix the core's. Such an entry matches only while
+    # the fault lasts and goes once it is fixed, so that the fault cannot come back unseen (the
+    # tab after chunked was the last, mended in servers/wire.py); the llhttp entries after this
+    # explain the fixed core.
     Explanation(
         "llhttp refuses a tab after chunked",
         "RFC 9110 §5.5: whitespace after a value is not part of it (llhttp takes SP there, not "

@@ -521,3 +521,17 @@ def test_summary_md_holds_the_answer_the_lessons_and_the_scenario_tables(
     text = summary(record(repeated(base_run())), tmp_path)
     assert "### Slow clients\n\nNormal users' throughput without and with slow clients" in text
     assert "| asyncio | 9,000 | 6,750 | 75% | 0.40 / 0.50 | 6.00 / - | held up |" in text
+
+
+def test_summary_tables_keep_plain_brackets_and_drop_only_rich_markup() -> None:
+    """The answer's and the lessons' cells are plain text, kept as they are; a rich table's
+    cells are markup, read as rich renders them."""
+    from rich.table import Table
+
+    from bench.report.summary import from_rich, markdown_table
+
+    assert "| [host: b'h'] \\| x |" in markdown_table(["cell"], [["[host: b'h'] | x"]])
+    table = Table(title="[bold]T[/]")
+    table.add_column("a")
+    table.add_row("[red]failed[/] [2 runs]")
+    assert from_rich(table) == "T\n\n| a |\n|---|\n| failed [2 runs] |"

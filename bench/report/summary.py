@@ -24,10 +24,18 @@ from bench.stats import cpu_us
 SUMMARY = "summary.md"
 
 
-def cell_text(value: object) -> str:
-    """A table cell as plain Markdown text: rich markup dropped, pipes escaped."""
-    plain = value.plain if isinstance(value, Text) else Text.from_markup(str(value)).plain
-    return plain.replace("|", "\\|").replace("\n", " ")
+def cell_text(value: str) -> str:
+    """A table cell as Markdown text: pipes escaped, one line."""
+    return value.replace("|", "\\|").replace("\n", " ")
+
+
+def plain(renderable: object) -> str:
+    """A rich table's cell, title or header as text: a string there is rich markup."""
+    return (
+        renderable.plain
+        if isinstance(renderable, Text)
+        else Text.from_markup(str(renderable)).plain
+    )
 
 
 def markdown_table(
@@ -43,11 +51,12 @@ def markdown_table(
 def from_rich(table: Table) -> str:
     """A rich table (a scenario's own) as a Markdown table, its title above it."""
     columns = table.columns
-    rows = [list(cells) for cells in zip(*(column.cells for column in columns), strict=True)]
+    cells = zip(*(column.cells for column in columns), strict=True)
+    rows = [[plain(cell) for cell in row] for row in cells]
     right = {i for i, column in enumerate(columns) if column.justify == "right"}
-    title = f"{cell_text(table.title)}\n\n" if table.title else ""
-    caption = f"\n\n{cell_text(table.caption)}" if table.caption else ""
-    return title + markdown_table([str(c.header) for c in columns], rows, right) + caption
+    title = f"{cell_text(plain(table.title))}\n\n" if table.title else ""
+    caption = f"\n\n{cell_text(plain(table.caption))}" if table.caption else ""
+    return title + markdown_table([plain(c.header) for c in columns], rows, right) + caption
 
 
 def level_section(level: Level) -> str:

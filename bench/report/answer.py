@@ -54,6 +54,13 @@ class Entry:
         return self.summary.server + self.cpus
 
     @property
+    def place_label(self) -> str:
+        """Its place: "3", "c2" (generator-bound: its tier by CPU per request), or "" (none)."""
+        if self.place:
+            return str(self.place)
+        return f"c{self.cost.place}" if self.cost else ""
+
+    @property
     def tier(self) -> Ranked:
         """Its tier by server CPU per request: for the generator-bound entries that have one."""
         assert self.cost is not None, f"{self.server} has no tier by CPU per request"
@@ -466,9 +473,7 @@ def print_answer(run: RunRecord, console: Console) -> None:
             s = entry.summary
             spread = s.throughput
             row = [
-                str(entry.place)
-                if entry.place
-                else (f"c{entry.cost.place}" if entry.cost else "-"),
+                entry.place_label or "-",
                 entry.label,
                 f"{spread.median:,.0f}",
                 f"{spread.low:,.0f}-{spread.high:,.0f}" if spread.n > 1 else "",

@@ -230,9 +230,7 @@ def answer_section(levels: list[Level], drift_text: str, others: dict[str, str])
             ) + cost_line(s)
             rows.append(
                 [
-                    str(entry.place)
-                    if entry.place
-                    else (f"c{entry.cost.place}" if entry.cost else "&ndash;"),
+                    entry.place_label or "&ndash;",
                     f"<b>{esc(entry.label)}</b>",
                     number(s.throughput.median),
                     esc(interval(s.throughput)),

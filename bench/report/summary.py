@@ -65,10 +65,9 @@ def level_section(level: Level) -> str:
     rows = []
     for entry in level.entries:
         s = entry.summary
-        place = str(entry.place) if entry.place else (f"c{entry.cost.place}" if entry.cost else "-")
         rows.append(
             [
-                place,
+                entry.place_label or "-",
                 entry.label,
                 f"{s.throughput.median:,.0f}",
                 interval(s.throughput),

@@ -288,6 +288,20 @@ def test_a_lesson_reads_one_load_level_and_every_cell_of_a_server() -> None:
     assert not wsgi.shown and "on 1 of 2 servers (iterative)" in wsgi.evidence
 
 
+def test_the_fork_lessons_read_the_cell_with_the_most_users() -> None:
+    """A 1-user fork_wait cell before the 16-user one, whose signals hardly coalesce: every
+    child reaped (it alone would read "not shown"). The lesson reads the burstier 16-user cell,
+    and says "1 user" where it reads one."""
+    run = lessons_run(True)
+    run["cells"].insert(0, cell("fork_wait", "hello", 1, 250, sent=600))
+    lessons = {lesson.model: lesson for lesson in judge(record(run))}
+    assert lessons["fork_wait"].shown
+    assert "437 zombies left of 601 children (16 users at once" in lessons["fork_wait"].evidence
+    run["cells"] = [c for c in run["cells"] if not (c["server"] == "fork_wait" and c["users"] > 1)]
+    alone = {lesson.model: lesson for lesson in judge(record(run))}["fork_wait"]
+    assert not alone.shown and "(1 user at once;" in alone.evidence
+
+
 def test_the_answer_says_whose_work_took_the_generators_cpu(run: dict) -> None:
     from bench.report.answer import answer
 
